@@ -1,0 +1,214 @@
+"""Bronze transforms: raw Kafka records → validated, normalized, PII-scrubbed events (or DLQ rows).
+
+All pure ``DataFrame -> DataFrame``. The job (``bronze/job.py``) does the streaming I/O.
+
+Validation is deterministic for a given record: "too far in the future" is judged against the record's
+own Kafka timestamp, not the wall clock, so a micro-batch replayed after a crash splits into exactly the
+same valid and rejected rows as the first time (exactly-once relies on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from medallion import contract
+from medallion.lake import require_columns
+from medallion.pii.scrub import (
+    hmac_sha256,
+    normalize_email,
+    normalize_phone,
+    redact_text,
+    round_coordinate,
+    strip_query,
+    truncate_ip,
+)
+
+RAW_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+REQUIRED = ("event_id", "event_type", "event_time", "user_id", "session_id")
+COMMERCE_REQUIRED = ("price", "quantity", "currency")
+ITEM_REQUIRED_TYPES = ("click", "add_to_cart", "remove_from_cart", "purchase")
+
+
+@dataclass(frozen=True)
+class BronzeRules:
+    """Limits a record must respect; from config, so tests and users can tighten them."""
+
+    max_event_bytes: int = 65_536
+    max_future_skew_s: int = 300
+    min_event_time: str = "2000-01-01T00:00:00Z"
+
+
+def parse_events(df: DataFrame) -> DataFrame:
+    """Decode the value and parse it against the contract; keeps the raw text for type checks."""
+    require_columns(df, RAW_COLUMNS, "bronze")
+    text = F.col("value").cast("string")
+    return df.select(
+        F.col("key").cast("string").alias("_key"),
+        text.alias("_raw"),
+        (F.col("value").isNotNull() & F.is_valid_utf8(F.col("value"))).alias("_utf8"),
+        F.octet_length(F.col("value")).alias("_bytes"),
+        F.from_json(text, contract.spark_schema(), {"mode": "PERMISSIVE"}).alias("e"),
+        F.col("topic").alias("_topic"),
+        F.col("partition").alias("_partition"),
+        F.col("offset").alias("_offset"),
+        F.col("timestamp").alias("_kafka_timestamp"),
+    ).withColumn("_event_time", F.to_timestamp(F.col("e.event_time")))
+
+
+def _present(path: str) -> Column:
+    """The raw JSON has a non-null value at ``path`` (so a null parse means a wrong type)."""
+    return F.get_json_object(F.col("_raw"), f"$.{path}").isNotNull()
+
+
+def _rule(name: str, failed: Column) -> Column:
+    return F.when(failed, F.lit(name))
+
+
+def failed_rules(rules: BronzeRules) -> list[Column]:
+    """One column per rule: the rule's name where the record breaks it, else null."""
+    e = F.col("e")
+    etype = F.lower(F.trim(e["event_type"]))
+    commerce = etype.isin(*contract.COMMERCE_EVENT_TYPES)
+    checks = [
+        _rule("payload:empty", F.col("_raw").isNull() | (F.col("_bytes") == 0)),
+        _rule("payload:not_utf8", ~F.col("_utf8")),
+        _rule("payload:oversized", F.col("_bytes") > rules.max_event_bytes),
+        _rule("payload:not_object", ~F.ltrim(F.col("_raw")).startswith("{") & (F.col("_bytes") > 0)),
+        _rule("payload:malformed_json", F.ltrim(F.col("_raw")).startswith("{") & F.col("e").isNull()),
+    ]
+    for name in REQUIRED:
+        checks.append(_rule(f"required:{name}", ~_present(name)))
+        checks.append(_rule(f"type:{name}", _present(name) & e[name].isNull()))
+    checks += [
+        _rule("type:event_time", e["event_time"].isNotNull() & F.col("_event_time").isNull()),
+        _rule("enum:event_type", e["event_type"].isNotNull() & ~etype.isin(*contract.EVENT_TYPES)),
+        _rule(
+            "range:event_time_future",
+            F.col("_event_time") > F.col("_kafka_timestamp") + F.make_interval(secs=F.lit(rules.max_future_skew_s)),
+        ),
+        _rule("range:event_time_too_old", F.col("_event_time") < F.to_timestamp(F.lit(rules.min_event_time))),
+        _rule("version:schema_version", e["schema_version"].isNotNull()
+              & ~e["schema_version"].isin(*contract.KNOWN_SCHEMA_VERSIONS)),
+        _rule("required:item_id", etype.isin(*ITEM_REQUIRED_TYPES) & e["item_id"].isNull()),
+    ]
+    for name in COMMERCE_REQUIRED:
+        checks.append(_rule(f"required:{name}", commerce & ~_present(name)))
+        checks.append(_rule(f"type:{name}", _present(name) & e[name].isNull()))
+    checks += [
+        _rule("range:price", e["price"] < 0),
+        _rule("range:quantity", e["quantity"] < 1),
+        _rule("enum:currency", e["currency"].isNotNull() & ~F.upper(e["currency"]).isin(*contract.CURRENCIES)),
+    ]
+    return checks
+
+
+def with_validation(rules: BronzeRules) -> Callable[[DataFrame], DataFrame]:
+    """Add ``failed_rules`` (array, empty when valid), ``error_class`` and ``error_message``."""
+
+    def _(df: DataFrame) -> DataFrame:
+        failed = F.filter(F.array(*failed_rules(rules)), lambda r: r.isNotNull())
+        # Payload-level failures make every field rule meaningless: report only those.
+        payload_failed = F.filter(failed, lambda r: r.startswith("payload:"))
+        failed = F.when(F.size(payload_failed) > 0, payload_failed).otherwise(failed)
+        first = F.element_at(failed, 1)
+        return df.withColumn("failed_rules", failed).withColumns(
+            {
+                "error_class": F.when(first.isNotNull(), F.split(first, ":").getItem(0)),
+                "error_message": F.when(
+                    first.isNotNull(), F.concat(F.lit("record breaks: "), F.array_join(failed, ", "))
+                ),
+            }
+        )
+
+    return _
+
+
+def valid_events(df: DataFrame) -> DataFrame:
+    return df.where(F.size("failed_rules") == 0)
+
+
+def rejected_events(df: DataFrame) -> DataFrame:
+    return df.where(F.size("failed_rules") > 0)
+
+
+def normalize_and_scrub(pii_key: bytes) -> Callable[[DataFrame], DataFrame]:
+    """Valid parsed events → the Bronze row: enums lower-cased, PII scrubbed, free text and names dropped."""
+
+    def _(df: DataFrame) -> DataFrame:
+        e = F.col("e")
+        email = normalize_email(e["user"]["email"])
+        phone = normalize_phone(e["user"]["phone"])
+        return df.select(
+            e["schema_version"].cast("int").alias("schema_version"),
+            F.trim(e["event_id"]).alias("event_id"),
+            F.lower(F.trim(e["event_type"])).alias("event_type"),
+            F.col("_event_time").alias("event_time"),
+            F.trim(e["user_id"]).alias("user_id"),
+            F.trim(e["session_id"]).alias("session_id"),
+            F.trim(e["item_id"]).alias("item_id"),
+            F.struct(
+                F.lower(F.trim(e["device"]["os"])).alias("os"),
+                F.lower(F.trim(e["device"]["browser"])).alias("browser"),
+                F.lower(F.trim(e["device"]["type"])).alias("type"),
+            ).alias("device"),
+            F.struct(
+                F.upper(F.trim(e["geo"]["country"])).alias("country"),
+                F.trim(e["geo"]["city"]).alias("city"),
+                round_coordinate(e["geo"]["lat"]).alias("lat"),
+                round_coordinate(e["geo"]["lon"]).alias("lon"),
+            ).alias("geo"),
+            F.struct(
+                truncate_ip(e["context"]["ip"]).alias("ip_prefix"),
+                e["context"]["user_agent"].alias("user_agent"),
+                strip_query(e["context"]["referrer"]).alias("referrer"),
+                strip_query(e["context"]["page"]).alias("page"),
+            ).alias("context"),
+            F.struct(
+                hmac_sha256(email, pii_key).alias("email_hmac"),
+                hmac_sha256(phone, pii_key).alias("phone_hmac"),
+            ).alias("user"),
+            e["price"].cast("double").alias("price"),
+            e["quantity"].cast("long").alias("quantity"),
+            F.upper(F.trim(e["currency"])).alias("currency"),
+            F.col("_topic").alias("_topic"),
+            F.col("_partition").alias("_partition"),
+            F.col("_offset").alias("_offset"),
+            F.col("_kafka_timestamp").alias("_kafka_timestamp"),
+        )
+
+    return _
+
+
+def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]:
+    """Ingest metadata and the partition columns: ``dt``/``hr`` of the event time, and the batch."""
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.withColumns(
+            {
+                "_ingested_at": F.current_timestamp(),
+                "_run_id": F.lit(run_id),
+                "dt": F.date_format("event_time", "yyyy-MM-dd"),
+                "hr": F.hour("event_time"),
+                "batch": F.lit(batch_id).cast("long"),
+            }
+        )
+
+    return _
+
+
+def as_rejected(df: DataFrame) -> DataFrame:
+    """Rejected rows with the source columns the DLQ record wants, payload and key scrubbed."""
+    return df.select(
+        F.col("_topic").alias("source_topic"),
+        F.col("_partition").alias("source_partition"),
+        F.col("_offset").alias("source_offset"),
+        redact_text(F.col("_key")).alias("key"),
+        redact_text(F.col("_raw")).alias("payload"),
+        "error_class",
+        "error_message",
+        "failed_rules",
+    )

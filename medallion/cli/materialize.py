@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+import typer
+
+from medallion.cli.app import STATE, app, summary_table
+
+
+@app.command()
+def materialize(
+    end: Annotated[
+        datetime | None, typer.Option(help="Load feature rows up to this time (UTC); default now.")
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="Reload from this time instead of from the last materialization.")
+    ] = None,
+) -> None:
+    """Gold → Feast online store (incremental by default): what serving reads in milliseconds.
+
+    Example: [bold]medallion materialize[/]
+    """
+    from medallion import pipeline
+
+    as_utc = lambda t: t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t  # noqa: E731
+    result = pipeline.materialize(STATE.config(), end=as_utc(end), start=as_utc(start))
+    summary_table("materialize", [{k: v if isinstance(v, int | float) else str(v) for k, v in vars(result).items()}])

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
+
+
+@app.command()
+def silver(
+    start_date: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="First event date (UTC).")] = None,
+    end_date: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last event date (UTC).")] = None,
+    incremental: Annotated[
+        bool, typer.Option("--incremental", help="Only the dates new Bronze batches touched since the last run.")
+    ] = False,
+) -> None:
+    """Bronze → Silver for a date range: flatten, type, dedupe, enrich; re-running a date is idempotent.
+
+    Example: [bold]medallion silver --start-date 2026-11-01 --end-date 2026-11-07[/]
+    """
+    from medallion import pipeline
+
+    result = pipeline.silver(
+        STATE.config(),
+        start_date.date() if start_date else None,
+        end_date.date() if end_date else None,
+        incremental=incremental,
+    )
+    summary_table(
+        "silver",
+        [{"dates": len(result.dates), "input": result.input, "output": result.output,
+          "duplicates dropped": result.dropped, "seconds": round(result.seconds, 1)}],
+    )

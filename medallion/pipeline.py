@@ -1,0 +1,174 @@
+"""The stages as library calls: each builds what it needs from the config, runs one job, returns its result.
+
+The CLI commands are thin wrappers over these; ``run_all`` chains them for ``medallion run``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from medallion.config import Config
+from medallion.ledger import Ledger, new_run_id
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from medallion.bronze.job import BatchMetrics, IngestResult
+    from medallion.lake import StageResult
+
+
+def _spark(cfg: Config) -> SparkSession:
+    from medallion.spark import get_spark
+
+    return get_spark(cfg)
+
+
+def ingest(
+    cfg: Config, *, once: bool = True, on_batch: Callable[[BatchMetrics], None] | None = None
+) -> IngestResult:
+    from medallion.bronze import job
+    from medallion.pii.keys import pii_key
+    from medallion.services import ensure_kafka
+
+    key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
+    ensure_kafka(cfg)
+    return job.run(
+        _spark(cfg), cfg, pii_key=key, run_id=new_run_id(), ledger=Ledger(cfg.lake.root), once=once,
+        on_batch=on_batch,
+    )
+
+
+def silver(
+    cfg: Config, start: dt.date | None = None, end: dt.date | None = None, *, incremental: bool = False
+) -> StageResult:
+    from medallion.lake import date_range
+    from medallion.silver import job
+
+    ledger = Ledger(cfg.lake.root)
+    changed, newest = job.changed_dates(cfg, ledger)
+    if incremental:
+        dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
+    else:
+        if start is None or end is None:
+            from medallion.errors import ConfigError
+
+            raise ConfigError("silver needs --start-date and --end-date, or --incremental.")
+        dates = date_range(start, end)
+    return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=ledger, max_bronze_batch=newest)
+
+
+def gold(cfg: Config, start: dt.date, end: dt.date) -> StageResult:
+    from medallion.gold import job
+    from medallion.lake import date_range
+
+    date_range(start, end)  # validates the order
+    return job.run(_spark(cfg), cfg, start, end, run_id=new_run_id(), ledger=Ledger(cfg.lake.root))
+
+
+def materialize(cfg: Config, end: dt.datetime | None = None, start: dt.datetime | None = None) -> Any:
+    from medallion import serving
+
+    ledger = Ledger(cfg.lake.root)
+    with ledger.run("materialize", start=start, end=end) as rec:
+        serving.check_online_store(cfg)
+        serving.apply(cfg)
+        result = serving.materialize(cfg, end=end, start=start)
+        rec.metrics = {k: str(v) for k, v in vars(result).items()}
+    return result
+
+
+@dataclass
+class PipelineSummary:
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    sample_user: str | None = None
+    online_features: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float, **counts: Any) -> None:
+        self.stages.append({"stage": stage, "seconds": round(seconds, 2), **counts})
+
+
+def produce(cfg: Config, **options: Any) -> Any:
+    """Send synthetic events (and write the lookup tables they refer to), starting the broker if allowed."""
+    from medallion.produce.producer import produce_events
+    from medallion.services import ensure_kafka
+
+    ensure_kafka(cfg)
+    options = {k: v for k, v in options.items() if v is not None}
+    options.setdefault("seed", cfg.produce.seed)
+    options.setdefault("days", cfg.produce.days)
+    ledger = Ledger(cfg.lake.root)
+    with ledger.run("produce", **{k: v for k, v in options.items() if k != "progress"}) as rec:
+        result = produce_events(cfg, **options)
+        rec.count(sent=result.sent, delivered=result.delivered, failed=result.failed)
+    return result
+
+
+def run_all(cfg: Config, *, count: int | None = None, seed: int | None = None, bad_ratio: float = 0.0,
+            report: Callable[[str], None] = lambda _: None) -> PipelineSummary:
+    """Every stage in order on what the topic holds, for the embedded demo and the end-to-end test.
+
+    Re-running is safe: ingestion resumes from its checkpoint and the batch layers overwrite the dates
+    they touch.
+    """
+    import time
+
+    summary = PipelineSummary()
+    days = cfg.produce.days
+    first_day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days - 1)
+
+    t = time.perf_counter()
+    report("produce")
+    produced = produce(cfg, count=count if count is not None else cfg.produce.count, seed=seed,
+                       start_date=first_day, days=days, bad_ratio=bad_ratio)
+    summary.add("produce", time.perf_counter() - t, rows=produced.delivered, dlq=produced.failed)
+
+    t = time.perf_counter()
+    report("ingest → bronze")
+    ingested = ingest(cfg, once=True)
+    summary.add("bronze", time.perf_counter() - t, rows=ingested.total("bronze"), dlq=ingested.total("dlq"))
+
+    t = time.perf_counter()
+    report("silver")
+    silvered = silver(cfg, incremental=True)
+    summary.add("silver", time.perf_counter() - t, rows=silvered.output, dlq=silvered.dlq)
+    if not silvered.dates:
+        return summary
+
+    t = time.perf_counter()
+    report("gold")
+    dates = [dt.date.fromisoformat(d) for d in silvered.dates]
+    golden = gold(cfg, min(dates), max(dates))
+    summary.add("gold", time.perf_counter() - t, rows=golden.output, dlq=0)
+
+    t = time.perf_counter()
+    report("materialize → online store")
+    materialize(cfg)
+    summary.add("materialize", time.perf_counter() - t, rows=golden.output, dlq=0)
+
+    from medallion import serving
+
+    t = time.perf_counter()
+    user = latest_gold_user(cfg)
+    if user is not None:
+        summary.sample_user = user
+        summary.online_features = serving.online_features(cfg, [user])[user]
+    summary.add("online read", time.perf_counter() - t, rows=1 if user else 0, dlq=0)
+    return summary
+
+
+def latest_gold_user(cfg: Config) -> str | None:
+    """A user from the newest Gold partition (read with pyarrow: Spark is not needed for one row)."""
+    import pyarrow.dataset as ds
+
+    from medallion import lakefs
+
+    path = cfg.lake.path("gold", "user_activity")
+    dates = lakefs.list_partitions(path, "feature_date")
+    if not dates:
+        return None
+    filesystem, inner = lakefs.filesystem_and_path(lakefs.join(path, f"feature_date={dates[-1]}"))
+    table = ds.dataset(inner, filesystem=filesystem, format="parquet", ignore_prefixes=["_", "."]).head(1, ["user_id"])
+    return str(table.column("user_id")[0]) if table.num_rows else None

@@ -1,0 +1,85 @@
+"""Silver transforms: Bronze events → one flat, typed, deduplicated, enriched row per event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from medallion.lake import require_columns
+
+BRONZE_COLUMNS = ("event_id", "event_type", "event_time", "user_id", "session_id", "device", "geo", "context")
+
+
+def flatten_event(df: DataFrame) -> DataFrame:
+    """Nested Bronze structs → flat, snake_case columns with their final types, plus ``event_date``."""
+    require_columns(df, BRONZE_COLUMNS, "silver")
+    return df.select(
+        "event_id",
+        "event_type",
+        F.col("event_time").cast("timestamp").alias("event_time"),
+        F.to_date("event_time").alias("event_date"),
+        "user_id",
+        "session_id",
+        "item_id",
+        F.col("device.os").alias("device_os"),
+        F.col("device.browser").alias("device_browser"),
+        F.col("device.type").alias("device_type"),
+        F.col("geo.country").alias("geo_country"),
+        F.col("geo.city").alias("geo_city"),
+        F.col("geo.lat").alias("geo_lat"),
+        F.col("geo.lon").alias("geo_lon"),
+        F.col("context.ip_prefix").alias("ip_prefix"),
+        F.col("context.user_agent").alias("user_agent"),
+        F.col("context.referrer").alias("referrer"),
+        F.col("context.page").alias("page"),
+        F.col("user.email_hmac").alias("email_hmac"),
+        F.col("user.phone_hmac").alias("phone_hmac"),
+        F.col("price").cast("decimal(18,4)").alias("price"),
+        F.col("quantity").cast("int").alias("quantity"),
+        "currency",
+        F.col("_topic").alias("source_topic"),
+        F.col("_partition").alias("source_partition"),
+        F.col("_offset").alias("source_offset"),
+        F.col("_ingested_at").alias("ingested_at"),
+    )
+
+
+def dedupe_events(df: DataFrame) -> DataFrame:
+    """Keep one row per ``event_id``: the first written to Kafka (lowest topic/partition/offset).
+
+    Bronze already drops duplicates within its watermark; this catches the ones that arrive later.
+    The choice is deterministic, so re-running a date gives the same row.
+    """
+    first = Window.partitionBy("event_id").orderBy("source_topic", "source_partition", "source_offset")
+    return df.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
+
+
+def with_amounts(df: DataFrame) -> DataFrame:
+    """Line amount in the event's currency (price × quantity) for commerce events."""
+    return df.withColumn("amount", (F.col("price") * F.col("quantity")).cast("decimal(18,4)"))
+
+
+def with_usd_amount(rates: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Convert ``amount`` to USD with the currency-rates lookup (``currency``, ``usd_rate``)."""
+
+    def _(df: DataFrame) -> DataFrame:
+        r = rates.select(F.upper("currency").alias("_cur"), F.col("usd_rate").cast("double").alias("_rate"))
+        joined = df.join(F.broadcast(r), df["currency"] == r["_cur"], "left")
+        usd = F.when(F.col("currency") == "USD", F.col("amount")).otherwise(F.col("amount") * F.col("_rate"))
+        return joined.withColumn("amount_usd", usd.cast("decimal(18,4)")).drop("_cur", "_rate")
+
+    return _
+
+
+def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Add the catalog's ``category`` and ``brand`` for events that name an item."""
+
+    def _(df: DataFrame) -> DataFrame:
+        catalog = items.select(
+            F.col("item_id").alias("_item"), F.col("category").alias("item_category"), F.col("brand").alias("item_brand")
+        )
+        return df.join(F.broadcast(catalog), df["item_id"] == catalog["_item"], "left").drop("_item")
+
+    return _

@@ -1,0 +1,78 @@
+"""What `medallion status` reports, gathered without Spark: broker, layers, lag, DLQ, last runs, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from medallion import lakefs
+from medallion.config import Config
+from medallion.ledger import Ledger
+
+STAGES = ("ingest", "silver", "gold", "materialize")
+
+
+@dataclass
+class Status:
+    broker: dict[str, Any] = field(default_factory=dict)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    lag: dict[str, int] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def table_stats(path: str, partition: str) -> dict[str, Any]:
+    """Rows (from Parquet footers, no data read), partition count and newest partition of one table."""
+    import pyarrow.dataset as ds
+
+    partitions = lakefs.list_partitions(path, partition)
+    if not partitions:
+        return {"rows": 0, "partitions": 0, "latest": None}
+    filesystem, inner = lakefs.filesystem_and_path(path)
+    dataset = ds.dataset(inner, filesystem=filesystem, format="parquet", partitioning="hive",
+                         exclude_invalid_files=True, ignore_prefixes=["_", "."])
+    return {"rows": dataset.count_rows(), "partitions": len(partitions), "latest": partitions[-1]}
+
+
+def collect(cfg: Config, kafka_timeout_s: float = 2.0) -> Status:
+    from medallion import embedded
+    from medallion.kafka import admin
+    from medallion.services import embedded_address
+
+    status = Status()
+    reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=kafka_timeout_s)
+    status.broker = {"address": cfg.kafka.bootstrap_servers, "reachable": reachable}
+    if embedded_address(cfg) is not None and cfg.lake.is_local:
+        running = embedded.broker_status(lakefs.local_path(cfg.lake.state))
+        status.broker["embedded_pid"] = getattr(running, "pid", None) if running else None
+
+    for name, path, partition in (
+        ("bronze", cfg.lake.bronze, "dt"),
+        ("silver", cfg.lake.silver, "event_date"),
+        ("gold/user_activity", cfg.lake.path("gold", "user_activity"), "feature_date"),
+        ("dlq/bronze", cfg.lake.path("dlq", "bronze"), "batch"),
+    ):
+        status.layers.append({"table": name, **table_stats(path, partition)})
+
+    from medallion.bronze.job import checkpoint_path
+
+    committed = admin.checkpoint_offsets(checkpoint_path(cfg)).get(cfg.kafka.topic, {})
+    if reachable:
+        ends = admin.end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
+        status.lag = {str(p): end - committed.get(p, 0) for p, end in sorted(ends.items())}
+
+    ledger = Ledger(cfg.lake.root)
+    for stage in STAGES:
+        last = ledger.last(stage, outcome=None)
+        if last is None:
+            continue
+        status.runs.append({"stage": stage, "run_id": last.run_id, "outcome": last.outcome,
+                            "finished_at": last.finished_at, "duration_s": last.duration_s, **last.counts})
+        if last.outcome != "succeeded":
+            status.alerts.append(f"last {stage} run {last.run_id} failed: {last.error}")
+    if not reachable and not embedded_address(cfg):
+        status.alerts.append(f"Kafka unreachable at {cfg.kafka.bootstrap_servers}")
+    return status

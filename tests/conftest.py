@@ -1,0 +1,53 @@
+"""Shared fixtures: one Spark session for the whole run, a temporary lake and config per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medallion.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "config"
+
+import importlib.util  # TEMP until fixtures land
+
+pytest_plugins = [m for m in ["tests.fixtures.broker", "tests.fixtures.redis"] if (REPO / (m.replace(".", "/") + ".py")).exists()]
+
+
+@pytest.fixture(scope="session")
+def spark_config() -> Config:
+    return load_config(
+        "local", CONFIG_DIR, {"spark.master": "local[2]", "spark.shuffle_partitions": 2}, environ={}
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(spark_config: Config) -> Iterator[Any]:
+    from medallion.spark import get_spark
+
+    session = get_spark(spark_config)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def make_config(lake: Path) -> Callable[..., Config]:
+    """Config for the local environment on this test's lake, with dotted-key overrides."""
+
+    def make(**overrides: Any) -> Config:
+        merged = {"lake.root": str(lake), "spark.master": "local[2]", "spark.shuffle_partitions": 2}
+        merged |= {k.replace("__", "."): v for k, v in overrides.items()}
+        return load_config("local", CONFIG_DIR, merged, environ={})
+
+    return make
