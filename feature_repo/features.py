@@ -1,0 +1,39 @@
+"""medallion's Feast definitions, for the `feast` CLI run in this directory (`feast plan`, `feast apply`,
+`feast serve`, `feast ui`): the entity `user` (join key `user_id`) and one feature view per Gold table.
+
+The objects are built by `definitions(gold_path, ttl)` (medallion/serving/definitions.py), the same
+function `medallion materialize` registers them with, so both register identical objects. The Gold path
+and the TTL come from medallion's config, read the way the `medallion` command reads it:
+`MEDALLION_ENV` (default `local`), `MEDALLION_CONFIG_DIR` (default `../config`) and the
+`MEDALLION__SECTION__KEY` variables; a relative lake root is taken from the project directory (the
+parent of this one), where `medallion` runs.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from medallion.config import Config, load_config
+from medallion.serving.definitions import definitions
+from medallion.serving.store import feast_paths
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def medallion_config() -> Config:
+    config_dir = os.environ.get("MEDALLION_CONFIG_DIR") or PROJECT_DIR / "config"
+    return load_config(os.environ.get("MEDALLION_ENV", "local"), config_dir)
+
+
+_cfg = medallion_config()
+_paths = feast_paths(_cfg, base_dir=PROJECT_DIR)
+if "://" not in _paths.registry:
+    # Feast creates the registry's directory but not its parents: a fresh lake would fail `feast plan`.
+    Path(_paths.registry).parent.mkdir(parents=True, exist_ok=True)
+user, *_views = definitions(_paths.gold, timedelta(days=_cfg.serving.ttl_days))
+
+# Feast finds definitions among this module's attributes: one per feature view, by its name
+# (`user_activity`, ...), so a table added to FEATURE_TABLES needs no change here.
+globals().update({view.name: view for view in _views})
