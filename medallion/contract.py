@@ -1,0 +1,166 @@
+"""The user-event contract: the JSON Schema in ``medallion/schemas/user_event.schema.json``, loaded once.
+
+Everything here is read from that file, so the producer, Bronze's schema enforcement and the docs
+cannot drift apart: the enums, the commerce event types, the limits under ``x-medallion`` and the
+Spark read schema (`spark_schema`) are all derived from it, never written a second time.
+
+Two rules JSON Schema cannot state are checked in code, with their limits taken from the file: the
+payload's size in bytes, and that ``event_time`` lies between 2000-01-01 and a little past "now".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import DataType, StructType
+
+SCHEMA_RESOURCE = "user_event.schema.json"
+
+
+def _load_schema() -> dict[str, Any]:
+    text = resources.files("medallion.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+EVENT_SCHEMA: dict[str, Any] = _load_schema()
+_PROPS: dict[str, Any] = EVENT_SCHEMA["properties"]
+_RULES: dict[str, Any] = EVENT_SCHEMA["x-medallion"]
+
+SCHEMA_VERSION: int = _PROPS["schema_version"]["const"]
+SUPPORTED_VERSIONS: tuple[int, ...] = tuple(_RULES["supported_versions"])
+EVENT_TYPES: tuple[str, ...] = tuple(_PROPS["event_type"]["enum"])
+COMMERCE_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SCHEMA["$defs"]["commerce_event_type"]["enum"])
+ITEM_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SCHEMA["$defs"]["item_event_type"]["enum"])
+CURRENCIES: tuple[str, ...] = tuple(_PROPS["currency"]["enum"])
+REQUIRED_FIELDS: tuple[str, ...] = tuple(EVENT_SCHEMA["required"])
+DEVICE_TYPES: tuple[str, ...] = tuple(_PROPS["device"]["properties"]["type"]["enum"])
+MAX_EVENT_BYTES: int = _RULES["max_event_bytes"]
+MIN_EVENT_TIME: datetime = datetime.fromisoformat(_RULES["min_event_time"])
+MAX_FUTURE_SKEW: timedelta = timedelta(seconds=_RULES["max_future_skew_seconds"])
+
+BAD_RECORD_HEADER = "medallion.bad"
+"""Kafka header that tags a deliberately malformed record with its class (`medallion.produce.bad`).
+Valid events never carry it."""
+
+_VALIDATOR = Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def format_event_time(value: datetime) -> str:
+    """``value`` (aware, any zone) as the contract writes event_time: UTC, milliseconds, ``Z``."""
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _where(path: Iterable[Any]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _reason(err: ValidationError) -> str:
+    if err.validator == "not" and err.validator_value == {}:  # `{"not": {}}`: a field this type must not have
+        return f"{_where(err.absolute_path)}: not allowed for this event_type"
+    return f"{_where(err.absolute_path)}: {err.message}"
+
+
+def _event_time_reasons(value: object, now: datetime | None) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return [f"$.event_time: {value!r} is not a valid date-time"]
+    if at.tzinfo is None:
+        return []  # the pattern already said it lacks the Z
+    if at < MIN_EVENT_TIME:
+        return [f"$.event_time: {value} is before {_RULES['min_event_time']}"]
+    limit = (now or datetime.now(timezone.utc)) + MAX_FUTURE_SKEW
+    if at > limit:
+        ahead = at - limit + MAX_FUTURE_SKEW
+        return [
+            f"$.event_time: {value} is {ahead.total_seconds() / 86400:.1f} days in the future "
+            f"(more than {MAX_FUTURE_SKEW.total_seconds():.0f} s ahead)"
+        ]
+    return []
+
+
+def validate_event(obj: object, *, now: datetime | None = None) -> list[str]:
+    """Why ``obj`` (a parsed JSON value) breaks the contract; an empty list when it is a valid event.
+
+    Each reason is ``"<json path>: <what is wrong>"``. ``now`` is the clock event_time is checked
+    against (default: the current time).
+    """
+    errors = sorted(_VALIDATOR.iter_errors(obj), key=lambda e: ([str(p) for p in e.absolute_path], e.message))
+    reasons = [_reason(err) for err in errors]
+    if isinstance(obj, dict):
+        reasons += _event_time_reasons(obj.get("event_time"), now)
+    return reasons
+
+
+def validate_payload(value: bytes | None, *, now: datetime | None = None) -> list[str]:
+    """Why a Kafka record value is not a valid event: size, encoding, JSON syntax, then the schema."""
+    if not value:
+        return ["$: empty value (no bytes)"]
+    if len(value) > MAX_EVENT_BYTES:
+        return [f"$: payload of {len(value)} bytes is over the {MAX_EVENT_BYTES}-byte limit"]
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [f"$: not UTF-8 ({exc.reason} at byte {exc.start})"]
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # A cut-off object fails at its very end (or in a string it never closes).
+        opened = text.lstrip().startswith(("{", "["))
+        ends_early = opened and (exc.pos >= len(text.rstrip()) - 4 or exc.msg.startswith("Unterminated"))
+        return [f"$: not JSON ({exc.msg}, char {exc.pos}{'; truncated' if ends_early else ''})"]
+    return validate_event(obj, now=now)
+
+
+def _spark_type(name: str, node: dict[str, Any]) -> DataType:
+    from pyspark.sql import types as T
+
+    declared = node.get("type")
+    kinds = [k for k in (declared if isinstance(declared, list) else [declared]) if k != "null"]
+    if len(kinds) != 1:
+        raise ValueError(f"contract field {name!r} needs exactly one non-null JSON type, has {declared!r}")
+    kind = kinds[0]
+    if kind == "object":
+        return T.StructType(
+            [
+                T.StructField(key, _spark_type(f"{name}.{key}", sub), True)
+                for key, sub in node["properties"].items()
+            ]
+        )
+    if kind == "array":
+        return T.ArrayType(_spark_type(f"{name}[]", node["items"]), True)
+    simple: dict[str, DataType] = {
+        "string": T.StringType(),
+        "integer": T.LongType(),
+        "number": T.DoubleType(),
+        "boolean": T.BooleanType(),
+    }
+    if kind not in simple:
+        raise ValueError(f"contract field {name!r} has JSON type {kind!r}, which has no Spark type here")
+    return simple[kind]
+
+
+def spark_schema() -> StructType:
+    """The Spark read schema of an event (for ``from_json``), derived from the JSON Schema.
+
+    Every field is nullable (a missing field reads as null; the contract check is separate), integers
+    are longs, numbers doubles, objects structs; ``event_time`` stays a string for Bronze to parse.
+    """
+    schema = _spark_type("$", EVENT_SCHEMA)
+    from pyspark.sql.types import StructType
+
+    assert isinstance(schema, StructType)
+    return schema
