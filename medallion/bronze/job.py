@@ -31,6 +31,7 @@ from medallion.bronze.transforms import (
 )
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
+from medallion.errors import TerminalError
 from medallion.ledger import Ledger
 
 BRONZE_PARTITIONS = ("dt", "hr", "batch")
@@ -60,14 +61,6 @@ class IngestResult:
         return sum(getattr(b, name) for b in self.batches)
 
 
-def rules_from(cfg: Config) -> BronzeRules:
-    return BronzeRules(
-        max_event_bytes=cfg.ingest.max_event_bytes,
-        max_future_skew_s=cfg.ingest.max_future_skew_s,
-        min_event_time=cfg.ingest.min_event_time,
-    )
-
-
 def source_options(cfg: Config) -> dict[str, str]:
     options = {
         "kafka.bootstrap.servers": cfg.kafka.bootstrap_servers,
@@ -91,7 +84,7 @@ def write_batch(
 ) -> BatchMetrics:
     """Validate, scrub and write one micro-batch to Bronze and the DLQ. Idempotent per batch id."""
     start = time.perf_counter()
-    checked = raw.transform(parse_events).transform(with_validation(rules_from(cfg))).persist()
+    checked = raw.transform(parse_events).transform(with_validation(BronzeRules())).persist()
     try:
         reasons = {
             r["error_class"] or "valid": r["count"]
@@ -161,7 +154,9 @@ def run(
             query.awaitTermination(0.5)
         exc = query.exception()
         if exc is not None:
-            raise exc
+            from medallion.kafka.source import source_error
+
+            raise source_error(exc) or TerminalError(f"ingest of {cfg.kafka.topic} failed: {exc}") from None
     finally:
         for sig, handler in restore.items():
             signal.signal(sig, handler)

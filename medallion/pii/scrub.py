@@ -14,10 +14,15 @@ from pyspark.sql import functions as F
 
 _BLOCK = 64  # SHA-256 block size in bytes
 
-EMAIL_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-PHONE_RE = r"\+?\d[\d ()-]{7,}\d"  # no dots: those are IPv4 addresses
+# Each pattern may only start where a run of its characters starts (the look-behind), so a long run
+# without a match costs linear time rather than quadratic backtracking.
+EMAIL_RE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]*)*"  # cut-off ones too
+PHONE_RE = r"(?<![\d+])\+?\d[\d ()-]{7,}\d"  # no dots: those are IPv4 addresses
 IPV4_RE = r"\b(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}\b"
-IPV6_RE = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*"
+IPV6_RE = r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*"
+# JSON members whose whole value is personal (names, free text): the value goes, the key stays.
+PII_MEMBER_RE = r'"(name|first_name|last_name|full_name|search_query|email|phone)"\s*:\s*"(?:[^"\\]|\\.)*+(?:"|$)'
+REDACTED_MAX_CHARS = 8192
 
 
 def _pads(key: bytes) -> tuple[bytes, bytes]:
@@ -89,9 +94,15 @@ def strip_query(col: Column) -> Column:
 
 
 def redact_text(col: Column) -> Column:
-    """Scrub PII inside text that could not be parsed (a rejected payload): emails, phones and IPv6
-    addresses become placeholders, IPv4 addresses their /24. The rest is kept to show what went wrong."""
-    out = F.regexp_replace(col, EMAIL_RE, "<email>")
+    """Scrub PII inside text that may not even parse (a rejected payload): personal JSON members and
+    emails, phones and IPv6 addresses become placeholders, IPv4 addresses their /24; the text is cut at
+    ``REDACTED_MAX_CHARS``. The rest is kept, to show what went wrong."""
+    cut = F.when(
+        F.length(col) > REDACTED_MAX_CHARS,
+        F.concat(F.substring(col, 1, REDACTED_MAX_CHARS), F.lit("…[truncated]")),
+    ).otherwise(col)
+    out = F.regexp_replace(cut, PII_MEMBER_RE, '"$1":"<redacted>"')
+    out = F.regexp_replace(out, EMAIL_RE, "<email>")
     out = F.regexp_replace(out, IPV4_RE, "$1.0/24")
     out = F.regexp_replace(out, IPV6_RE, "<ipv6>")
     return F.regexp_replace(out, PHONE_RE, "<phone>")

@@ -58,7 +58,13 @@ def test_not_an_ip_gives_null(spark: Any) -> None:
 
 
 def test_redact_text_leaves_no_email_phone_or_full_ip(spark: Any) -> None:
-    text = '{"user": {"email": "Jane.Doe+x@mail.example.com", "phone": "+44 20 7946 0958"}, "ip": "198.51.100.23", "v6": "2001:db8:1234::5"'
+    text = (
+        '{"user": {"email": "Jane.Doe+x@mail.example.com", "phone": "+44 20 7946 0958", "name": "Jane Doe"}, '
+        '"note": "call +1 (555) 010-9999 or mail j.doe@example.org", "ip": "198.51.100.23", "v6": "2001:db8:1234::5", '
+        '"cut": "jane@exam'  # truncated JSON: the last string never closes
+    )
     out = spark.createDataFrame([(text,)], "t string").select(redact_text(F.col("t"))).first()[0]
-    assert "Jane.Doe" not in out and "7946" not in out and "198.51.100.23" not in out and "2001:db8:1234" not in out
+    for clear in ("Jane", "7946", "010-9999", "j.doe", "198.51.100.23", "2001:db8:1234", "jane@"):
+        assert clear not in out, (clear, out)
+    assert '"email":"<redacted>"' in out and '"name":"<redacted>"' in out
     assert "198.51.100.0/24" in out and "<email>" in out and "<phone>" in out
