@@ -111,11 +111,6 @@ class IngestConfig(Section):
     dedup_watermark: str = Field(
         "1 hour", description="How long an event_id is remembered for deduplication (event-time watermark)."
     )
-    max_event_bytes: int = Field(65_536, ge=1, description="Records larger than this go to the DLQ.")
-    max_future_skew_s: int = Field(
-        300, ge=0, description="How far an event time may be ahead of its Kafka timestamp (clock skew)."
-    )
-    min_event_time: str = Field("2000-01-01T00:00:00Z", description="Events before this time go to the DLQ.")
 
 
 class ProduceConfig(Section):
@@ -219,7 +214,8 @@ def _explain(exc: ValidationError, origin: dict[str, str]) -> str:
         source = origin.get(dotted) or origin.get(dotted.rsplit(".", 1)[0], "defaults")
         env_name = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
         msg = err["msg"].lower() if err["type"] != "extra_forbidden" else "unknown key (check its spelling)"
-        problems.append(f"in {source}: {dotted}: {msg}; set it in that file or with {env_name}")
+        fix = f"fix {env_name}" if source == "the environment" else f"set it in that file or with {env_name}"
+        problems.append(f"in {source}: {dotted}: {msg}; {fix}")
     return "Invalid config " + "; ".join(problems) + "."
 
 

@@ -6,6 +6,8 @@ the data itself.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyarrow import fs
 
 
@@ -21,10 +23,8 @@ def filesystem_and_path(path: str) -> tuple[fs.FileSystem, str]:
     return _split(path)
 
 
-def local_path(path: str) -> "Path":
+def local_path(path: str) -> Path:
     """A local lake path as a Path (``file://`` stripped); only for the embedded mode's own state."""
-    from pathlib import Path
-
     return Path(path.removeprefix("file://"))
 
 

@@ -73,10 +73,9 @@ def materialize(cfg: Config, end: dt.datetime | None = None, start: dt.datetime 
 
     ledger = Ledger(cfg.lake.root)
     with ledger.run("materialize", start=start, end=end) as rec:
-        serving.check_online_store(cfg)
-        serving.apply(cfg)
-        result = serving.materialize(cfg, end=end, start=start)
-        rec.metrics = {k: str(v) for k, v in vars(result).items()}
+        result = serving.materialize(cfg, end=end, start=start)  # applies the definitions first
+        rec.count(output=result.rows, entities=result.entities)
+        rec.metrics = {"online_store": result.online_store, "window": f"{result.start} → {result.end}"}
     return result
 
 
@@ -119,11 +118,12 @@ def run_all(cfg: Config, *, count: int | None = None, seed: int | None = None, b
     days = cfg.produce.days
     first_day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days - 1)
 
-    t = time.perf_counter()
-    report("produce")
-    produced = produce(cfg, count=count if count is not None else cfg.produce.count, seed=seed,
-                       start_date=first_day, days=days, bad_ratio=bad_ratio)
-    summary.add("produce", time.perf_counter() - t, rows=produced.delivered, dlq=produced.failed)
+    n_events = cfg.produce.count if count is None else count
+    if n_events > 0:
+        t = time.perf_counter()
+        report("produce")
+        produced = produce(cfg, count=n_events, seed=seed, start_date=first_day, days=days, bad_ratio=bad_ratio)
+        summary.add("produce", time.perf_counter() - t, rows=produced.delivered, dlq=produced.failed)
 
     t = time.perf_counter()
     report("ingest → bronze")
@@ -145,8 +145,8 @@ def run_all(cfg: Config, *, count: int | None = None, seed: int | None = None, b
 
     t = time.perf_counter()
     report("materialize → online store")
-    materialize(cfg)
-    summary.add("materialize", time.perf_counter() - t, rows=golden.output, dlq=0)
+    loaded = materialize(cfg)
+    summary.add("materialize", time.perf_counter() - t, rows=loaded.rows, dlq=0)
 
     from medallion import serving
 

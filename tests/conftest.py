@@ -13,9 +13,7 @@ from medallion.config import Config, load_config
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 
-import importlib.util  # TEMP until fixtures land
-
-pytest_plugins = [m for m in ["tests.fixtures.broker", "tests.fixtures.redis"] if (REPO / (m.replace(".", "/") + ".py")).exists()]
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.redis"]
 
 
 @pytest.fixture(scope="session")

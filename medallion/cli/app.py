@@ -68,35 +68,22 @@ def main_options(
     configure_logging(log_level, log_json)
 
 
-def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
-    raise SystemExit(code)
-
-
 def run_app(argv: list[str] | None = None) -> int:
-    """Run the CLI and turn every outcome into an exit code: 0 ok, 1 pipeline failure, 2 usage/config."""
-    import click
+    """Run the CLI and turn every outcome into an exit code: 0 ok, 1 pipeline failure, 2 usage/config.
 
+    Typer (standalone) already answers bad usage with exit 2; everything the commands raise lands here.
+    """
     from medallion.errors import MedallionError
 
     try:
-        result = app(args=argv, standalone_mode=False)
-        return result if isinstance(result, int) else 0
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        return 130
+        app(args=argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except MedallionError as exc:
         if STATE.debug:
             raise
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:  # a bug or an unclassified library error: still one clear line
         if STATE.debug:
             raise
@@ -106,6 +93,7 @@ def run_app(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 1
+    return 0
 
 
 DATE_FORMATS = ["%Y-%m-%d"]

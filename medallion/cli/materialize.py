@@ -11,7 +11,7 @@ from medallion.cli.app import STATE, app, summary_table
 @app.command()
 def materialize(
     end: Annotated[
-        datetime | None, typer.Option(help="Load feature rows up to this time (UTC); default now.")
+        datetime | None, typer.Option(help="Load feature rows up to this time (UTC); default: the end of today, so today's partial row is served.")
     ] = None,
     start: Annotated[
         datetime | None, typer.Option(help="Reload from this time instead of from the last materialization.")

@@ -28,6 +28,7 @@ def produce(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from medallion import pipeline
+    from medallion.produce.producer import ProduceFailed
 
     cfg = STATE.config()
     total = cfg.produce.count if count is None else count
@@ -41,19 +42,22 @@ def produce(
             elapsed = bar.tasks[task].elapsed or 0.0
             bar.update(task, completed=sent, rate=sent / elapsed if elapsed else 0.0)
 
-        result = pipeline.produce(
-            cfg, count=total, seed=seed, rate=rate, start_date=start_date.date() if start_date else None, days=days,
-            bad_ratio=bad_ratio, duplicate_ratio=duplicate_ratio, late_ratio=late_ratio, progress=progress,
-        )
+        try:
+            result = pipeline.produce(
+                cfg, count=total, seed=seed, rate=rate, start_date=start_date.date() if start_date else None,
+                days=days, bad_ratio=bad_ratio, duplicate_ratio=duplicate_ratio, late_ratio=late_ratio,
+                progress=progress,
+            )
+        except ProduceFailed as failed:
+            _summarize(failed.result)  # the counts, then the error naming the broker and dead-letter file
+            raise
+    _summarize(result)
+
+
+def _summarize(result: Any) -> None:
     rows: list[dict[str, Any]] = [{"event type": k, "sent": v} for k, v in sorted(result.by_event_type.items())]
     rows += [{"event type": f"bad: {k}", "sent": v} for k, v in sorted(result.by_bad_class.items())]
     summary_table("produced", rows)
     summary_table("delivery", [{"sent": result.sent, "delivered": result.delivered, "failed": result.failed,
-                                "events/s": round(result.sent / result.seconds) if result.seconds else 0}])
-    if result.failed:
-        from medallion.errors import TransientError
-
-        raise TransientError(
-            f"{result.failed:,} of {result.sent:,} records were not delivered to {cfg.kafka.bootstrap_servers}; "
-            f"they are in {result.dead_letter_path} with the error. Re-send them once the broker is back."
-        )
+                                "duplicates": result.duplicates, "late": result.late,
+                                "events/s": round(result.events_per_second)}])

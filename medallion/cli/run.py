@@ -27,5 +27,5 @@ def run(
     )
     summary_table("medallion run", summary.stages)
     if summary.sample_user:
-        console.print(f"online features of {summary.sample_user}:", highlight=False)
-        summary_table("", [summary.online_features])
+        rows = [{"feature": k, "value": v} for k, v in sorted(summary.online_features.items())]
+        summary_table(f"online features of {summary.sample_user}", rows)

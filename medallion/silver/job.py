@@ -12,7 +12,14 @@ from medallion import lakefs
 from medallion.config import Config
 from medallion.lake import StageResult, bronze_batches, read_dates, write_partitions
 from medallion.ledger import Ledger
-from medallion.silver.transforms import dedupe_events, flatten_event, with_amounts, with_item_attributes, with_usd_amount
+from medallion.silver.transforms import (
+    dedupe_events,
+    flatten_event,
+    with_amounts,
+    with_item_attributes,
+    with_usd_amount,
+    with_user_attributes,
+)
 
 SILVER_PARTITIONS = ("event_date", "event_type")
 
@@ -30,11 +37,14 @@ def changed_dates(cfg: Config, ledger: Ledger) -> tuple[list[dt.date], int]:
 def enrich(spark: SparkSession, cfg: Config, df: DataFrame) -> DataFrame:
     """Join the lookup tables that exist (written by `produce`, or by the user for real data)."""
     df = df.transform(with_amounts)
-    items, rates = cfg.lake.path("lookups", "items"), cfg.lake.path("lookups", "currency_rates")
-    if lakefs.exists(items):
-        df = df.transform(with_item_attributes(spark.read.parquet(items)))
-    if lakefs.exists(rates):
-        df = df.transform(with_usd_amount(spark.read.parquet(rates)))
+    for name, transform in (
+        ("items", with_item_attributes),
+        ("users", with_user_attributes),
+        ("currency_rates", with_usd_amount),
+    ):
+        path = cfg.lake.path("lookups", name)
+        if lakefs.exists(path):
+            df = df.transform(transform(spark.read.parquet(path)))
     return df
 
 

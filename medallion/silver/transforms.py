@@ -62,10 +62,10 @@ def with_amounts(df: DataFrame) -> DataFrame:
 
 
 def with_usd_amount(rates: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Convert ``amount`` to USD with the currency-rates lookup (``currency``, ``usd_rate``)."""
+    """Convert ``amount`` to USD with the currency-rates lookup (``currency``, ``rate_to_usd``)."""
 
     def _(df: DataFrame) -> DataFrame:
-        r = rates.select(F.upper("currency").alias("_cur"), F.col("usd_rate").cast("double").alias("_rate"))
+        r = rates.select(F.col("currency").alias("_cur"), F.col("rate_to_usd").cast("double").alias("_rate"))
         joined = df.join(F.broadcast(r), df["currency"] == r["_cur"], "left")
         usd = F.when(F.col("currency") == "USD", F.col("amount")).otherwise(F.col("amount") * F.col("_rate"))
         return joined.withColumn("amount_usd", usd.cast("decimal(18,4)")).drop("_cur", "_rate")
@@ -81,5 +81,19 @@ def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
             F.col("item_id").alias("_item"), F.col("category").alias("item_category"), F.col("brand").alias("item_brand")
         )
         return df.join(F.broadcast(catalog), df["item_id"] == catalog["_item"], "left").drop("_item")
+
+    return _
+
+
+def with_user_attributes(users: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Add the user's ``segment`` and ``signup_date`` from the users lookup."""
+
+    def _(df: DataFrame) -> DataFrame:
+        u = users.select(
+            F.col("user_id").alias("_user"),
+            F.col("segment").alias("user_segment"),
+            F.col("signup_date").cast("date").alias("user_signup_date"),
+        )
+        return df.join(F.broadcast(u), df["user_id"] == u["_user"], "left").drop("_user")
 
     return _
