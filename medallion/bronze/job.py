@@ -4,6 +4,12 @@ Exactly-once for both outputs: the source is replayable (offset ranges in the ch
 is written with dynamic partition overwrite into partitions that include the batch id, so a batch replayed
 after a crash replaces exactly what its first attempt wrote. Partitions are ``dt``/``hr`` of the *event*
 time: a replay must land in the same directories (ingest time would move), and Silver reads by event date.
+
+The streaming plan parses, validates and drops duplicate events (stateless work plus Spark's
+``dropDuplicatesWithinWatermark``, its state in the checkpoint); ``foreachBatch`` persists the batch
+once and writes both outputs. Per-batch counts are completed from Spark's progress report (input rows,
+duplicates dropped) and recorded in the ledger, so ``input = bronze + dlq + duplicates`` is checked for
+every batch.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pyspark.sql import functions as F
 from medallion.bronze.transforms import (
     BronzeRules,
     as_rejected,
+    drop_duplicate_events,
     normalize_and_scrub,
     parse_events,
     rejected_events,
@@ -32,7 +39,7 @@ from medallion.bronze.transforms import (
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
 from medallion.errors import TerminalError
-from medallion.ledger import Ledger
+from medallion.ledger import Ledger, RunRecord
 
 BRONZE_PARTITIONS = ("dt", "hr", "batch")
 DLQ_PARTITIONS = ("batch",)
@@ -41,15 +48,22 @@ DLQ_PARTITIONS = ("batch",)
 @dataclass
 class BatchMetrics:
     batch_id: int
-    input: int
     bronze: int
     dlq: int
     dlq_by_reason: dict[str, int]
+    pii_scrubbed: dict[str, int]
     seconds: float
+    input: int = 0  # from Spark's progress report: records read from Kafka in this batch
+    duplicates: int = 0
+    lag: int | None = None
 
     @property
     def rows_per_s(self) -> float:
         return self.input / self.seconds if self.seconds else 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.input == self.bronze + self.dlq + self.duplicates
 
 
 @dataclass
@@ -79,24 +93,42 @@ def checkpoint_path(cfg: Config) -> str:
     return cfg.lake.path("_checkpoints", "bronze", cfg.kafka.topic)
 
 
-def write_batch(
-    raw: DataFrame, batch_id: int, *, cfg: Config, pii_key: bytes, run_id: str
-) -> BatchMetrics:
-    """Validate, scrub and write one micro-batch to Bronze and the DLQ. Idempotent per batch id."""
+def checked_stream(spark: SparkSession, cfg: Config) -> DataFrame:
+    """The streaming plan up to foreachBatch: read, parse, validate, drop duplicate events."""
+    return (
+        spark.readStream.format("medallion_kafka")
+        .options(**source_options(cfg))
+        .load()
+        .transform(parse_events)
+        .transform(with_validation(BronzeRules()))
+        .transform(drop_duplicate_events(cfg.ingest.dedup_watermark))
+    )
+
+
+def write_batch(checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: str, cfg: Config) -> BatchMetrics:
+    """Scrub and write one validated micro-batch to Bronze and the DLQ. Idempotent per batch id."""
     start = time.perf_counter()
-    checked = raw.transform(parse_events).transform(with_validation(BronzeRules())).persist()
+    checked = checked.persist()
     try:
-        reasons = {
-            r["error_class"] or "valid": r["count"]
-            for r in checked.groupBy("error_class").count().collect()
-        }
-        n_valid = reasons.pop("valid", 0)
-        n_input = n_valid + sum(reasons.values())
+        valid = F.col("error_class").isNull()
+        counts = (
+            checked.groupBy("error_class")
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                *[F.sum((valid & F.col(c).isNotNull()).cast("long")).alias(n) for n, c in PII_FIELDS.items()],
+            )
+            .collect()
+        )
+        reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
+        n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
+        pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_FIELDS}
         if n_valid:
             bronze = valid_events(checked).transform(normalize_and_scrub(pii_key)).transform(
                 with_lineage(run_id, batch_id)
             )
-            bronze.write.mode("overwrite").partitionBy(*BRONZE_PARTITIONS).parquet(cfg.lake.bronze)
+            # One file per hour directory and batch, not one per Kafka partition and hour: a historical
+            # backlog spans many hours, and small files are what slows every later reader.
+            bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(*BRONZE_PARTITIONS).parquet(cfg.lake.bronze)
         if reasons:
             dlq = (
                 rejected_events(checked)
@@ -109,12 +141,77 @@ def write_batch(
         checked.unpersist()
     return BatchMetrics(
         batch_id=batch_id,
-        input=n_input,
         bronze=n_valid,
         dlq=sum(reasons.values()),
         dlq_by_reason=reasons,
+        pii_scrubbed=pii,
         seconds=time.perf_counter() - start,
     )
+
+
+# PII values a valid event carried, counted per batch as they are scrubbed.
+PII_FIELDS = {"emails": "e.user.email", "phones": "e.user.phone", "ips": "e.context.ip", "names": "e.user.name"}
+
+
+class _BatchLedger:
+    """Joins what foreachBatch measured with Spark's progress report, then records the batch once."""
+
+    def __init__(self, ledger: Ledger, cfg: Config, run_id: str, result: IngestResult,
+                 on_batch: Callable[[BatchMetrics], None] | None) -> None:
+        self.ledger, self.cfg, self.run_id, self.result, self.on_batch = ledger, cfg, run_id, result, on_batch
+        self.pending: dict[int, BatchMetrics] = {}
+
+    def written(self, metrics: BatchMetrics) -> None:
+        self.pending[metrics.batch_id] = metrics
+
+    def drain(self, progress: list[dict[str, Any]]) -> None:
+        for report in progress:
+            metrics = self.pending.pop(report.get("batchId", -1), None)
+            if metrics is None:
+                continue
+            metrics.input = int(report.get("numInputRows", 0))
+            metrics.duplicates = sum(
+                int(op.get("customMetrics", {}).get("numDroppedDuplicateRows", 0))
+                for op in report.get("stateOperators", [])
+            )
+            metrics.lag = _lag(report)
+            self._record(metrics)
+
+    def _record(self, m: BatchMetrics) -> None:
+        record = RunRecord(stage="ingest", run_id=f"{self.run_id}-b{m.batch_id}",
+                           started_at=_now_iso(), inputs={"topic": self.cfg.kafka.topic, "batch": m.batch_id})
+        record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
+        record.metrics = {"dlq_by_reason": m.dlq_by_reason, "pii_scrubbed": m.pii_scrubbed,
+                          "rows_per_s": round(m.rows_per_s, 1), "lag": m.lag}
+        record.outcome = "succeeded" if m.reconciled else "unreconciled"
+        record.duration_s = round(m.seconds, 3)
+        record.finished_at = _now_iso()
+        self.ledger.write(record)
+        if not m.reconciled:
+            logger.error("batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
+                         b=m.batch_id, i=m.input, o=m.bronze, d=m.dlq, u=m.duplicates)
+        self.result.batches.append(m)
+        if self.on_batch:
+            self.on_batch(m)
+
+
+def _lag(report: dict[str, Any]) -> int | None:
+    import json
+
+    lag = 0
+    for source in report.get("sources", []):
+        try:
+            end, latest = json.loads(source.get("endOffset") or "{}"), json.loads(source.get("latestOffset") or "{}")
+        except (TypeError, ValueError):
+            return None
+        lag += sum(max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items())
+    return lag
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def run(
@@ -130,18 +227,14 @@ def run(
 ) -> IngestResult:
     """Run the Bronze stream: until the topic is drained (``once``) or until stopped (SIGTERM/Ctrl-C)."""
     result = IngestResult(run_id=run_id)
+    batches = _BatchLedger(ledger, cfg, run_id, result, on_batch)
 
     def process(batch: DataFrame, batch_id: int) -> None:
-        with ledger.run("ingest", run_id=f"{run_id}-b{batch_id}", topic=cfg.kafka.topic, batch=batch_id) as rec:
-            metrics = write_batch(batch, batch_id, cfg=cfg, pii_key=pii_key, run_id=run_id)
-            rec.count(input=metrics.input, output=metrics.bronze, dlq=metrics.dlq)
-            rec.metrics = {"dlq_by_reason": metrics.dlq_by_reason, "rows_per_s": round(metrics.rows_per_s, 1)}
-        result.batches.append(metrics)
-        if on_batch:
-            on_batch(metrics)
+        batches.written(write_batch(batch, batch_id, pii_key=pii_key, run_id=run_id, cfg=cfg))
 
-    stream = spark.readStream.format("medallion_kafka").options(**source_options(cfg)).load()
-    writer = stream.writeStream.foreachBatch(process).option("checkpointLocation", checkpoint_path(cfg))
+    writer = checked_stream(spark, cfg).writeStream.foreachBatch(process).option(
+        "checkpointLocation", checkpoint_path(cfg)
+    )
     writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=cfg.ingest.trigger_interval)
     query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
     stop = stop_event or threading.Event()
@@ -152,6 +245,8 @@ def run(
                 _stop_between_batches(query)
                 break
             query.awaitTermination(0.5)
+            batches.drain(query.recentProgress)
+        batches.drain(query.recentProgress)
         exc = query.exception()
         if exc is not None:
             from medallion.kafka.source import source_error

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from medallion import contract
 from medallion.lake import require_columns
@@ -42,80 +42,65 @@ class BronzeRules:
 
 
 def parse_events(df: DataFrame) -> DataFrame:
-    """Decode and parse each value once (to a VARIANT), then read the contract's fields out of it.
+    """Decode each value and parse it once into ``e``, a struct of the contract's Spark schema.
 
-    ``e`` is the event as a struct of the contract's Spark schema. A field of the wrong JSON type reads as
-    null there; the rules below tell that apart from a missing field by looking at the variant.
+    ``_keys`` (the top-level member names; null unless the text is one well-formed JSON object) tells a
+    missing field from a present one; the JSON kind of present fields is checked by `_kind_rules`.
     """
     require_columns(df, RAW_COLUMNS, "bronze")
     text = F.col("value").cast("string")
-    parsed = df.select(
+    return df.select(
         F.col("key").cast("string").alias("_key"),
         text.alias("_raw"),
         (F.col("value").isNotNull() & F.is_valid_utf8(F.col("value"))).alias("_utf8"),
         F.octet_length(F.col("value")).alias("_bytes"),
-        F.try_parse_json(text).alias("_v"),
+        F.from_json(text, contract.spark_schema()).alias("e"),
+        F.json_object_keys(text).alias("_keys"),
         F.col("topic").alias("_topic"),
         F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"),
         F.col("timestamp").alias("_kafka_timestamp"),
-    )
-    event = _struct_from_variant(F.col("_v"), "$", contract.spark_schema())
-    return parsed.withColumns(
-        {
-            "_is_object": F.schema_of_variant(F.col("_v")).startswith("OBJECT"),
-            "e": F.when(F.schema_of_variant(F.col("_v")).startswith("OBJECT"), event),
-        }
     ).withColumn("_event_time", F.try_to_timestamp(F.col("e.event_time")))
-
-
-def _struct_from_variant(v: Column, path: str, schema: T.StructType) -> Column:
-    fields = []
-    for f in schema.fields:
-        sub = f"{path}.{f.name}"
-        if isinstance(f.dataType, T.StructType):
-            fields.append(_struct_from_variant(v, sub, f.dataType).alias(f.name))
-        else:
-            fields.append(F.try_variant_get(v, sub, f.dataType.simpleString()).alias(f.name))
-    return F.struct(*fields)
-
-
-# JSON kinds a contract type accepts, as schema_of_variant names them (a JSON integer is a valid number).
-_ACCEPTED_KINDS: dict[type, tuple[str, ...]] = {
-    T.StringType: ("STRING",),
-    T.LongType: ("BIGINT", "INT", "SMALLINT", "TINYINT"),
-    T.DoubleType: ("BIGINT", "INT", "SMALLINT", "TINYINT", "DECIMAL", "DOUBLE", "FLOAT"),
-    T.BooleanType: ("BOOLEAN",),
-    T.StructType: ("OBJECT",),
-    T.ArrayType: ("ARRAY",),
-}
-
-
-def _kind(path: str) -> Column:
-    """The JSON kind at ``path`` (STRING, BIGINT, OBJECT<...>, VOID for null), null where absent."""
-    return F.schema_of_variant(F.variant_get(F.col("_v"), path, "variant"))
-
-
-def _present(path: str) -> Column:
-    kind = _kind(path)
-    return kind.isNotNull() & (kind != "VOID")
-
-
-def _type_rules(path: str, schema: T.StructType) -> list[Column]:
-    """``type:<field>`` for every field present with a JSON kind its contract type does not accept."""
-    rules = []
-    for f in schema.fields:
-        sub = f"{path}.{f.name}"
-        accepted = _ACCEPTED_KINDS[type(f.dataType)]
-        kind = F.regexp_extract(_kind(sub), r"^[A-Z]+", 0)
-        rules.append(_rule(f"type:{sub[2:]}", _present(sub) & ~kind.isin(*accepted)))
-        if isinstance(f.dataType, T.StructType):
-            rules.extend(_type_rules(sub, f.dataType))
-    return rules
 
 
 def _rule(name: str, failed: Column) -> Column:
     return F.when(failed, F.lit(name))
+
+
+def _json_kinds(node: dict[str, Any], prefix: str = "") -> dict[str, tuple[str, bool]]:
+    """``{field path: (JSON kind, nullable)}`` for every property of the contract, nested ones included."""
+    out: dict[str, tuple[str, bool]] = {}
+    for name, sub in node.get("properties", {}).items():
+        kinds = sub.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        kind = next(k for k in kinds if k != "null")
+        out[prefix + name] = (kind, "null" in kinds)
+        if kind == "object":
+            out |= _json_kinds(sub, f"{prefix}{name}.")
+    return out
+
+
+# What a present member's value may start with, per expected JSON kind (JSON null is judged separately).
+_WRONG_START = {"string": r"[-0-9tf\[{]", "number": r"[\"tf\[{]", "integer": r"[\"tf\[{]", "object": r"[-0-9\"tf\[]"}
+
+
+def _kind_rules() -> list[Column]:
+    """``type:<member>`` where a member's value is of the wrong JSON kind.
+
+    Spark's JSON reader quietly turns a number into a string for a string field (and a quoted number may
+    read as a number), so the kind is checked on the text: one regular expression per expected kind,
+    over the member names that only ever have that kind in the contract. Linear in the payload.
+    """
+    by_name: dict[str, set[str]] = {}
+    for path, (kind, _) in _json_kinds(contract.EVENT_SCHEMA).items():
+        by_name.setdefault(path.rsplit(".", 1)[-1], set()).add("number" if kind == "integer" else kind)
+    rules = []
+    for kind in ("string", "number", "object"):
+        names = sorted(n for n, kinds in by_name.items() if kinds == {kind})
+        pattern = r'"(' + "|".join(names) + r')"\s*:\s*' + _WRONG_START[kind]
+        found = F.regexp_extract(F.col("_raw"), pattern, 1)
+        rules.append(F.when(found != "", F.concat(F.lit("type:"), found)))
+    return rules
 
 
 def failed_rules(rules: BronzeRules) -> list[Column]:
@@ -123,15 +108,30 @@ def failed_rules(rules: BronzeRules) -> list[Column]:
     e = F.col("e")
     etype = e["event_type"]  # enums are checked as the contract spells them: "Purchase" is not an event type
     commerce = etype.isin(*contract.COMMERCE_EVENT_TYPES)
+    is_object = F.col("_keys").isNotNull()
+    kinds = _json_kinds(contract.EVENT_SCHEMA)
+
+    def present(name: str) -> Column:
+        return F.array_contains(F.col("_keys"), name)
+
     checks = [
         _rule("payload:empty", F.col("_raw").isNull() | (F.col("_bytes") == 0)),
         _rule("payload:not_utf8", ~F.col("_utf8")),
         _rule("payload:oversized", F.col("_bytes") > rules.max_event_bytes),
-        _rule("payload:malformed_json", (F.col("_bytes") > 0) & F.col("_v").isNull()),
-        _rule("payload:not_object", F.col("_v").isNotNull() & ~F.col("_is_object")),
+        # Only for what is not an object: is it JSON at all (a second parse, for bad records only)?
+        _rule("payload:malformed_json", ~is_object & (F.col("_bytes") > 0)
+              & F.get_json_object(F.col("_raw"), "$").isNull()),
+        _rule("payload:not_object", ~is_object & F.get_json_object(F.col("_raw"), "$").isNotNull()),
     ]
-    checks += [_rule(f"required:{name}", ~_present(f"$.{name}")) for name in contract.REQUIRED_FIELDS]
-    checks += _type_rules("$", contract.spark_schema())
+    checks += [_rule(f"required:{name}", is_object & ~present(name)) for name in contract.REQUIRED_FIELDS]
+    # A top-level member that is present but read as null: JSON null where not allowed, or a value Spark
+    # could not read as the contract's type.
+    checks += [
+        _rule(f"type:{name}", present(name) & e[name].isNull())
+        for name, (_, nullable) in kinds.items()
+        if "." not in name and not nullable
+    ]
+    checks += _kind_rules()
     checks += [
         _rule("type:event_time", e["event_time"].isNotNull() & F.col("_event_time").isNull()),
         _rule("enum:event_type", e["event_type"].isNotNull() & ~etype.isin(*contract.EVENT_TYPES)),
@@ -146,7 +146,7 @@ def failed_rules(rules: BronzeRules) -> list[Column]:
         ),
         _rule("required:item_id", etype.isin(*contract.ITEM_EVENT_TYPES) & e["item_id"].isNull()),
     ]
-    checks += [_rule(f"required:{name}", commerce & ~_present(f"$.{name}")) for name in COMMERCE_REQUIRED]
+    checks += [_rule(f"required:{name}", commerce & ~present(name)) for name in COMMERCE_REQUIRED]
     checks += [
         _rule("range:price", e["price"] < 0),
         _rule("range:quantity", e["quantity"] < 1),
@@ -261,3 +261,26 @@ def as_rejected(df: DataFrame) -> DataFrame:
         "error_message",
         "failed_rules",
     )
+
+
+def drop_duplicate_events(watermark: str) -> Callable[[DataFrame], DataFrame]:
+    """Drop a valid event whose ``event_id`` was already seen within ``watermark`` (streaming only).
+
+    The watermark runs on the micro-batch's own time (``current_timestamp()`` is fixed per batch and
+    recorded in the checkpoint, so a replay decides the same): nothing is ever "late" for it, however
+    old the event time, which matters when a backlog of historical events is ingested. Rejected records
+    are keyed by their Kafka coordinates, so they are never taken for duplicates.
+    """
+
+    def _(df: DataFrame) -> DataFrame:
+        key = F.when(
+            F.size("failed_rules") == 0, F.concat(F.lit("id:"), F.col("e.event_id"))
+        ).otherwise(F.concat_ws(":", F.lit("at"), "_topic", "_partition", "_offset"))
+        return (
+            df.withColumns({"_dedup_key": key, "_seen_at": F.current_timestamp()})
+            .withWatermark("_seen_at", watermark)
+            .dropDuplicatesWithinWatermark(["_dedup_key"])
+            .drop("_dedup_key", "_seen_at")
+        )
+
+    return _

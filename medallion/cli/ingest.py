@@ -39,8 +39,8 @@ def ingest(
     def on_batch(m: Any) -> None:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(m.dlq_by_reason.items())) or "none"
         console.print(
-            f"batch {m.batch_id}: {m.input:,} in → {m.bronze:,} bronze, {m.dlq:,} DLQ ({reasons}) "
-            f"in {m.seconds:.1f}s, {m.rows_per_s:,.0f} rows/s",
+            f"batch {m.batch_id}: {m.input:,} in → {m.bronze:,} bronze, {m.dlq:,} DLQ ({reasons}), "
+            f"{m.duplicates:,} duplicates; {m.seconds:.1f}s, {m.rows_per_s:,.0f} rows/s; lag {m.lag}",
             highlight=False,
         )
 
@@ -48,5 +48,5 @@ def ingest(
     summary_table(
         f"ingest {cfg.kafka.topic}",
         [{"batches": len(result.batches), "input": result.total("input"), "bronze": result.total("bronze"),
-          "dlq": result.total("dlq")}],
+          "dlq": result.total("dlq"), "duplicates dropped": result.total("duplicates")}],
     )
