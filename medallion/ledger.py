@@ -89,6 +89,9 @@ class Ledger:
             self.write(record)
             logger.info(
                 "{stage} run {run_id} {outcome} in {d:.1f}s: {counts}",
-                stage=stage, run_id=record.run_id, outcome=record.outcome, d=record.duration_s,
+                stage=stage,
+                run_id=record.run_id,
+                outcome=record.outcome,
+                d=record.duration_s,
                 counts=record.counts,
             )

@@ -36,7 +36,12 @@ def ingest(
     key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
     ensure_kafka(cfg)
     return job.run(
-        _spark(cfg), cfg, pii_key=key, run_id=new_run_id(), ledger=Ledger(cfg.lake.root), once=once,
+        _spark(cfg),
+        cfg,
+        pii_key=key,
+        run_id=new_run_id(),
+        ledger=Ledger(cfg.lake.root),
+        once=once,
         on_batch=on_batch,
     )
 
@@ -74,7 +79,7 @@ def materialize(cfg: Config, end: dt.datetime | None = None, start: dt.datetime 
     ledger = Ledger(cfg.lake.root)
     with ledger.run("materialize", start=start, end=end) as rec:
         result = serving.materialize(cfg, end=end, start=start)  # applies the definitions first
-        rec.count(output=result.rows, entities=result.entities)
+        rec.count(output=result.rows or 0, entities=result.entities or 0)
         rec.metrics = {"online_store": result.online_store, "window": f"{result.start} → {result.end}"}
     return result
 
@@ -105,8 +110,14 @@ def produce(cfg: Config, **options: Any) -> Any:
     return result
 
 
-def run_all(cfg: Config, *, count: int | None = None, seed: int | None = None, bad_ratio: float = 0.0,
-            report: Callable[[str], None] = lambda _: None) -> PipelineSummary:
+def run_all(
+    cfg: Config,
+    *,
+    count: int | None = None,
+    seed: int | None = None,
+    bad_ratio: float = 0.0,
+    report: Callable[[str], None] = lambda _: None,
+) -> PipelineSummary:
     """Every stage in order on what the topic holds, for the embedded demo and the end-to-end test.
 
     Re-running is safe: ingestion resumes from its checkpoint and the batch layers overwrite the dates
@@ -122,7 +133,9 @@ def run_all(cfg: Config, *, count: int | None = None, seed: int | None = None, b
     if n_events > 0:
         t = time.perf_counter()
         report("produce")
-        produced = produce(cfg, count=n_events, seed=seed, start_date=first_day, days=days, bad_ratio=bad_ratio)
+        produced = produce(
+            cfg, count=n_events, seed=seed, start_date=first_day, days=days, bad_ratio=bad_ratio
+        )
         summary.add("produce", time.perf_counter() - t, rows=produced.delivered, dlq=produced.failed)
 
     t = time.perf_counter()
@@ -170,5 +183,7 @@ def latest_gold_user(cfg: Config) -> str | None:
     if not dates:
         return None
     filesystem, inner = lakefs.filesystem_and_path(lakefs.join(path, f"feature_date={dates[-1]}"))
-    table = ds.dataset(inner, filesystem=filesystem, format="parquet", ignore_prefixes=["_", "."]).head(1, ["user_id"])
+    table = ds.dataset(inner, filesystem=filesystem, format="parquet", ignore_prefixes=["_", "."]).head(
+        1, ["user_id"]
+    )
     return str(table.column("user_id")[0]) if table.num_rows else None

@@ -32,7 +32,9 @@ def _log_wait(state: RetryCallState) -> None:
     )
 
 
-def retry_transient(attempts: int = 5, max_wait_s: float = 8.0, max_delay_s: float = 60.0) -> Callable[[F], F]:
+def retry_transient(
+    attempts: int = 5, max_wait_s: float = 8.0, max_delay_s: float = 60.0
+) -> Callable[[F], F]:
     """Decorate a call that may raise TransientError: retry it, then re-raise the last error as it was."""
     return retry(  # type: ignore[return-value]
         retry=retry_if_exception_type(TransientError),

@@ -53,7 +53,9 @@ def _wait_for_kafka(cfg: Config) -> None:
 
     @retry_transient(attempts=4, max_delay_s=30)
     def probe() -> None:
-        if not embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=cfg.kafka.connect_timeout_s):
+        if not embedded.is_kafka_reachable(
+            cfg.kafka.bootstrap_servers, timeout_s=cfg.kafka.connect_timeout_s
+        ):
             raise TransientError(
                 f"Kafka is unreachable at {cfg.kafka.bootstrap_servers} (kafka.bootstrap_servers). Check that the "
                 f"brokers are up and the address is right (MEDALLION__KAFKA__BOOTSTRAP_SERVERS), or use "

@@ -32,8 +32,14 @@ def table_stats(path: str, partition: str) -> dict[str, Any]:
     if not partitions:
         return {"rows": 0, "partitions": 0, "latest": None}
     filesystem, inner = lakefs.filesystem_and_path(path)
-    dataset = ds.dataset(inner, filesystem=filesystem, format="parquet", partitioning="hive",
-                         exclude_invalid_files=True, ignore_prefixes=["_", "."])
+    dataset = ds.dataset(
+        inner,
+        filesystem=filesystem,
+        format="parquet",
+        partitioning="hive",
+        exclude_invalid_files=True,
+        ignore_prefixes=["_", "."],
+    )
     return {"rows": dataset.count_rows(), "partitions": len(partitions), "latest": partitions[-1]}
 
 
@@ -69,8 +75,15 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0) -> Status:
         last = ledger.last(stage, outcome=None)
         if last is None:
             continue
-        status.runs.append({"stage": stage, "run_id": last.run_id, "outcome": last.outcome,
-                            "finished_at": last.finished_at, "duration_s": last.duration_s, **last.counts})
+        status.runs.append(
+            {
+                "stage": stage,
+                "outcome": last.outcome,
+                "finished": (last.finished_at or "")[:19].replace("T", " "),
+                "seconds": last.duration_s,
+                **{k: last.counts.get(k, 0) for k in ("input", "output", "dlq", "dropped")},
+            }
+        )
         if last.outcome != "succeeded":
             status.alerts.append(f"last {stage} run {last.run_id} failed: {last.error}")
     if not reachable and not embedded_address(cfg):

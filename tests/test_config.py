@@ -31,7 +31,9 @@ def test_unknown_key_names_file_key_and_fix(tmp_path: Path) -> None:
 def test_wrong_type_from_overlay_names_the_overlay(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text("kafka:\n  partitions: 4\n")
     (tmp_path / "docker.yaml").write_text("kafka:\n  partitions: many\n")
-    with pytest.raises(ConfigError, match=r"docker\.yaml: kafka\.partitions: input should be a valid integer"):
+    with pytest.raises(
+        ConfigError, match=r"docker\.yaml: kafka\.partitions: input should be a valid integer"
+    ):
         load_config("docker", tmp_path, environ={})
 
 
@@ -52,3 +54,12 @@ def test_reference_lists_every_key_with_its_variable() -> None:
     text = reference_markdown()
     assert "`kafka.bootstrap_servers`" in text and "MEDALLION__KAFKA__BOOTSTRAP_SERVERS" in text
     assert "`serving.online_store`" in text
+
+
+def test_readme_config_reference_is_generated_from_the_models() -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start, end = "<!-- config-reference:start -->\n", "\n<!-- config-reference:end -->"
+    section = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert section == reference_markdown().rstrip(), "regenerate with: medallion config --reference"

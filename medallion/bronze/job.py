@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,9 @@ def checked_stream(spark: SparkSession, cfg: Config) -> DataFrame:
     )
 
 
-def write_batch(checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: str, cfg: Config) -> BatchMetrics:
+def write_batch(
+    checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: str, cfg: Config
+) -> BatchMetrics:
     """Scrub and write one validated micro-batch to Bronze and the DLQ. Idempotent per batch id."""
     start = time.perf_counter()
     checked = checked.persist()
@@ -123,12 +125,16 @@ def write_batch(checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: st
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
         pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_FIELDS}
         if n_valid:
-            bronze = valid_events(checked).transform(normalize_and_scrub(pii_key)).transform(
-                with_lineage(run_id, batch_id)
+            bronze = (
+                valid_events(checked)
+                .transform(normalize_and_scrub(pii_key))
+                .transform(with_lineage(run_id, batch_id))
             )
             # One file per hour directory and batch, not one per Kafka partition and hour: a historical
             # backlog spans many hours, and small files are what slows every later reader.
-            bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(*BRONZE_PARTITIONS).parquet(cfg.lake.bronze)
+            bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(
+                *BRONZE_PARTITIONS
+            ).parquet(cfg.lake.bronze)
         if reasons:
             dlq = (
                 rejected_events(checked)
@@ -150,21 +156,32 @@ def write_batch(checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: st
 
 
 # PII values a valid event carried, counted per batch as they are scrubbed.
-PII_FIELDS = {"emails": "e.user.email", "phones": "e.user.phone", "ips": "e.context.ip", "names": "e.user.name"}
+PII_FIELDS = {
+    "emails": "e.user.email",
+    "phones": "e.user.phone",
+    "ips": "e.context.ip",
+    "names": "e.user.name",
+}
 
 
 class _BatchLedger:
     """Joins what foreachBatch measured with Spark's progress report, then records the batch once."""
 
-    def __init__(self, ledger: Ledger, cfg: Config, run_id: str, result: IngestResult,
-                 on_batch: Callable[[BatchMetrics], None] | None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        cfg: Config,
+        run_id: str,
+        result: IngestResult,
+        on_batch: Callable[[BatchMetrics], None] | None,
+    ) -> None:
         self.ledger, self.cfg, self.run_id, self.result, self.on_batch = ledger, cfg, run_id, result, on_batch
         self.pending: dict[int, BatchMetrics] = {}
 
     def written(self, metrics: BatchMetrics) -> None:
         self.pending[metrics.batch_id] = metrics
 
-    def drain(self, progress: list[dict[str, Any]]) -> None:
+    def drain(self, progress: Sequence[Any]) -> None:
         for report in progress:
             metrics = self.pending.pop(report.get("batchId", -1), None)
             if metrics is None:
@@ -178,18 +195,32 @@ class _BatchLedger:
             self._record(metrics)
 
     def _record(self, m: BatchMetrics) -> None:
-        record = RunRecord(stage="ingest", run_id=f"{self.run_id}-b{m.batch_id}",
-                           started_at=_now_iso(), inputs={"topic": self.cfg.kafka.topic, "batch": m.batch_id})
+        record = RunRecord(
+            stage="ingest",
+            run_id=f"{self.run_id}-b{m.batch_id}",
+            started_at=_now_iso(),
+            inputs={"topic": self.cfg.kafka.topic, "batch": m.batch_id},
+        )
         record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
-        record.metrics = {"dlq_by_reason": m.dlq_by_reason, "pii_scrubbed": m.pii_scrubbed,
-                          "rows_per_s": round(m.rows_per_s, 1), "lag": m.lag}
+        record.metrics = {
+            "dlq_by_reason": m.dlq_by_reason,
+            "pii_scrubbed": m.pii_scrubbed,
+            "rows_per_s": round(m.rows_per_s, 1),
+            "lag": m.lag,
+        }
         record.outcome = "succeeded" if m.reconciled else "unreconciled"
         record.duration_s = round(m.seconds, 3)
         record.finished_at = _now_iso()
         self.ledger.write(record)
         if not m.reconciled:
-            logger.error("batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
-                         b=m.batch_id, i=m.input, o=m.bronze, d=m.dlq, u=m.duplicates)
+            logger.error(
+                "batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
+                b=m.batch_id,
+                i=m.input,
+                o=m.bronze,
+                d=m.dlq,
+                u=m.duplicates,
+            )
         self.result.batches.append(m)
         if self.on_batch:
             self.on_batch(m)
@@ -201,10 +232,15 @@ def _lag(report: dict[str, Any]) -> int | None:
     lag = 0
     for source in report.get("sources", []):
         try:
-            end, latest = json.loads(source.get("endOffset") or "{}"), json.loads(source.get("latestOffset") or "{}")
+            end, latest = (
+                json.loads(source.get("endOffset") or "{}"),
+                json.loads(source.get("latestOffset") or "{}"),
+            )
         except (TypeError, ValueError):
             return None
-        lag += sum(max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items())
+        lag += sum(
+            max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items()
+        )
     return lag
 
 
@@ -232,10 +268,16 @@ def run(
     def process(batch: DataFrame, batch_id: int) -> None:
         batches.written(write_batch(batch, batch_id, pii_key=pii_key, run_id=run_id, cfg=cfg))
 
-    writer = checked_stream(spark, cfg).writeStream.foreachBatch(process).option(
-        "checkpointLocation", checkpoint_path(cfg)
+    writer = (
+        checked_stream(spark, cfg)
+        .writeStream.foreachBatch(process)
+        .option("checkpointLocation", checkpoint_path(cfg))
     )
-    writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=cfg.ingest.trigger_interval)
+    writer = (
+        writer.trigger(availableNow=True)
+        if once
+        else writer.trigger(processingTime=cfg.ingest.trigger_interval)
+    )
     query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
@@ -244,7 +286,7 @@ def run(
             if stop.is_set():
                 _stop_between_batches(query)
                 break
-            query.awaitTermination(0.5)
+            query.awaitTermination(1)
             batches.drain(query.recentProgress)
         batches.drain(query.recentProgress)
         exc = query.exception()
@@ -259,10 +301,14 @@ def run(
 
 
 def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
-    previous = {}
+    def request_stop(signum: int, _frame: Any) -> None:
+        logger.info("signal {s}: stopping after the current micro-batch", s=signum)
+        stop.set()
+
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.getsignal(sig)
-        signal.signal(sig, lambda *_: (logger.info("stopping after the current micro-batch"), stop.set()))
+        signal.signal(sig, request_stop)
     return previous
 
 

@@ -81,7 +81,12 @@ def _json_kinds(node: dict[str, Any], prefix: str = "") -> dict[str, tuple[str, 
 
 
 # What a present member's value may start with, per expected JSON kind (JSON null is judged separately).
-_WRONG_START = {"string": r"[-0-9tf\[{]", "number": r"[\"tf\[{]", "integer": r"[\"tf\[{]", "object": r"[-0-9\"tf\[]"}
+_WRONG_START = {
+    "string": r"[-0-9tf\[{]",
+    "number": r"[\"tf\[{]",
+    "integer": r"[\"tf\[{]",
+    "object": r"[-0-9\"tf\[]",
+}
 
 
 def _kind_rules() -> list[Column]:
@@ -119,8 +124,10 @@ def failed_rules(rules: BronzeRules) -> list[Column]:
         _rule("payload:not_utf8", ~F.col("_utf8")),
         _rule("payload:oversized", F.col("_bytes") > rules.max_event_bytes),
         # Only for what is not an object: is it JSON at all (a second parse, for bad records only)?
-        _rule("payload:malformed_json", ~is_object & (F.col("_bytes") > 0)
-              & F.get_json_object(F.col("_raw"), "$").isNull()),
+        _rule(
+            "payload:malformed_json",
+            ~is_object & (F.col("_bytes") > 0) & F.get_json_object(F.col("_raw"), "$").isNull(),
+        ),
         _rule("payload:not_object", ~is_object & F.get_json_object(F.col("_raw"), "$").isNotNull()),
     ]
     checks += [_rule(f"required:{name}", is_object & ~present(name)) for name in contract.REQUIRED_FIELDS]
@@ -137,9 +144,12 @@ def failed_rules(rules: BronzeRules) -> list[Column]:
         _rule("enum:event_type", e["event_type"].isNotNull() & ~etype.isin(*contract.EVENT_TYPES)),
         _rule(
             "range:event_time_future",
-            F.col("_event_time") > F.col("_kafka_timestamp") + F.make_interval(secs=F.lit(rules.max_future_skew_s)),
+            F.col("_event_time")
+            > F.col("_kafka_timestamp") + F.make_interval(secs=F.lit(rules.max_future_skew_s)),
         ),
-        _rule("range:event_time_too_old", F.col("_event_time") < F.lit(rules.min_event_time).cast("timestamp")),
+        _rule(
+            "range:event_time_too_old", F.col("_event_time") < F.lit(rules.min_event_time).cast("timestamp")
+        ),
         _rule(
             "version:schema_version",
             e["schema_version"].isNotNull() & ~e["schema_version"].isin(*contract.SUPPORTED_VERSIONS),
@@ -273,9 +283,9 @@ def drop_duplicate_events(watermark: str) -> Callable[[DataFrame], DataFrame]:
     """
 
     def _(df: DataFrame) -> DataFrame:
-        key = F.when(
-            F.size("failed_rules") == 0, F.concat(F.lit("id:"), F.col("e.event_id"))
-        ).otherwise(F.concat_ws(":", F.lit("at"), "_topic", "_partition", "_offset"))
+        key = F.when(F.size("failed_rules") == 0, F.concat(F.lit("id:"), F.col("e.event_id"))).otherwise(
+            F.concat_ws(":", F.lit("at"), "_topic", "_partition", "_offset")
+        )
         return (
             df.withColumns({"_dedup_key": key, "_seen_at": F.current_timestamp()})
             .withWatermark("_seen_at", watermark)

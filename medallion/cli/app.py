@@ -48,20 +48,27 @@ def configure_logging(level: str, as_json: bool) -> None:
     if as_json:
         logger.add(sys.stderr, level=level.upper(), serialize=True)
     else:
-        logger.add(sys.stderr, level=level.upper(), format="<green>{time:HH:mm:ss}</green> {level: <7} {message}")
+        logger.add(
+            sys.stderr, level=level.upper(), format="<green>{time:HH:mm:ss}</green> {level: <7} {message}"
+        )
 
 
 @app.callback()
 def main_options(
     env: Annotated[
-        str, typer.Option("--env", envvar="MEDALLION_ENV", help="Environment: local (embedded), docker or prod.")
+        str,
+        typer.Option("--env", envvar="MEDALLION_ENV", help="Environment: local (embedded), docker or prod."),
     ] = "local",
     config_dir: Annotated[
         str | None,
-        typer.Option("--config-dir", envvar="MEDALLION_CONFIG_DIR", help="Folder with base.yaml and overlays."),
+        typer.Option(
+            "--config-dir", envvar="MEDALLION_CONFIG_DIR", help="Folder with base.yaml and overlays."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-    log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")] = False,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     STATE.env, STATE.config_dir, STATE.debug = env, config_dir, debug

@@ -22,6 +22,12 @@ def gold(
     result = pipeline.gold(STATE.config(), start_date.date(), end_date.date())
     summary_table(
         "gold",
-        [{"feature dates": len(result.dates), "silver events": result.input, "feature rows": result.output,
-          "seconds": round(result.seconds, 1)}],
+        [
+            {
+                "feature dates": len(result.dates),
+                "silver events": result.input,
+                "feature rows": result.output,
+                "seconds": round(result.seconds, 1),
+            }
+        ],
     )

@@ -11,15 +11,19 @@ from medallion.cli.app import STATE, app, console, summary_table
 def ingest(
     topic: Annotated[str | None, typer.Option(help="Kafka topic to ingest (default: kafka.topic).")] = None,
     once: Annotated[
-        bool, typer.Option("--once", help="Ingest what is in the topic now, then stop (availableNow; for cron).")
+        bool,
+        typer.Option("--once", help="Ingest what is in the topic now, then stop (availableNow; for cron)."),
     ] = False,
     max_offsets_per_trigger: Annotated[
-        int | None, typer.Option(help="Cap on records per micro-batch (default: ingest.max_offsets_per_trigger).")
+        int | None,
+        typer.Option(help="Cap on records per micro-batch (default: ingest.max_offsets_per_trigger)."),
     ] = None,
     starting_offsets: Annotated[
         str | None, typer.Option(help="For a new checkpoint: earliest, latest or offsets JSON.")
     ] = None,
-    trigger_interval: Annotated[str | None, typer.Option(help="Micro-batch interval when continuous.")] = None,
+    trigger_interval: Annotated[
+        str | None, typer.Option(help="Micro-batch interval when continuous.")
+    ] = None,
 ) -> None:
     """Kafka → Bronze with Spark Structured Streaming: validated, PII-scrubbed, exactly once.
 
@@ -47,6 +51,13 @@ def ingest(
     result = pipeline.ingest(cfg, once=once, on_batch=on_batch)
     summary_table(
         f"ingest {cfg.kafka.topic}",
-        [{"batches": len(result.batches), "input": result.total("input"), "bronze": result.total("bronze"),
-          "dlq": result.total("dlq"), "duplicates dropped": result.total("duplicates")}],
+        [
+            {
+                "batches": len(result.batches),
+                "input": result.total("input"),
+                "bronze": result.total("bronze"),
+                "dlq": result.total("dlq"),
+                "duplicates dropped": result.total("duplicates"),
+            }
+        ],
     )

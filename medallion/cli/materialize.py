@@ -11,7 +11,10 @@ from medallion.cli.app import STATE, app, summary_table
 @app.command()
 def materialize(
     end: Annotated[
-        datetime | None, typer.Option(help="Load feature rows up to this time (UTC); default: the end of today, so today's partial row is served.")
+        datetime | None,
+        typer.Option(
+            help="Load feature rows up to this time (UTC); default: the end of today, so today's partial row is served."
+        ),
     ] = None,
     start: Annotated[
         datetime | None, typer.Option(help="Reload from this time instead of from the last materialization.")
@@ -25,4 +28,6 @@ def materialize(
 
     as_utc = lambda t: t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t  # noqa: E731
     result = pipeline.materialize(STATE.config(), end=as_utc(end), start=as_utc(start))
-    summary_table("materialize", [{k: v if isinstance(v, int | float) else str(v) for k, v in vars(result).items()}])
+    summary_table(
+        "materialize", [{k: v if isinstance(v, int | float) else str(v) for k, v in vars(result).items()}]
+    )

@@ -11,12 +11,17 @@ from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
 @app.command()
 def produce(
     count: Annotated[int | None, typer.Option(help="Events to send (default: produce.count).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed; the same seed sends the same events.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; the same seed sends the same events.")
+    ] = None,
     rate: Annotated[float, typer.Option(help="Events per second; 0 sends as fast as possible.")] = 0.0,
     start_date: Annotated[
-        datetime | None, typer.Option(formats=DATE_FORMATS, help="First day of event times (UTC); default: live.")
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="First day of event times (UTC); default: live."),
     ] = None,
-    days: Annotated[int | None, typer.Option(help="Days of history the events span (with --start-date).")] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Days of history the events span (with --start-date).")
+    ] = None,
     bad_ratio: Annotated[float, typer.Option(help="Share of malformed records, tagged by class.")] = 0.0,
     duplicate_ratio: Annotated[float, typer.Option(help="Share of exact duplicates (same event_id).")] = 0.01,
     late_ratio: Annotated[float, typer.Option(help="Share of late, out-of-order events.")] = 0.02,
@@ -33,8 +38,12 @@ def produce(
     cfg = STATE.config()
     total = cfg.produce.count if count is None else count
     with Progress(
-        TextColumn("produce"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>9,.0f} ev/s"), TimeRemainingColumn(), transient=True,
+        TextColumn("produce"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9,.0f} ev/s"),
+        TimeRemainingColumn(),
+        transient=True,
     ) as bar:
         task = bar.add_task("produce", total=total, rate=0.0)
 
@@ -44,8 +53,15 @@ def produce(
 
         try:
             result = pipeline.produce(
-                cfg, count=total, seed=seed, rate=rate, start_date=start_date.date() if start_date else None,
-                days=days, bad_ratio=bad_ratio, duplicate_ratio=duplicate_ratio, late_ratio=late_ratio,
+                cfg,
+                count=total,
+                seed=seed,
+                rate=rate,
+                start_date=start_date.date() if start_date else None,
+                days=days,
+                bad_ratio=bad_ratio,
+                duplicate_ratio=duplicate_ratio,
+                late_ratio=late_ratio,
                 progress=progress,
             )
         except ProduceFailed as failed:
@@ -55,9 +71,21 @@ def produce(
 
 
 def _summarize(result: Any) -> None:
-    rows: list[dict[str, Any]] = [{"event type": k, "sent": v} for k, v in sorted(result.by_event_type.items())]
+    rows: list[dict[str, Any]] = [
+        {"event type": k, "sent": v} for k, v in sorted(result.by_event_type.items())
+    ]
     rows += [{"event type": f"bad: {k}", "sent": v} for k, v in sorted(result.by_bad_class.items())]
     summary_table("produced", rows)
-    summary_table("delivery", [{"sent": result.sent, "delivered": result.delivered, "failed": result.failed,
-                                "duplicates": result.duplicates, "late": result.late,
-                                "events/s": round(result.events_per_second)}])
+    summary_table(
+        "delivery",
+        [
+            {
+                "sent": result.sent,
+                "delivered": result.delivered,
+                "failed": result.failed,
+                "duplicates": result.duplicates,
+                "late": result.late,
+                "events/s": round(result.events_per_second),
+            }
+        ],
+    )

@@ -9,7 +9,9 @@ from medallion.cli.app import STATE, app, console, summary_table
 
 @app.command()
 def run(
-    count: Annotated[int | None, typer.Option(help="Events to produce first (default: produce.count).")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Events to produce first (default: produce.count).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the produced events.")] = None,
     bad_ratio: Annotated[float, typer.Option(help="Share of malformed records to mix in.")] = 0.01,
 ) -> None:
@@ -22,7 +24,10 @@ def run(
 
     cfg = STATE.config()
     summary = pipeline.run_all(
-        cfg, count=count, seed=seed, bad_ratio=bad_ratio,
+        cfg,
+        count=count,
+        seed=seed,
+        bad_ratio=bad_ratio,
         report=lambda stage: console.print(f"[bold]▶ {stage}[/]"),
     )
     summary_table("medallion run", summary.stages)

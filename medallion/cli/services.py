@@ -17,8 +17,12 @@ def up() -> None:
             f"a single local address. `up` is for the local environment (--env local)."
         )
     ensure_kafka(cfg)
-    ensure_topics(cfg.kafka.bootstrap_servers, {cfg.kafka.topic: cfg.kafka.partitions}, cfg.kafka.replication_factor)
-    console.print(f"broker up at {cfg.kafka.bootstrap_servers}; topic {cfg.kafka.topic} ({cfg.kafka.partitions} partitions)")
+    ensure_topics(
+        cfg.kafka.bootstrap_servers, {cfg.kafka.topic: cfg.kafka.partitions}, cfg.kafka.replication_factor
+    )
+    console.print(
+        f"broker up at {cfg.kafka.bootstrap_servers}; topic {cfg.kafka.topic} ({cfg.kafka.partitions} partitions)"
+    )
 
 
 @app.command()

@@ -10,10 +10,15 @@ from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
 
 @app.command()
 def silver(
-    start_date: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="First event date (UTC).")] = None,
-    end_date: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="Last event date (UTC).")] = None,
+    start_date: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="First event date (UTC).")
+    ] = None,
+    end_date: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="Last event date (UTC).")
+    ] = None,
     incremental: Annotated[
-        bool, typer.Option("--incremental", help="Only the dates new Bronze batches touched since the last run.")
+        bool,
+        typer.Option("--incremental", help="Only the dates new Bronze batches touched since the last run."),
     ] = False,
 ) -> None:
     """Bronze → Silver for a date range: flatten, type, dedupe, enrich; re-running a date is idempotent.
@@ -30,6 +35,13 @@ def silver(
     )
     summary_table(
         "silver",
-        [{"dates": len(result.dates), "input": result.input, "output": result.output,
-          "duplicates dropped": result.dropped, "seconds": round(result.seconds, 1)}],
+        [
+            {
+                "dates": len(result.dates),
+                "input": result.input,
+                "output": result.output,
+                "duplicates dropped": result.dropped,
+                "seconds": round(result.seconds, 1),
+            }
+        ],
     )

@@ -10,7 +10,9 @@ from medallion.cli.app import STATE, app, console, summary_table
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (for monitoring).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (for monitoring).")
+    ] = False,
     fail_on_alert: Annotated[
         bool, typer.Option("--fail-on-alert", help="Exit 1 when any alert is raised (for cron).")
     ] = False,

@@ -30,7 +30,12 @@ def validate(
         raise ConfigError(f"Unknown layer {', '.join(unknown)}: use {', '.join(LAYERS)}.")
     cfg = STATE.config()
     results = validate(get_spark(cfg), cfg, layers, start_date.date(), end_date.date())
-    summary_table("validate", [{"layer": r.layer, "check": r.name, "ok": "pass" if r.passed else "FAIL",
-                                "detail": r.detail} for r in results])
+    summary_table(
+        "validate",
+        [
+            {"layer": r.layer, "check": r.name, "ok": "pass" if r.passed else "FAIL", "detail": r.detail}
+            for r in results
+        ],
+    )
     if not all(r.passed for r in results):
         raise typer.Exit(1)

@@ -29,7 +29,9 @@ def run(
             result.input = int(daily.groupBy().sum("events").collect()[0][0] or 0)
             features = daily.transform(user_activity_features(feature_dates(spark, start, end))).persist()
             result.output = features.count()
-            result.dates = sorted(r[0].isoformat() for r in features.select("feature_date").distinct().collect())
+            result.dates = sorted(
+                r[0].isoformat() for r in features.select("feature_date").distinct().collect()
+            )
             write_partitions(features, cfg.lake.path("gold", "user_activity"), ("feature_date",))
             features.unpersist()
         finally:

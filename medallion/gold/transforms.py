@@ -42,7 +42,9 @@ def feature_dates(spark: SparkSession, start: dt.date, end: dt.date) -> DataFram
 def daily_user_activity(df: DataFrame) -> DataFrame:
     """Per user and event_date: counts, revenue, and the sets the window needs to count distinct values."""
     require_columns(df, SILVER_COLUMNS, "gold")
-    revenue = F.coalesce(F.col("amount_usd"), F.col("amount")) if "amount_usd" in df.columns else F.col("amount")
+    revenue = (
+        F.coalesce(F.col("amount_usd"), F.col("amount")) if "amount_usd" in df.columns else F.col("amount")
+    )
     purchase = F.col("event_type") == "purchase"
     return df.groupBy("user_id", "event_date").agg(
         F.count(F.lit(1)).alias("events"),
@@ -86,8 +88,10 @@ def user_activity_features(dates: DataFrame) -> Callable[[DataFrame], DataFrame]
             F.col("purchases_7d").cast("long"),
             F.round("revenue_7d", 4).alias("revenue_7d"),
             F.col("distinct_items_7d").cast("long"),
-            F.round(F.when(F.col("_sessions_7d") > 0, F.col("_buying_7d") / F.col("_sessions_7d")).otherwise(0.0), 4)
-            .alias("conversion_rate_7d"),
+            F.round(
+                F.when(F.col("_sessions_7d") > 0, F.col("_buying_7d") / F.col("_sessions_7d")).otherwise(0.0),
+                4,
+            ).alias("conversion_rate_7d"),
             F.col("days_active_7d").cast("long"),
             "feature_date",
         )

@@ -21,7 +21,9 @@ PHONE_RE = r"(?<![\d+])\+?\d[\d ()-]{7,}\d"  # no dots: those are IPv4 addresses
 IPV4_RE = r"\b(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}\b"
 IPV6_RE = r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*"
 # JSON members whose whole value is personal (names, free text): the value goes, the key stays.
-PII_MEMBER_RE = r'"(name|first_name|last_name|full_name|search_query|email|phone)"\s*:\s*"(?:[^"\\]|\\.)*+(?:"|$)'
+PII_MEMBER_RE = (
+    r'"(name|first_name|last_name|full_name|search_query|email|phone)"\s*:\s*"(?:[^"\\]|\\.)*+(?:"|$)'
+)
 REDACTED_MAX_CHARS = 8192
 
 
@@ -76,8 +78,11 @@ def _ipv6_prefix48(ip: Column) -> Column:
     n_tail = F.when(has_gap & (F.element_at(tail, 1) != ""), F.size(tail)).otherwise(F.lit(0))
     missing = F.lit(8) - n_head - n_tail
     zeros = F.array_repeat(F.lit("0"), F.greatest(missing, F.lit(0)))
-    groups = F.concat(head_groups, F.when(has_gap, zeros).otherwise(F.array().cast("array<string>")),
-                      F.when(has_gap & (n_tail > 0), tail).otherwise(F.array().cast("array<string>")))
+    groups = F.concat(
+        head_groups,
+        F.when(has_gap, zeros).otherwise(F.array().cast("array<string>")),
+        F.when(has_gap & (n_tail > 0), tail).otherwise(F.array().cast("array<string>")),
+    )
     valid = (F.size(groups) == 8) & F.forall(groups, lambda g: g.rlike("^[0-9a-f]{1,4}$"))
     first3 = F.transform(F.slice(groups, 1, 3), lambda g: F.regexp_replace(g, "^0+(?=.)", ""))
     return F.when(valid, F.concat(F.array_join(first3, ":"), F.lit("::/48")))

@@ -28,7 +28,9 @@ class CheckResult:
 
 
 def _null_ids(df: DataFrame, layer: str, ids: tuple[str, ...]) -> CheckResult:
-    row = df.select(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in ids], F.count(F.lit(1)).alias("_n")).first()
+    row = df.select(
+        *[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in ids], F.count(F.lit(1)).alias("_n")
+    ).first()
     nulls = {c: int(row[c] or 0) for c in ids} if row else {}
     total = int(row["_n"]) if row else 0
     bad = {c: n for c, n in nulls.items() if n}
@@ -74,16 +76,24 @@ def _ledger_balanced(cfg: Config) -> CheckResult:
         if c.get("input", 0) != c.get("output", 0) + c.get("dlq", 0) + c.get("dropped", 0):
             bad.append(f"{r.stage} {r.run_id}")
     return CheckResult(
-        "ledger", "input_equals_output_plus_dlq", not bad,
+        "ledger",
+        "input_equals_output_plus_dlq",
+        not bad,
         f"{len(runs)} runs checked" + (f"; unbalanced: {', '.join(bad[:5])}" if bad else ""),
     )
 
 
-def validate(spark: SparkSession, cfg: Config, layers: list[str], start: dt.date, end: dt.date) -> list[CheckResult]:
+def validate(
+    spark: SparkSession, cfg: Config, layers: list[str], start: dt.date, end: dt.date
+) -> list[CheckResult]:
     def read(path: str, column: str) -> DataFrame | None:
         if not lakefs.exists(path):
             return None
-        return spark.read.option("basePath", path).parquet(path).where(F.col(column).between(F.lit(start), F.lit(end)))
+        return (
+            spark.read.option("basePath", path)
+            .parquet(path)
+            .where(F.col(column).between(F.lit(start), F.lit(end)))
+        )
 
     bronze = read(cfg.lake.bronze, "dt")
     silver = read(cfg.lake.silver, "event_date")

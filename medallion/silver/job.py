@@ -49,7 +49,13 @@ def enrich(spark: SparkSession, cfg: Config, df: DataFrame) -> DataFrame:
 
 
 def run(
-    spark: SparkSession, cfg: Config, dates: list[dt.date], *, run_id: str, ledger: Ledger, max_bronze_batch: int = -1
+    spark: SparkSession,
+    cfg: Config,
+    dates: list[dt.date],
+    *,
+    run_id: str,
+    ledger: Ledger,
+    max_bronze_batch: int = -1,
 ) -> StageResult:
     result = StageResult("silver", run_id, dates=[d.isoformat() for d in dates])
     with ledger.run("silver", run_id=run_id, dates=",".join(result.dates)) as rec:

@@ -78,7 +78,9 @@ def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
 
     def _(df: DataFrame) -> DataFrame:
         catalog = items.select(
-            F.col("item_id").alias("_item"), F.col("category").alias("item_category"), F.col("brand").alias("item_brand")
+            F.col("item_id").alias("_item"),
+            F.col("category").alias("item_category"),
+            F.col("brand").alias("item_brand"),
         )
         return df.join(F.broadcast(catalog), df["item_id"] == catalog["_item"], "left").drop("_item")
 

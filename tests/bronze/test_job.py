@@ -16,16 +16,28 @@ KEY = b"bronze-job-test-key-0123"
 
 
 @pytest.mark.integration
-def test_every_record_is_accounted_for_and_duplicates_are_dropped(spark: Any, kafka_broker: Any, make_config: Any) -> None:
-    cfg = make_config(**{
-        "kafka.bootstrap_servers": kafka_broker.bootstrap,
-        "kafka.topic": "bronze_job_events",
-        "kafka.partitions": 3,
-        "ingest.max_offsets_per_trigger": 1200,
-    })
+def test_every_record_is_accounted_for_and_duplicates_are_dropped(
+    spark: Any, kafka_broker: Any, make_config: Any
+) -> None:
+    cfg = make_config(
+        **{
+            "kafka.bootstrap_servers": kafka_broker.bootstrap,
+            "kafka.topic": "bronze_job_events",
+            "kafka.partitions": 3,
+            "ingest.max_offsets_per_trigger": 1200,
+        }
+    )
     today = dt.datetime.now(dt.timezone.utc).date()
-    produced = produce_events(cfg, count=4000, seed=5, start_date=today - dt.timedelta(days=2), days=3,
-                              bad_ratio=0.05, duplicate_ratio=0.03, late_ratio=0.02)
+    produced = produce_events(
+        cfg,
+        count=4000,
+        seed=5,
+        start_date=today - dt.timedelta(days=2),
+        days=3,
+        bad_ratio=0.05,
+        duplicate_ratio=0.03,
+        late_ratio=0.02,
+    )
     ledger = Ledger(cfg.lake.root)
     result = job.run(spark, cfg, pii_key=KEY, run_id="r1", ledger=ledger, once=True)
 

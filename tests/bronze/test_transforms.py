@@ -42,14 +42,17 @@ KEY = b"unit-test-key-0123456789"
 @pytest.fixture(scope="module")
 def raw(spark: Any) -> Any:
     now = dt.datetime.now(dt.timezone.utc)
-    records, _ = generate(build_world(3, users=40), count=1300, seed=3, bad_ratio=0.3,
-                          start=now - dt.timedelta(days=2), end=now)
+    records, _ = generate(
+        build_world(3, users=40), count=1300, seed=3, bad_ratio=0.3, start=now - dt.timedelta(days=2), end=now
+    )
     rows = []
     for offset, (key, value, headers) in enumerate(records):
         tag = dict(headers or {}).get(BAD_RECORD_HEADER)
         payload = value if isinstance(value, bytes) else value.encode()
         rows.append((key, payload, "t", 0, offset, now.replace(tzinfo=None), tag.decode() if tag else None))
-    schema = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, bad string"
+    schema = (
+        "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, bad string"
+    )
     return spark.createDataFrame(rows, schema)
 
 
@@ -83,8 +86,17 @@ def _all_text(df: Any) -> list[str]:
 
 
 def test_no_clear_pii_in_bronze_or_dlq(checked: Any, raw: Any) -> None:
-    originals = raw.where("bad IS NULL").select(F.from_json(F.col("value").cast("string"),
-                                                            "user struct<email:string,phone:string,name:string>, context struct<ip:string>").alias("j")).select("j.*").collect()
+    originals = (
+        raw.where("bad IS NULL")
+        .select(
+            F.from_json(
+                F.col("value").cast("string"),
+                "user struct<email:string,phone:string,name:string>, context struct<ip:string>",
+            ).alias("j")
+        )
+        .select("j.*")
+        .collect()
+    )
     emails = {r.user.email for r in originals if r.user and r.user.email}
     phones = {r.user.phone for r in originals if r.user and r.user.phone}
     ips = {r.context.ip for r in originals if r.context and r.context.ip}

@@ -11,14 +11,32 @@ import pytest
 
 from tests.conftest import CONFIG_DIR, REPO
 
-COMMANDS = ["up", "down", "produce", "ingest", "silver", "gold", "materialize", "validate", "status", "run", "config"]
+COMMANDS = [
+    "up",
+    "down",
+    "produce",
+    "ingest",
+    "silver",
+    "gold",
+    "materialize",
+    "validate",
+    "status",
+    "run",
+    "config",
+]
 
 
-def medallion(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def medallion(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MEDALLION")}
     return subprocess.run(
         [sys.executable, "-m", "medallion.cli.main", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**base, **(env or {})},
     )
 
 
@@ -46,7 +64,9 @@ def test_every_subcommand_has_help(command: str) -> None:
 
 
 def test_unknown_config_key_is_exit_2_with_file_and_key(tmp_path: Path) -> None:
-    (tmp_path / "base.yaml").write_text((CONFIG_DIR / "base.yaml").read_text() + "\nspark:\n  mastr: local[1]\n")
+    (tmp_path / "base.yaml").write_text(
+        (CONFIG_DIR / "base.yaml").read_text() + "\nspark:\n  mastr: local[1]\n"
+    )
     result = medallion("--config-dir", str(tmp_path), "status")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -14,8 +14,9 @@ def docker_engine_answers() -> tuple[bool, str]:
     if shutil.which("docker") is None:
         return False, "no docker client on PATH"
     try:
-        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=15)
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=15
+        )
     except subprocess.TimeoutExpired:
         return False, "`docker info` did not answer within 15 s"
     if info.returncode != 0 or not info.stdout.strip():
@@ -71,4 +72,3 @@ def compose_services(docker_services: object, docker_ip: str) -> dict[str, str]:
     docker_services.wait_until_responsive(timeout=180, pause=2, check=lambda: _kafka_up(kafka))  # type: ignore[attr-defined]
     docker_services.wait_until_responsive(timeout=60, pause=1, check=lambda: _redis_up(redis_port))  # type: ignore[attr-defined]
     return {"kafka": kafka, "redis": f"{docker_ip}:{redis_port},db=0"}
-

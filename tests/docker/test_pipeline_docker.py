@@ -18,13 +18,18 @@ def test_docker_pipeline_end_to_end(
 ) -> None:
     # docker is not the local environment: it must refuse to start without a key, so the test sets one.
     monkeypatch.setenv("MEDALLION_PII_KEY", "docker-test-key-0123456789")
-    cfg = load_config("docker", CONFIG_DIR, {
-        "lake.root": str(lake),
-        "kafka.bootstrap_servers": compose_services["kafka"],
-        "kafka.topic": "docker_e2e_events",
-        "serving.redis_url": compose_services["redis"],
-        "pii.allow_dev_key": False,
-    }, environ={})
+    cfg = load_config(
+        "docker",
+        CONFIG_DIR,
+        {
+            "lake.root": str(lake),
+            "kafka.bootstrap_servers": compose_services["kafka"],
+            "kafka.topic": "docker_e2e_events",
+            "serving.redis_url": compose_services["redis"],
+            "pii.allow_dev_key": False,
+        },
+        environ={},
+    )
     pipeline.run_all(cfg, count=3000, seed=11, bad_ratio=0.02)
     users = sorted(set(parquet(cfg.lake.path("gold", "user_activity")).column("user_id").to_pylist()))[:25]
     assert_pipeline_correct(cfg, serving.online_features(cfg, users))

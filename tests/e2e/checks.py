@@ -16,8 +16,14 @@ from medallion.kafka.admin import end_offsets
 def topic_records(bootstrap: str, topic: str) -> dict[tuple[int, int], bytes]:
     """Every record in the topic, by (partition, offset), read with a plain assigned consumer."""
     ends = end_offsets(bootstrap, topic)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-check", "enable.auto.commit": False,
-                         "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "e2e-check",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     consumer.assign([TopicPartition(topic, p, 0) for p in ends])
     out: dict[tuple[int, int], bytes] = {}
     done = {p for p, end in ends.items() if end == 0}
@@ -63,6 +69,16 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
         for user, values in online.items():
             expected = latest.loc[user]
             for feature in USER_ACTIVITY_FEATURES:
-                assert values[feature] == expected[feature], (user, feature, values[feature], expected[feature])
-    return {"records": len(records), "bronze": len(bronze), "dlq": 0 if dlq is None else len(dlq),
-            "silver": len(silver), "gold": len(gold)}
+                assert values[feature] == expected[feature], (
+                    user,
+                    feature,
+                    values[feature],
+                    expected[feature],
+                )
+    return {
+        "records": len(records),
+        "bronze": len(bronze),
+        "dlq": 0 if dlq is None else len(dlq),
+        "silver": len(silver),
+        "gold": len(gold),
+    }

@@ -6,7 +6,9 @@ from typing import Any
 from medallion.gold.transforms import daily_user_activity, feature_dates, user_activity_features
 
 D = dt.date(2026, 11, 10)
-SILVER = "user_id string, session_id string, event_type string, event_date date, item_id string, amount double"
+SILVER = (
+    "user_id string, session_id string, event_type string, event_date date, item_id string, amount double"
+)
 
 
 def _events(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
@@ -36,7 +38,9 @@ def test_feature_row_uses_only_the_past_and_is_stamped_at_the_end_of_its_day(spa
 def test_one_row_per_user_and_date_where_the_window_has_activity(spark: Any) -> None:
     rows = [("u1", "s1", "click", D, "i1", None), ("u2", "s2", "click", D - dt.timedelta(days=6), "i2", None)]
     daily = _events(spark, rows).transform(daily_user_activity)
-    out = daily.transform(user_activity_features(feature_dates(spark, D - dt.timedelta(days=1), D + dt.timedelta(days=1))))
+    out = daily.transform(
+        user_activity_features(feature_dates(spark, D - dt.timedelta(days=1), D + dt.timedelta(days=1)))
+    )
     got = sorted((r.user_id, r.feature_date.isoformat(), r.events_1d) for r in out.collect())
     assert got == [
         ("u1", "2026-11-10", 1),

@@ -38,9 +38,11 @@ ipv6 = st.ip_addresses(v=6).map(lambda a: a.compressed)
 @given(st.lists(ipv4, min_size=30, max_size=30), st.lists(ipv6, min_size=30, max_size=30))
 def test_ip_truncation_keeps_exactly_the_network_prefix(spark: Any, v4: list[str], v6: list[str]) -> None:
     # One Spark job for many generated addresses; compared with Python's ipaddress module.
-    rows = spark.createDataFrame([(a,) for a in v4 + v6], "ip string").select(
-        "ip", truncate_ip(F.col("ip")).alias("t")
-    ).collect()
+    rows = (
+        spark.createDataFrame([(a,) for a in v4 + v6], "ip string")
+        .select("ip", truncate_ip(F.col("ip")).alias("t"))
+        .collect()
+    )
     for row in rows:
         addr = ipaddress.ip_address(row.ip)
         prefix = 24 if addr.version == 4 else 48
