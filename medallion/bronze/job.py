@@ -227,16 +227,17 @@ class _BatchLedger:
 
 
 def _lag(report: dict[str, Any]) -> int | None:
+    """Records behind the log end after this batch, from the progress report (None when not reported)."""
     import json
 
     lag = 0
     for source in report.get("sources", []):
         try:
-            end, latest = (
-                json.loads(source.get("endOffset") or "{}"),
-                json.loads(source.get("latestOffset") or "{}"),
-            )
+            end = json.loads(source.get("endOffset") or "null") or {}
+            latest = json.loads(source.get("latestOffset") or "null")
         except (TypeError, ValueError):
+            return None
+        if not isinstance(latest, dict):
             return None
         lag += sum(
             max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items()
