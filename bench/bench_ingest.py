@@ -1,0 +1,370 @@
+"""Benchmark: Kafka → Bronze (the real ingest job) against a bare consume → Parquet loop, on one topic, in one run.
+
+    python bench/bench_ingest.py [--count 500000] [--max-offsets 100000] [--partitions 4]
+
+One embedded broker, one topic of ``--count`` synthetic events (1% bad records, 1% duplicates, 2% late:
+what `medallion produce --bad-ratio 0.01` sends). Then, on that same topic:
+
+- **baseline**, run before and after the ingest, each in a fresh process (the median of the two is
+  compared): the least any ingester must do. One confluent-kafka consumer assigned to every partition
+  reads the topic from its start to its end, collects key, value, topic, partition, offset and timestamp
+  column-wise, and writes a Parquet file (pyarrow, snappy) every ``--max-offsets`` records. No parsing,
+  no validation, no PII work.
+- **medallion**: `medallion.pipeline.ingest(cfg, once=True)`: the job `medallion ingest --once` runs (the
+  Python Kafka source, parse, contract rules, dedup, PII scrubbing, Bronze + DLQ writes, checkpoint,
+  ledger), with ``maxOffsetsPerTrigger = --max-offsets`` and the configuration's other defaults
+  (``local[2]``, whatever ``config/`` says). Its figure is the **steady state**: the records of every
+  micro-batch after the first divided by the wall time from the start of the second micro-batch to the end
+  of the last one, as Spark's own progress reports time them (a listener on the session). Spark's start-up
+  and the first micro-batch (JIT, Python workers, first plans) are left out and printed apart, with the
+  end-to-end figure that includes them.
+
+Memory: the resident set of the whole process tree (this Python driver, the Spark JVM, its Python workers),
+sampled every 0.25 s, reported as its peak during each micro-batch: with the cap it should stay flat
+while the topic holds many batches. (A sum of RSS counts the pages forked workers share once per worker.)
+
+Targets (issue 4): medallion >= 0.5 x the baseline; memory roughly flat across micro-batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+from confluent_kafka import Consumer, TopicPartition
+
+from medallion.config import Config, load_config
+from medallion.embedded import find_free_port, start_broker, stop_broker
+from medallion.kafka.admin import LIBRDKAFKA_LOGGER, end_offsets
+from medallion.produce.producer import produce_events
+
+REPO = Path(__file__).resolve().parents[1]
+START_DATE = "2026-01-05"  # historical event times: the same events in every run of one seed
+BENCH_PII_KEY = "bench-ingest-not-a-secret-key"
+
+
+# --- the baseline ---------------------------------------------------------------------------------------
+
+
+def baseline_apart(bootstrap: str, topic: str, out_dir: Path, rows_per_file: int) -> tuple[int, float]:
+    """`baseline` in a fresh process: its Python lists must not stay in the memory measured for the job."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(baseline, bootstrap, topic, out_dir, rows_per_file).result()
+
+
+def baseline(bootstrap: str, topic: str, out_dir: Path, rows_per_file: int) -> tuple[int, float]:
+    """Records and seconds of the bare loop: consume the whole topic → pyarrow tables → Parquet files."""
+    out_dir.mkdir(parents=True)
+    started = time.monotonic()
+    ends = end_offsets(bootstrap, topic)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-baseline",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,
+            "max.partition.fetch.bytes": 8 << 20,
+            "logger": LIBRDKAFKA_LOGGER,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    cols: dict[str, list[Any]] = {k: [] for k in ("key", "value", "partition", "offset", "timestamp")}
+    done = {p for p, end in ends.items() if end == 0}
+    total, files = 0, 0
+
+    def flush() -> None:
+        nonlocal files
+        n = len(cols["offset"])
+        table = pa.table(
+            {
+                "key": pa.array(cols["key"], pa.binary()),
+                "value": pa.array(cols["value"], pa.binary()),
+                "topic": pa.repeat(pa.scalar(topic), n),
+                "partition": pa.array(cols["partition"], pa.int32()),
+                "offset": pa.array(cols["offset"], pa.int64()),
+                "timestamp": pa.array(cols["timestamp"], pa.timestamp("ms", tz="UTC")),
+            }
+        )
+        pq.write_table(table, out_dir / f"part-{files:05d}.parquet", compression="snappy")
+        files += 1
+        for values in cols.values():
+            values.clear()
+
+    while len(done) < len(ends):
+        for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+            if msg.error():
+                done.add(msg.partition())  # partition EOF (enable.partition.eof)
+                continue
+            cols["key"].append(msg.key())
+            cols["value"].append(msg.value())
+            cols["partition"].append(msg.partition())
+            cols["offset"].append(msg.offset())
+            cols["timestamp"].append(msg.timestamp()[1])
+            total += 1
+            if len(cols["offset"]) >= rows_per_file:
+                flush()
+    if cols["offset"]:
+        flush()
+    consumer.close()
+    return total, time.monotonic() - started
+
+
+# --- the ingest job, watched --------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    batch_id: int
+    rows: int
+    start: float  # epoch seconds
+    seconds: float
+    durations_ms: dict[str, int]
+    peak_rss: int = 0
+    peak_jvm: int = 0
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+
+@dataclass
+class Watch:
+    """Spark's progress reports (through a query listener) and RSS samples of the process tree."""
+
+    batches: list[Batch] = field(default_factory=list)
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (time, tree RSS, JVM RSS)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def listener(self) -> Any:
+        from pyspark.sql.streaming import StreamingQueryListener
+
+        watch = self
+
+        class Progress(StreamingQueryListener):
+            def onQueryStarted(self, event: Any) -> None:
+                pass
+
+            def onQueryProgress(self, event: Any) -> None:
+                p = json.loads(event.progress.json)
+                started = dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
+                durations = {k: int(v) for k, v in p.get("durationMs", {}).items()}
+                watch.batches.append(
+                    Batch(
+                        p["batchId"],
+                        int(p["numInputRows"]),
+                        started,
+                        durations.get("triggerExecution", 0) / 1000,
+                        durations,
+                    )
+                )
+
+            def onQueryIdle(self, event: Any) -> None:
+                pass
+
+            def onQueryTerminated(self, event: Any) -> None:
+                pass
+
+        return Progress()
+
+    def sample_forever(self, every_s: float = 0.25) -> None:
+        me = psutil.Process()
+        while not self.stop.is_set():
+            tree, jvm = 0, 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    rss = p.memory_info().rss
+                    tree += rss
+                    if p.name() == "java":
+                        jvm += rss
+                except psutil.NoSuchProcess:
+                    pass
+            self.samples.append((time.time(), tree, jvm))
+            self.stop.wait(every_s)
+
+    def assign_peaks(self) -> None:
+        for b in self.batches:
+            inside = [(rss, jvm) for t, rss, jvm in self.samples if b.start <= t <= b.end]
+            b.peak_rss = max((rss for rss, _ in inside), default=0)
+            b.peak_jvm = max((jvm for _, jvm in inside), default=0)
+
+
+def run_ingest(cfg: Config) -> tuple[Watch, float, float, Any]:
+    """Start Spark (timed apart), then run the ingest job to the end of the topic while watching it."""
+    from medallion import pipeline
+    from medallion.spark import get_spark
+
+    watch = Watch()
+    sampler = threading.Thread(target=watch.sample_forever, daemon=True)
+    sampler.start()
+    t = time.monotonic()
+    spark = get_spark(cfg)
+    spark_start_s = time.monotonic() - t
+    spark.streams.addListener(watch.listener())
+    t = time.monotonic()
+    result = pipeline.ingest(cfg, once=True)
+    ingest_s = time.monotonic() - t
+    time.sleep(1.0)  # the listener's last events arrive asynchronously
+    watch.stop.set()
+    sampler.join()
+    watch.batches.sort(key=lambda b: b.batch_id)
+    watch.assign_peaks()
+    return watch, spark_start_s, ingest_s, result
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=500_000, help="events in the topic")
+    parser.add_argument(
+        "--max-offsets", type=int, default=100_000, help="maxOffsetsPerTrigger (and baseline file size)"
+    )
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--spark-conf", nargs="*", default=[], metavar="KEY=VALUE", help="extra Spark settings"
+    )
+    args = parser.parse_args()
+
+    os.environ.setdefault("MEDALLION_PII_KEY", BENCH_PII_KEY)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        state = Path(tmp) / "broker"
+        handle = start_broker("127.0.0.1", find_free_port(), state, wait_s=30)
+        try:
+            cfg = load_config(
+                "local",
+                REPO / "config",
+                {
+                    "lake.root": str(Path(tmp) / "lake"),
+                    "kafka.bootstrap_servers": handle.bootstrap,
+                    "kafka.embedded": False,
+                    "kafka.topic": "bench_ingest",
+                    "kafka.partitions": args.partitions,
+                    "spark.master": "local[2]",
+                    "spark.conf": dict(kv.split("=", 1) for kv in args.spark_conf),
+                    "ingest.max_offsets_per_trigger": args.max_offsets,
+                },
+                environ={},
+            )
+            produced = produce_events(
+                cfg,
+                count=args.count,
+                seed=args.seed,
+                start_date=START_DATE,
+                bad_ratio=0.01,
+                duplicate_ratio=0.01,
+                late_ratio=0.02,
+                write_lookups=False,
+            )
+            size = sum(produced.by_event_type.values())
+            print(
+                f"embedded broker at {handle.bootstrap}; topic {cfg.kafka.topic}: {produced.delivered:,} records "
+                f"in {args.partitions} partitions ({size:,} events, {produced.duplicates:,} duplicates, "
+                f"{sum(produced.by_bad_class.values()):,} bad); {psutil.cpu_count()} CPUs, "
+                f"load average {os.getloadavg()[0]:.1f}\n"
+            )
+
+            base = [
+                baseline_apart(handle.bootstrap, cfg.kafka.topic, Path(tmp) / "baseline-1", args.max_offsets)
+            ]
+            print(
+                f"baseline 1: {base[0][0]:,} records in {base[0][1]:.2f}s = {base[0][0] / base[0][1]:,.0f}/s",
+                flush=True,
+            )
+            watch, spark_start_s, ingest_s, result = run_ingest(cfg)
+            base.append(
+                baseline_apart(handle.bootstrap, cfg.kafka.topic, Path(tmp) / "baseline-2", args.max_offsets)
+            )
+            print(
+                f"baseline 2: {base[1][0]:,} records in {base[1][1]:.2f}s = {base[1][0] / base[1][1]:,.0f}/s\n"
+            )
+            assert all(n == produced.delivered for n, _ in base), "the baseline did not read the whole topic"
+            report(args, watch, spark_start_s, ingest_s, result, base, produced.delivered)
+        finally:
+            stop_broker(state)
+    return 0
+
+
+def report(
+    args: Any,
+    watch: Watch,
+    spark_start_s: float,
+    ingest_s: float,
+    result: Any,
+    base: list[tuple[int, float]],
+    records: int,
+) -> None:
+    data = [b for b in watch.batches if b.rows > 0]
+    print("medallion ingest, per micro-batch (Spark's progress reports; durations in seconds):")
+    print(
+        f"{'batch':>5} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'addBatch':>9} {'latestOff':>9} "
+        f"{'planning':>9} {'walCommit':>9} {'commit':>7} {'peak RSS':>10} {'of it JVM':>10}"
+    )
+    for b in watch.batches:
+        d = b.durations_ms
+        print(
+            f"{b.batch_id:>5} {b.rows:>8,} {b.seconds:>8.2f} {b.rows / b.seconds if b.seconds else 0:>8,.0f} "
+            f"{d.get('addBatch', 0) / 1000:>9.2f} {d.get('latestOffset', 0) / 1000:>9.2f} "
+            f"{d.get('queryPlanning', 0) / 1000:>9.2f} {d.get('walCommit', 0) / 1000:>9.2f} "
+            f"{d.get('commitOffsets', 0) / 1000:>7.2f} {mb(b.peak_rss):>10} {mb(b.peak_jvm):>10}"
+        )
+    ingested = result.total("input")
+    assert ingested == records, f"ingest read {ingested:,} of {records:,} records"
+    steady = data[1:]
+    if not steady:
+        raise SystemExit(
+            "only one micro-batch: raise --count or lower --max-offsets to measure a steady state"
+        )
+    steady_rows = sum(b.rows for b in steady)
+    steady_s = steady[-1].end - steady[0].start
+    ours = steady_rows / steady_s
+    bare = statistics.median(n / s for n, s in base)
+    print(
+        f"\nSpark start-up {spark_start_s:.1f}s; first micro-batch {data[0].rows:,} rows in {data[0].seconds:.1f}s; "
+        f"end to end (start-up excluded) {records:,} records in {ingest_s:.1f}s = {records / ingest_s:,.0f}/s"
+    )
+    peaks = [b.peak_rss for b in steady]
+    half = len(peaks) // 2
+    print(
+        f"memory (driver + JVM + workers, RSS): peak {mb(max(peaks))} over {len(data)} micro-batches of "
+        f"{args.max_offsets:,} while the topic held {records / args.max_offsets:.0f}x that; steady batches' "
+        f"peaks {mb(min(peaks))}..{mb(max(peaks))}"
+        + (
+            f", first half max {mb(max(peaks[:half]))}, second half max {mb(max(peaks[half:]))}"
+            if half
+            else ""
+        )
+    )
+    print(
+        f"\nsteady state: medallion {ours:,.0f} events/s ({steady_rows:,} records in {len(steady)} micro-batches, "
+        f"{steady_s:.1f}s); baseline {bare:,.0f} events/s (median of {len(base)}); "
+        f"ratio {ours / bare:.3f} (target >= 0.5)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
