@@ -175,7 +175,8 @@ def with_validation(rules: BronzeRules) -> Callable[[DataFrame], DataFrame]:
         n_payload = sum(1 for c in checks if "payload:" in str(c))
         payload = F.array_compact(F.array(*checks[:n_payload]))
         groups = {
-            f"_rules_{i}": F.array_compact(F.array(*checks[i : i + 8])) for i in range(n_payload, len(checks), 8)
+            f"_rules_{i}": F.array_compact(F.array(*checks[i : i + 8]))
+            for i in range(n_payload, len(checks), 8)
         }
         fields = F.concat(*[F.col(name) for name in groups], _kind_rules())
         failed = F.col("failed_rules")

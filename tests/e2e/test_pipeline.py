@@ -38,7 +38,12 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
     assert rows["bronze"] == counts["bronze"] and rows["dlq/bronze"] == counts["dlq"]
     assert rows["silver"] == counts["silver"] and rows["gold/user_activity"] == counts["gold"]
     assert report.broker["reachable"] and set(report.lag.values()) == {0}
-    assert {r["stage"] for r in report.runs} == {"ingest", "silver", "gold", "materialize"} and not report.alerts
+    assert {r["stage"] for r in report.runs} == {
+        "ingest",
+        "silver",
+        "gold",
+        "materialize",
+    } and not report.alerts
 
     # Re-running is safe: nothing new in the topic, so nothing changes.
     pipeline.run_all(cfg, count=0)
