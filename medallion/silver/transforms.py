@@ -73,29 +73,23 @@ def with_usd_amount(rates: DataFrame) -> Callable[[DataFrame], DataFrame]:
     return _
 
 
-def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Add the catalog's ``category`` and ``brand`` for events that name an item."""
+def with_lookup(lookup: DataFrame, key: str, columns: dict[str, str]) -> Callable[[DataFrame], DataFrame]:
+    """Left-join a small lookup table on ``key``, adding its ``columns`` renamed as given (broadcast)."""
 
     def _(df: DataFrame) -> DataFrame:
-        catalog = items.select(
-            F.col("item_id").alias("_item"),
-            F.col("category").alias("item_category"),
-            F.col("brand").alias("item_brand"),
+        right = lookup.select(
+            F.col(key).alias("_key"), *[F.col(c).alias(name) for c, name in columns.items()]
         )
-        return df.join(F.broadcast(catalog), df["item_id"] == catalog["_item"], "left").drop("_item")
+        return df.join(F.broadcast(right), df[key] == right["_key"], "left").drop("_key")
 
     return _
+
+
+def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Add the catalog's ``category`` and ``brand`` for events that name an item."""
+    return with_lookup(items, "item_id", {"category": "item_category", "brand": "item_brand"})
 
 
 def with_user_attributes(users: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """Add the user's ``segment`` and ``signup_date`` from the users lookup."""
-
-    def _(df: DataFrame) -> DataFrame:
-        u = users.select(
-            F.col("user_id").alias("_user"),
-            F.col("segment").alias("user_segment"),
-            F.col("signup_date").cast("date").alias("user_signup_date"),
-        )
-        return df.join(F.broadcast(u), df["user_id"] == u["_user"], "left").drop("_user")
-
-    return _
+    return with_lookup(users, "user_id", {"segment": "user_segment", "signup_date": "user_signup_date"})
