@@ -26,10 +26,6 @@ class StageResult:
     dropped: int = 0
     seconds: float = 0.0
 
-    @property
-    def reconciled(self) -> bool:
-        return self.input == self.output + self.dlq + self.dropped
-
 
 def require_columns(df: DataFrame, required: tuple[str, ...], stage: str) -> None:
     """Fail at a stage boundary with both the missing and the present columns named."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -28,13 +28,12 @@ class AppState:
     env: str = "local"
     config_dir: str | None = None
     debug: bool = False
-    overrides: dict[str, Any] = field(default_factory=dict)
     _config: Config | None = None
 
     def config(self, **overrides: Any) -> Config:
         """The validated config, with command-line overrides (dotted keys) applied on top."""
         if self._config is None or overrides:
-            self._config = load_config(self.env, self.config_dir, {**self.overrides, **overrides})
+            self._config = load_config(self.env, self.config_dir, overrides)
         return self._config
 
 
