@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,7 @@ _VALIDATOR = Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Valida
 
 def format_event_time(value: datetime) -> str:
     """``value`` (aware, any zone) as the contract writes event_time: UTC, milliseconds, ``Z``."""
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
@@ -82,7 +82,7 @@ def _event_time_reasons(value: object, now: datetime | None) -> list[str]:
         return []  # the pattern already said it lacks the Z
     if at < MIN_EVENT_TIME:
         return [f"$.event_time: {value} is before {_RULES['min_event_time']}"]
-    limit = (now or datetime.now(timezone.utc)) + MAX_FUTURE_SKEW
+    limit = (now or datetime.now(UTC)) + MAX_FUTURE_SKEW
     if at > limit:
         ahead = at - limit + MAX_FUTURE_SKEW
         return [

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ def start_broker(host: str, port: int, state_dir: Path, wait_s: float = 15) -> B
         "pid": proc.pid,
         "address": address,
         "binary": binary,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_pid_file(state_dir, record)
     if _wait_reachable(address, proc.pid, binary, wait_s):

@@ -127,7 +127,7 @@ def run_all(
 
     summary = PipelineSummary()
     days = cfg.produce.days
-    first_day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days - 1)
+    first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
 
     n_events = cfg.produce.count if count is None else count
     if n_events > 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ PURCHASE: dict[str, Any] = {
     "quantity": 2,
     "currency": "BRL",
 }
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def event(**changes: Any) -> dict[str, Any]:
@@ -151,14 +151,10 @@ def test_payload_checks_size_encoding_and_syntax_before_the_schema() -> None:
     assert validate_payload(b"[1, 2]") == ["$: [1, 2] is not of type 'object'"]
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(timezone.utc)
-    )
-)
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)))
 def test_format_event_time_always_matches_the_contract(moment: datetime) -> None:
     text = format_event_time(moment)
-    assert validate_event(event(event_time=text), now=datetime(2100, 1, 1, tzinfo=timezone.utc)) == []
+    assert validate_event(event(event_time=text), now=datetime(2100, 1, 1, tzinfo=UTC)) == []
     assert datetime.fromisoformat(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

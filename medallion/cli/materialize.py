@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -26,7 +26,7 @@ def materialize(
     """
     from medallion import pipeline
 
-    as_utc = lambda t: t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t  # noqa: E731
+    as_utc = lambda t: t.replace(tzinfo=UTC) if t and t.tzinfo is None else t  # noqa: E731
     result = pipeline.materialize(STATE.config(), end=as_utc(end), start=as_utc(start))
     summary_table(
         "materialize", [{k: v if isinstance(v, int | float) else str(v) for k, v in vars(result).items()}]

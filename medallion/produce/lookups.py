@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -348,7 +348,7 @@ def build_world(seed: int, users: int, items: int = DEFAULT_ITEMS, as_of: date |
     """
     if users < 1 or items < 1:
         raise ValueError("a world needs at least one user and one item")
-    as_of = as_of or datetime.now(timezone.utc).date()
+    as_of = as_of or datetime.now(UTC).date()
     jitter = {c: random.Random(f"{seed}:rate:{c}").uniform(0.985, 1.015) for c in CURRENCIES}
     rates = {c: BASE_RATES[c] * (1.0 if c == "USD" else jitter[c]) for c in CURRENCIES}
     return World(

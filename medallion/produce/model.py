@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import numpy as np
@@ -89,7 +89,7 @@ class Timeline:
         lo, length, weight = [], [], []
         for hour in range(start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS + 1):
             a, b = max(hour * HOUR_MS, start_ms), min((hour + 1) * HOUR_MS, end_ms)
-            moment = datetime.fromtimestamp(hour * 3600, timezone.utc)
+            moment = datetime.fromtimestamp(hour * 3600, UTC)
             lo.append(a)
             length.append(b - a)
             weight.append(DAILY[moment.hour] * WEEKLY[moment.weekday()] * (b - a))

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ class DeadLetterFile:
             self._out = self.local.open("a", encoding="utf-8")
         raw = value.encode() if isinstance(value, str) else value
         record = {
-            "failed_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "failed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "stage": "produce",
             "run_id": self.run_id,
             "topic": self.topic,
@@ -213,7 +213,7 @@ def time_range(
     """
     if start_date is None:
         return None, None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if days < 1:
         raise ConfigError(f"--days must be at least 1, not {days}.")
     if isinstance(start_date, str):
@@ -222,7 +222,7 @@ def time_range(
         except ValueError:
             raise ConfigError(f"--start-date {start_date!r} is not a date: use YYYY-MM-DD.") from None
     day = start_date.date() if isinstance(start_date, datetime) else start_date
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     if start >= now:
         raise ConfigError(f"--start-date {day} is in the future: event times must lie in the past (UTC).")
     return start, min(start + timedelta(days=days), now.replace(microsecond=now.microsecond // 1000 * 1000))
@@ -263,7 +263,7 @@ def produce_events(
     if count == 0 and start_date is not None:
         raise ConfigError("--count 0 (produce until interrupted) needs live event times (no --start-date).")
     start, end = time_range(start_date, cfg.produce.days if days is None else days)
-    world = build_world(seed, users, items, as_of=(start or datetime.now(timezone.utc)).date())
+    world = build_world(seed, users, items, as_of=(start or datetime.now(UTC)).date())
     try:
         stream = EventStream(
             world, count=count, seed=seed, start=start, end=end, bad_ratio=bad_ratio,

@@ -22,7 +22,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -145,7 +145,7 @@ def materialize(
             for name in views:
                 previous = _utc(store.get_feature_view(name).most_recent_end_time)
                 ttl = timedelta(days=cfg.serving.ttl_days)
-                view_start = previous - lookback if previous is not None else datetime.now(timezone.utc) - ttl
+                view_start = previous - lookback if previous is not None else datetime.now(UTC) - ttl
                 store.materialize(
                     start_date=min(view_start, end - timedelta(microseconds=1)),
                     end_date=end,
@@ -174,14 +174,14 @@ def materialize(
 
 def end_of_today() -> datetime:
     """The next midnight, UTC: the ``event_timestamp`` Gold gives today's (partial) row."""
-    today = datetime.now(timezone.utc).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    today = datetime.now(UTC).date()
+    return datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _window_starts(store: FeatureStore, views: list[str]) -> list[datetime]:
@@ -191,7 +191,7 @@ def _window_starts(store: FeatureStore, views: list[str]) -> list[datetime]:
         intervals = store.get_feature_view(name).materialization_intervals
         if intervals:
             starts.append(intervals[-1][0])
-    return [s.replace(tzinfo=timezone.utc) if s.tzinfo is None else s for s in starts]
+    return [s.replace(tzinfo=UTC) if s.tzinfo is None else s for s in starts]
 
 
 class _WriteCounter:

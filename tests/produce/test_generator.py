@@ -6,7 +6,7 @@ import itertools
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,11 +16,11 @@ from medallion.produce.generator import SESSION_GAP_MS, EventStream, Record, Str
 from medallion.produce.lookups import World, build_world, local_price
 from medallion.produce.model import DAILY, Ids, Timeline, expected_type_shares
 
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 END = START + timedelta(days=7)
 COUNT = 30_000
 RATIOS = {"bad_ratio": 0.02, "duplicate_ratio": 0.03, "late_ratio": 0.04}
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_live_event_times_follow_the_clock(world: World) -> None:
     events = valid(list(stream))
     assert len(events) == 500
     first = time_of(events[0])
-    assert first == datetime.fromtimestamp(1_795_000_000, timezone.utc)
+    assert first == datetime.fromtimestamp(1_795_000_000, UTC)
     assert all(first <= time_of(e) < first + timedelta(seconds=100) for e in events)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,7 +14,7 @@ from medallion.contract import CURRENCIES
 from medallion.produce.generator import generate
 from medallion.produce.lookups import LOOKUP_TABLES, build_world, write_lookups
 
-START = datetime(2026, 5, 1, tzinfo=timezone.utc)
+START = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def read(lake: Path, name: str) -> list[dict]:

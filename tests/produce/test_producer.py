@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from medallion.produce import ProduceFailed, produce_events
 from medallion.produce.producer import time_range
 from tests.fixtures.broker import EmbeddedKafka
 
-NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 
 
 Read = tuple[bytes | None, bytes, dict[str, bytes]]
@@ -108,7 +108,7 @@ def test_live_run_without_count_stops_cleanly_on_ctrl_c(
             pressed.append(sent)
             raise KeyboardInterrupt
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     result = produce_events(
         cfg, count=0, rate=20_000, duplicate_ratio=0.05, progress=press_ctrl_c, write_lookups=False
     )
@@ -117,7 +117,7 @@ def test_live_run_without_count_stops_cleanly_on_ctrl_c(
     records = read_all(kafka_broker.bootstrap, topic, 2)
     assert len(records) == result.sent
     times = [datetime.fromisoformat(json.loads(v)["event_time"]) for _, v, _ in records]
-    assert all(started - timedelta(seconds=1) <= t <= datetime.now(timezone.utc) for t in times)
+    assert all(started - timedelta(seconds=1) <= t <= datetime.now(UTC) for t in times)
 
 
 @pytest.mark.integration
@@ -188,9 +188,9 @@ def test_bad_arguments_are_config_errors(
 
 def test_time_range() -> None:
     assert time_range(date(2026, 3, 1), 2, now=NOW) == (
-        datetime(2026, 3, 1, tzinfo=timezone.utc),
-        datetime(2026, 3, 3, tzinfo=timezone.utc),
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 3, 3, tzinfo=UTC),
     )
-    assert time_range("2026-11-23", 3, now=NOW) == (datetime(2026, 11, 23, tzinfo=timezone.utc), NOW)
-    assert time_range(datetime(2026, 11, 25, 9), 1, now=NOW)[0] == datetime(2026, 11, 25, tzinfo=timezone.utc)
+    assert time_range("2026-11-23", 3, now=NOW) == (datetime(2026, 11, 23, tzinfo=UTC), NOW)
+    assert time_range(datetime(2026, 11, 25, 9), 1, now=NOW)[0] == datetime(2026, 11, 25, tzinfo=UTC)
     assert time_range(None, 3, now=NOW) == (None, None)

@@ -25,7 +25,7 @@ from medallion.serving.definitions import FEATURE_TABLES
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 TABLE = FEATURE_TABLES[0]
 FEATURES = [f.name for f in TABLE.features]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def today() -> dt.date:
