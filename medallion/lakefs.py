@@ -73,3 +73,16 @@ def list_partitions(path: str, column: str) -> list[str]:
         if info.type == fs.FileType.Directory and name.startswith(f"{column}="):
             values.append(name.split("=", 1)[1])
     return sorted(values)
+
+
+def remove_dirs(path: str, prefix: str) -> list[str]:
+    """Delete the directories directly below ``path`` whose names start with ``prefix``; their names."""
+    filesystem, inner = _split(path)
+    if filesystem.get_file_info(inner).type != fs.FileType.Directory:
+        return []
+    removed = []
+    for info in filesystem.get_file_info(fs.FileSelector(inner)):
+        if info.type == fs.FileType.Directory and info.base_name.startswith(prefix):
+            filesystem.delete_dir(info.path)
+            removed.append(info.base_name)
+    return removed

@@ -2,7 +2,8 @@
 
 Records are separate small files (``_ledger/<stage>/<started>-<run_id>.json``) rather than one appended
 file, because object stores cannot append; `status` lists and reads them with pyarrow's filesystem
-layer, no Spark. A record is written once, when the run ends, whatever its outcome.
+layer, no Spark. A record is written when the run ends, whatever its outcome (Bronze writes each
+micro-batch's record twice under one key: once when it is written, once when Spark has reported it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -22,7 +23,7 @@ from medallion import lakefs
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass
@@ -49,8 +50,9 @@ class Ledger:
     def __init__(self, lake_root: str) -> None:
         self.root = lakefs.join(lake_root, "_ledger")
 
-    def write(self, record: RunRecord) -> None:
-        name = f"{record.started_at.replace(':', '').replace('-', '')}-{record.run_id}.json"
+    def write(self, record: RunRecord, key: str | None = None) -> None:
+        """Write ``record``; a later write with the same ``key`` replaces it (default: one per run)."""
+        name = f"{key or record.started_at.replace(':', '').replace('-', '') + '-' + record.run_id}.json"
         lakefs.write_text(lakefs.join(self.root, record.stage, name), json.dumps(asdict(record), default=str))
 
     def records(self, stage: str | None = None) -> list[RunRecord]:
@@ -72,7 +74,7 @@ class Ledger:
         record = RunRecord(
             stage=stage,
             run_id=run_id or new_run_id(),
-            started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             inputs={k: str(v) if v is not None else None for k, v in inputs.items()},
         )
         start = time.perf_counter()
@@ -85,7 +87,7 @@ class Ledger:
             raise
         finally:
             record.duration_s = round(time.perf_counter() - start, 3)
-            record.finished_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            record.finished_at = datetime.now(UTC).isoformat(timespec="milliseconds")
             self.write(record)
             logger.info(
                 "{stage} run {run_id} {outcome} in {d:.1f}s: {counts}",

@@ -5,11 +5,12 @@ is written with dynamic partition overwrite into partitions that include the bat
 after a crash replaces exactly what its first attempt wrote. Partitions are ``dt``/``hr`` of the *event*
 time: a replay must land in the same directories (ingest time would move), and Silver reads by event date.
 
-The streaming plan parses, validates and drops duplicate events (stateless work plus Spark's
-``dropDuplicatesWithinWatermark``, its state in the checkpoint); ``foreachBatch`` persists the batch
-once and writes both outputs. Per-batch counts are completed from Spark's progress report (input rows,
-duplicates dropped) and recorded in the ledger, so ``input = bronze + dlq + duplicates`` is checked for
-every batch.
+The streaming plan reads the topic through the Kafka source with Bronze's decoder (parse, rules,
+normalization and PII scrubbing, per record, in the source's Python reader: ``bronze/records.py``) and
+drops duplicate events (Spark's ``dropDuplicatesWithinWatermark``, its state in the checkpoint);
+``foreachBatch`` persists the batch once and writes both outputs. Per-batch counts are completed from
+Spark's progress report (input rows, duplicates dropped) and recorded in the ledger, so
+``input = bronze + dlq + duplicates`` is checked for every batch.
 """
 
 from __future__ import annotations
@@ -19,26 +20,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from loguru import logger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.bronze.transforms import (
-    BronzeRules,
-    as_rejected,
-    drop_duplicate_events,
-    normalize_and_scrub,
-    parse_events,
-    rejected_events,
-    valid_events,
-    with_lineage,
-    with_validation,
-)
+from medallion import lakefs
+from medallion.bronze.records import PII_BITS, BronzeDecoder, BronzeRules
+from medallion.bronze.transforms import drop_duplicate_events, rejected_events, valid_events, with_lineage
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
 from medallion.errors import TerminalError
+from medallion.kafka.source import register, source_error
 from medallion.ledger import Ledger, RunRecord
 
 BRONZE_PARTITIONS = ("dt", "hr", "batch")
@@ -53,6 +48,7 @@ class BatchMetrics:
     dlq_by_reason: dict[str, int]
     pii_scrubbed: dict[str, int]
     seconds: float
+    started_at: str = ""
     input: int = 0  # from Spark's progress report: records read from Kafka in this batch
     duplicates: int = 0
     lag: int | None = None
@@ -93,43 +89,41 @@ def checkpoint_path(cfg: Config) -> str:
     return cfg.lake.path("_checkpoints", "bronze", cfg.kafka.topic)
 
 
-def checked_stream(spark: SparkSession, cfg: Config) -> DataFrame:
-    """The streaming plan up to foreachBatch: read, parse, validate, drop duplicate events."""
+BRONZE_SOURCE = "medallion_bronze"
+
+
+def checked_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
+    """The streaming plan up to foreachBatch: read and decode (parse, validate, scrub), drop duplicates."""
+    register(spark, BRONZE_SOURCE, BronzeDecoder(pii_key, BronzeRules()))
     return (
-        spark.readStream.format("medallion_kafka")
+        spark.readStream.format(BRONZE_SOURCE)
         .options(**source_options(cfg))
         .load()
-        .transform(parse_events)
-        .transform(with_validation(BronzeRules()))
         .transform(drop_duplicate_events(cfg.ingest.dedup_watermark))
     )
 
 
-def write_batch(
-    checked: DataFrame, batch_id: int, *, pii_key: bytes, run_id: str, cfg: Config
-) -> BatchMetrics:
-    """Scrub and write one validated micro-batch to Bronze and the DLQ. Idempotent per batch id."""
-    start = time.perf_counter()
+def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) -> BatchMetrics:
+    """Write one decoded micro-batch to Bronze and the DLQ. Idempotent per batch id."""
+    start, started_at = time.perf_counter(), _now_iso()
     checked = checked.persist()
     try:
-        valid = F.col("error_class").isNull()
         counts = (
             checked.groupBy("error_class")
             .agg(
                 F.count(F.lit(1)).alias("n"),
-                *[F.sum((valid & F.col(c).isNotNull()).cast("long")).alias(n) for n, c in PII_FIELDS.items()],
+                *[
+                    F.sum(F.col("_scrubbed").bitwiseAND(bit).cast("boolean").cast("long")).alias(n)
+                    for n, bit in PII_BITS.items()
+                ],
             )
             .collect()
         )
         reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
-        pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_FIELDS}
+        pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_BITS}
         if n_valid:
-            bronze = (
-                valid_events(checked)
-                .transform(normalize_and_scrub(pii_key))
-                .transform(with_lineage(run_id, batch_id))
-            )
+            bronze = valid_events(checked).transform(with_lineage(run_id, batch_id))
             # One file per hour directory and batch, not one per Kafka partition and hour: a historical
             # backlog spans many hours, and small files are what slows every later reader.
             bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(
@@ -138,7 +132,6 @@ def write_batch(
         if reasons:
             dlq = (
                 rejected_events(checked)
-                .transform(as_rejected)
                 .transform(as_dlq_records("bronze", run_id))
                 .withColumn("batch", F.lit(batch_id).cast("long"))
             )
@@ -152,20 +145,20 @@ def write_batch(
         dlq_by_reason=reasons,
         pii_scrubbed=pii,
         seconds=time.perf_counter() - start,
+        started_at=started_at,
     )
 
 
-# PII values a valid event carried, counted per batch as they are scrubbed.
-PII_FIELDS = {
-    "emails": "e.user.email",
-    "phones": "e.user.phone",
-    "ips": "e.context.ip",
-    "names": "e.user.name",
-}
-
-
 class _BatchLedger:
-    """Joins what foreachBatch measured with Spark's progress report, then records the batch once."""
+    """One ledger record per micro-batch, written twice under one name.
+
+    First inside foreachBatch, right after both outputs are written and before Spark commits the batch
+    (outcome ``written``: Bronze and DLQ counts, input not known yet), so a kill at any later moment
+    cannot lose the record of data that is in the lake. Then, once Spark's progress report gives the
+    input and duplicates, completed (``succeeded`` or ``unreconciled``). A batch replayed after a crash
+    writes under the same name (the checkpoint's id and the batch id), so each batch has one record:
+    the last attempt's. A record left ``written`` means the process died after the batch was written.
+    """
 
     def __init__(
         self,
@@ -180,6 +173,7 @@ class _BatchLedger:
 
     def written(self, metrics: BatchMetrics) -> None:
         self.pending[metrics.batch_id] = metrics
+        self._write(metrics, "written")
 
     def drain(self, progress: Sequence[Any]) -> None:
         for report in progress:
@@ -194,24 +188,30 @@ class _BatchLedger:
             metrics.lag = _lag(report)
             self._record(metrics)
 
-    def _record(self, m: BatchMetrics) -> None:
+    def _write(self, m: BatchMetrics, outcome: str) -> None:
         record = RunRecord(
             stage="ingest",
             run_id=f"{self.run_id}-b{m.batch_id}",
-            started_at=_now_iso(),
+            started_at=m.started_at,
             inputs={"topic": self.cfg.kafka.topic, "batch": m.batch_id},
         )
-        record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
+        if outcome == "written":
+            record.count(output=m.bronze, dlq=m.dlq)
+        else:
+            record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
         record.metrics = {
             "dlq_by_reason": m.dlq_by_reason,
             "pii_scrubbed": m.pii_scrubbed,
             "rows_per_s": round(m.rows_per_s, 1),
             "lag": m.lag,
         }
-        record.outcome = "succeeded" if m.reconciled else "unreconciled"
+        record.outcome = outcome
         record.duration_s = round(m.seconds, 3)
         record.finished_at = _now_iso()
-        self.ledger.write(record)
+        self.ledger.write(record, key=f"{self.cfg.kafka.topic}-{_checkpoint_id(self.cfg)}-b{m.batch_id:08d}")
+
+    def _record(self, m: BatchMetrics) -> None:
+        self._write(m, "succeeded" if m.reconciled else "unreconciled")
         if not m.reconciled:
             logger.error(
                 "batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
@@ -224,6 +224,14 @@ class _BatchLedger:
         self.result.batches.append(m)
         if self.on_batch:
             self.on_batch(m)
+
+
+def _checkpoint_id(cfg: Config) -> str:
+    """The id Spark gave the query in its checkpoint: the same across restarts, new for a new checkpoint."""
+    import json
+
+    text = lakefs.read_text(lakefs.join(checkpoint_path(cfg), "metadata"))
+    return str(json.loads(text.splitlines()[0])["id"])[:8]
 
 
 def _lag(report: dict[str, Any]) -> int | None:
@@ -246,9 +254,9 @@ def _lag(report: dict[str, Any]) -> int | None:
 
 
 def _now_iso() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def run(
@@ -267,10 +275,10 @@ def run(
     batches = _BatchLedger(ledger, cfg, run_id, result, on_batch)
 
     def process(batch: DataFrame, batch_id: int) -> None:
-        batches.written(write_batch(batch, batch_id, pii_key=pii_key, run_id=run_id, cfg=cfg))
+        batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
 
     writer = (
-        checked_stream(spark, cfg)
+        checked_stream(spark, cfg, pii_key)
         .writeStream.foreachBatch(process)
         .option("checkpointLocation", checkpoint_path(cfg))
     )
@@ -279,6 +287,7 @@ def run(
         if once
         else writer.trigger(processingTime=cfg.ingest.trigger_interval)
     )
+    _remove_unfinished_writes(cfg)
     query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
@@ -292,13 +301,29 @@ def run(
         batches.drain(query.recentProgress)
         exc = query.exception()
         if exc is not None:
-            from medallion.kafka.source import source_error
-
             raise source_error(exc) or TerminalError(f"ingest of {cfg.kafka.topic} failed: {exc}") from None
     finally:
         for sig, handler in restore.items():
             signal.signal(sig, handler)
     return result
+
+
+# Where a dynamic partition overwrite stages its files until the write commits.
+SPARK_STAGING = ".spark-staging-"
+
+
+def _remove_unfinished_writes(cfg: Config) -> None:
+    """Delete the staging folders of writes a kill interrupted. No reader sees them (hidden names), but
+    they hold a batch's worth of disk each. One ingest runs per lake (its Bronze table and DLQ are the
+    lake's, its batch ids the checkpoint's), and none of its writes is running before the query starts,
+    so every staging folder found now is a leftover; the batch it belonged to is replayed from the
+    checkpoint."""
+    for table in (cfg.lake.bronze, cfg.lake.path("dlq", "bronze")):
+        removed = lakefs.remove_dirs(table, SPARK_STAGING)
+        if removed:
+            logger.info(
+                "removed {n} unfinished write(s) left in {t} by an earlier kill", n=len(removed), t=table
+            )
 
 
 def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:

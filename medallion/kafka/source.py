@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -532,8 +532,9 @@ class _Columns:
 class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Driver side: offsets and planning (one `LogOffsets` reused across triggers); executors: `read`."""
 
-    def __init__(self, opts: SourceOptions) -> None:
+    def __init__(self, opts: SourceOptions, decoder: Decoder | None = None) -> None:
         self.opts = opts
+        self.decoder = decoder
         self._log: LogOffsets | None = None  # created on first use: executors build readers too
         self._target: dict[TP, int] | None = None
         self._latest: dict[TP, int] | None = None
@@ -604,7 +605,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, OffsetRange)
-        return read_range(self.opts, partition)
+        batches = read_range(self.opts, partition)
+        decode = self.decoder
+        return batches if decode is None else (decode(batch) for batch in batches)
 
     def commit(self, end: dict) -> None:
         group = self.opts.group_id_for_lag
@@ -621,8 +624,19 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._log = None
 
 
+class Decoder(Protocol):
+    """Turns each Arrow batch of Kafka records (`SCHEMA`) into rows of its own ``schema``, in the reader."""
+
+    schema: StructType
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
+
+
 class KafkaDataSource(DataSource):
-    """``spark.readStream.format("medallion_kafka")``: Kafka records with the columns of Spark's source."""
+    """``spark.readStream.format("medallion_kafka")``: Kafka records with the columns of Spark's source,
+    or, in a source registered with a ``decoder``, the decoder's rows."""
+
+    decoder: Decoder | None = None
 
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
@@ -633,12 +647,12 @@ class KafkaDataSource(DataSource):
         return SOURCE_NAME
 
     def schema(self) -> StructType:
-        return SCHEMA
+        return SCHEMA if self.decoder is None else self.decoder.schema
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        if schema.fieldNames() != SCHEMA.fieldNames():
-            raise ConfigError(f"The {SOURCE_NAME} source has a fixed schema; do not pass .schema(...).")
-        return KafkaStreamReader(SourceOptions.parse(self.options))
+        if schema.fieldNames() != self.schema().fieldNames():
+            raise ConfigError(f"The {self.name()} source has a fixed schema; do not pass .schema(...).")
+        return KafkaStreamReader(SourceOptions.parse(self.options), self.decoder)
 
 
 _ERROR_IN_TRACE = re.compile(
@@ -657,6 +671,19 @@ def source_error(exc: BaseException) -> MedallionError | None:
     return _ERROR_CLASSES[kind](message.strip())
 
 
-def register(spark: Any) -> None:
-    """Make ``format("medallion_kafka")`` available in this Spark session."""
-    spark.dataSource.register(KafkaDataSource)
+def register(spark: Any, name: str = SOURCE_NAME, decoder: Decoder | None = None) -> None:
+    """Make ``format(name)`` available in this Spark session: Kafka records, or with ``decoder`` its rows.
+
+    A decoder runs in the reader, where the records already are in Python, so per-record work costs no
+    second trip between the JVM and Python. It travels to the executors inside the source class (Spark
+    pickles a registered source by value), never through the options, which Spark may print.
+    """
+    if decoder is None and name == SOURCE_NAME:
+        spark.dataSource.register(KafkaDataSource)
+        return
+    source = type(
+        f"DecodedKafkaDataSource_{name}",
+        (KafkaDataSource,),
+        {"decoder": decoder, "name": classmethod(lambda cls: name), "__module__": __name__},
+    )
+    spark.dataSource.register(source)

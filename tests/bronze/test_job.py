@@ -27,7 +27,7 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
             "ingest.max_offsets_per_trigger": 1200,
         }
     )
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     produced = produce_events(
         cfg,
         count=4000,

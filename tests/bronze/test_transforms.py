@@ -1,22 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
+import pyarrow as pa
 import pytest
-from pyspark.sql import functions as F
 
-from medallion.bronze.transforms import (
-    BronzeRules,
-    as_rejected,
-    normalize_and_scrub,
-    parse_events,
-    rejected_events,
-    valid_events,
-    with_validation,
-)
+from medallion.bronze.records import ARROW_SCHEMA, BronzeDecoder, BronzeRules, check_event
+from medallion.bronze.transforms import BRONZE_COLUMNS, rejected_events, valid_events, with_lineage
 from medallion.contract import BAD_RECORD_HEADER
+from medallion.kafka.source import ARROW_SCHEMA as KAFKA_SCHEMA
 from medallion.produce.generator import generate
 from medallion.produce.lookups import build_world
 
@@ -37,74 +32,207 @@ EXPECTED_RULE = {
     "not_object": r"payload:not_object",
 }
 KEY = b"unit-test-key-0123456789"
+NOW = dt.datetime.now(dt.UTC)
+NOW_US = int(NOW.timestamp() * 1_000_000)
+
+
+def kafka_batch(values: list[bytes | None], keys: list[bytes | None] | None = None) -> pa.RecordBatch:
+    """Raw Kafka records as the source yields them, all stamped `NOW`, on one topic and partition."""
+    n = len(values)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(keys or [None] * n, pa.binary()),
+            pa.array(values, pa.binary()),
+            pa.array(["t"] * n),
+            pa.array([0] * n, pa.int32()),
+            pa.array(range(n), pa.int64()),
+            pa.array([NOW_US] * n, pa.timestamp("us", tz="UTC")),
+            pa.array([0] * n, pa.int32()),
+            pa.nulls(n, KAFKA_SCHEMA.field("headers").type),
+        ],
+        schema=KAFKA_SCHEMA,
+    )
 
 
 @pytest.fixture(scope="module")
-def raw(spark: Any) -> Any:
-    now = dt.datetime.now(dt.timezone.utc)
+def generated() -> tuple[list[bytes | None], list[bytes | None], list[str | None]]:
+    """Values, keys and the producer's bad-class tag of 1,300 generated records, 30% of them bad."""
     records, _ = generate(
-        build_world(3, users=40), count=1300, seed=3, bad_ratio=0.3, start=now - dt.timedelta(days=2), end=now
+        build_world(3, users=40), count=1300, seed=3, bad_ratio=0.3, start=NOW - dt.timedelta(days=2), end=NOW
     )
-    rows = []
-    for offset, (key, value, headers) in enumerate(records):
+    values, keys, tags = [], [], []
+    for key, value, headers in records:
         tag = dict(headers or {}).get(BAD_RECORD_HEADER)
-        payload = value if isinstance(value, bytes) else value.encode()
-        rows.append((key, payload, "t", 0, offset, now.replace(tzinfo=None), tag.decode() if tag else None))
-    schema = (
-        "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, bad string"
-    )
-    return spark.createDataFrame(rows, schema)
+        values.append(value if isinstance(value, bytes) or value is None else value.encode())
+        keys.append(key if isinstance(key, bytes) or key is None else key.encode())
+        tags.append(tag.decode() if tag else None)
+    return values, keys, tags
 
 
 @pytest.fixture(scope="module")
-def checked(raw: Any) -> Any:
-    parsed = raw.transform(parse_events).transform(with_validation(BronzeRules()))
-    # keep the producer's tag beside the verdict, joined back on the offset
-    return parsed.join(raw.select(F.col("offset").alias("_offset"), "bad"), "_offset").cache()
+def decoded(generated: Any) -> pa.RecordBatch:
+    values, keys, _ = generated
+    return BronzeDecoder(KEY)(kafka_batch(values, keys))
 
 
-def test_every_bad_class_is_rejected_for_its_reason_and_every_valid_event_passes(checked: Any) -> None:
-    rows = checked.select("bad", "failed_rules", "error_class").collect()
+def test_every_bad_class_is_rejected_for_its_reason_and_every_valid_event_passes(
+    generated: Any, decoded: pa.RecordBatch
+) -> None:
+    _, _, tags = generated
+    rows = decoded.select(["failed_rules", "error_class", "event_id"]).to_pylist()
     seen = set()
-    for row in rows:
-        if row.bad is None:
-            assert row.failed_rules == [], row
+    for tag, row in zip(tags, rows, strict=False):
+        if tag is None:
+            assert row["error_class"] is None and row["event_id"], row
             continue
-        seen.add(row.bad)
-        assert row.failed_rules, f"{row.bad} passed validation"
-        assert any(re.match(EXPECTED_RULE[row.bad], r) for r in row.failed_rules), (row.bad, row.failed_rules)
-        assert row.error_class == row.failed_rules[0].split(":")[0]
+        seen.add(tag)
+        assert row["failed_rules"], f"{tag} passed validation"
+        assert any(re.match(EXPECTED_RULE[tag], r) for r in row["failed_rules"]), (tag, row["failed_rules"])
+        assert row["error_class"] == row["failed_rules"][0].split(":")[0]
+        assert row["event_id"] is None  # a rejected row carries no Bronze fields
     assert seen == set(EXPECTED_RULE), f"classes not generated: {set(EXPECTED_RULE) - seen}"
 
 
-def test_validation_preserves_rows_and_splits_them_exactly(raw: Any, checked: Any) -> None:
-    assert valid_events(checked).count() + rejected_events(checked).count() == raw.count()
+def test_decoded_batch_has_one_row_per_record_with_its_coordinates(decoded: pa.RecordBatch) -> None:
+    assert decoded.schema == ARROW_SCHEMA
+    assert decoded.column("_offset").to_pylist() == list(range(1300))
+    keys = decoded.column("_dedup_key").to_pylist()
+    for key, event_id, offset in zip(keys, decoded.column("event_id").to_pylist(), range(1300), strict=False):
+        assert key == (f"id:{event_id}" if event_id else f"at:t:0:{offset}")
 
 
-def _all_text(df: Any) -> list[str]:
-    return [str(v) for row in df.collect() for v in row.asDict(recursive=True).values()]
+def _event(**changes: Any) -> dict[str, Any]:
+    event = {
+        "schema_version": 1,
+        "event_id": "d8fa297e-cd28-40bc-81e1-610fb9a80552",
+        "event_type": "purchase",
+        "event_time": "2026-01-05T07:27:24.420Z",
+        "user_id": "u_001227",
+        "session_id": "s_1",
+        "item_id": "i_00528",
+        "price": 9.5,
+        "quantity": 2,
+        "currency": "EUR",
+        "device": {"type": "mobile"},
+        "geo": {"country": "DE"},
+    }
+    event.update(changes)
+    return {k: v for k, v in event.items() if v is not ...}
 
 
-def test_no_clear_pii_in_bronze_or_dlq(checked: Any, raw: Any) -> None:
-    originals = (
-        raw.where("bad IS NULL")
-        .select(
-            F.from_json(
-                F.col("value").cast("string"),
-                "user struct<email:string,phone:string,name:string>, context struct<ip:string>",
-            ).alias("j")
-        )
-        .select("j.*")
-        .collect()
+@pytest.mark.parametrize(
+    ("changes", "rules"),
+    [
+        ({}, []),
+        ({"price": 0, "quantity": 1.0}, []),  # 1.0 is an integer in JSON
+        ({"unknown_member": [1]}, []),  # members the contract does not know are ignored
+        ({"user_id": ...}, ["required:user_id"]),
+        ({"user_id": None}, ["type:user_id"]),
+        ({"user_id": 42}, ["type:user_id"]),
+        ({"schema_version": "1"}, ["type:schema_version"]),
+        ({"quantity": True}, ["type:quantity"]),  # a boolean is not a number
+        ({"quantity": 1.5}, ["type:quantity"]),
+        ({"device": {"type": 3}}, ["type:type"]),
+        ({"geo": "DE"}, ["type:geo"]),
+        ({"event_time": "yesterday"}, ["type:event_time"]),
+        ({"event_type": "Purchase"}, ["enum:event_type"]),  # enums as the contract spells them
+        ({"event_time": "1999-12-31T23:59:59.999Z"}, ["range:event_time_too_old"]),
+        ({"schema_version": 2}, ["version:schema_version"]),
+        ({"item_id": None}, ["required:item_id"]),
+        ({"currency": ...}, ["required:currency"]),
+        ({"price": -0.01, "quantity": 0}, ["range:price", "range:quantity"]),
+        ({"currency": "eur"}, ["enum:currency"]),
+    ],
+)
+def test_each_rule_on_a_parsed_event(changes: dict[str, Any], rules: list[str]) -> None:
+    failed, time_us = check_event(_event(**changes), NOW_US, BronzeRules())
+    assert failed == rules
+    if "event_time" not in changes:
+        assert time_us == int(dt.datetime(2026, 1, 5, 7, 27, 24, 420000, dt.UTC).timestamp() * 1e6)
+
+
+def test_future_is_judged_against_the_kafka_timestamp_not_the_clock() -> None:
+    kafka_us = int(dt.datetime(2026, 1, 5, tzinfo=dt.UTC).timestamp() * 1e6)
+    ahead = _event(event_time="2026-01-06T00:00:01.000Z")  # one second past a day of skew
+    within = _event(event_time="2026-01-06T00:00:00.000Z")
+    assert check_event(ahead, kafka_us, BronzeRules())[0] == ["range:event_time_future"]
+    assert check_event(within, kafka_us, BronzeRules())[0] == []
+
+
+def test_payload_rules_are_reported_alone() -> None:
+    good = json.dumps(_event()).encode()
+    values = [None, b"", b"\xff\xfe{}", b"{not json", b"[1, 2]", good + b" " * 40_000, good]
+    rows = BronzeDecoder(KEY)(kafka_batch(values)).to_pylist()
+    assert [r["failed_rules"] for r in rows] == [
+        ["payload:empty"],
+        ["payload:empty"],
+        ["payload:not_utf8"],
+        ["payload:malformed_json"],
+        ["payload:not_object"],
+        ["payload:oversized"],
+        None,
+    ]
+    assert rows[3]["error_message"] == "record breaks: payload:malformed_json"
+
+
+def test_valid_event_is_normalized_and_scrubbed() -> None:
+    event = _event(
+        event_id=" d8fa297e-cd28-40bc-81e1-610fb9a80552 ",
+        device={"type": "mobile", "os": " iOS ", "browser": "Safari"},
+        geo={"country": "de", "city": " Berlin ", "lat": 52.520008, "lon": 13.404954},
+        context={"ip": "203.0.113.77", "page": "/p?email=a@b.co", "referrer": None, "user_agent": "UA"},
+        user={"email": " Jane@Example.COM ", "phone": "+49 (30) 1234-567", "name": "Jane"},
+        search_query="jane doe",
     )
-    emails = {r.user.email for r in originals if r.user and r.user.email}
-    phones = {r.user.phone for r in originals if r.user and r.user.phone}
-    ips = {r.context.ip for r in originals if r.context and r.context.ip}
-    names = {r.user.name for r in originals if r.user and r.user.name}
+    row = BronzeDecoder(KEY)(kafka_batch([json.dumps(event).encode()])).to_pylist()[0]
+    assert row["error_class"] is None and row["_scrubbed"] == 15
+    assert row["event_id"] == "d8fa297e-cd28-40bc-81e1-610fb9a80552"
+    assert row["device"] == {"os": "ios", "browser": "safari", "type": "mobile"}
+    assert row["geo"] == {"country": "DE", "city": "Berlin", "lat": 52.52, "lon": 13.4}
+    assert row["context"] == {
+        "ip_prefix": "203.0.113.0/24",
+        "user_agent": "UA",
+        "referrer": None,
+        "page": "/p",
+    }
+    same = BronzeDecoder(KEY)(kafka_batch([json.dumps(_event(user={"email": "jane@example.com"})).encode()]))
+    assert row["user"]["email_hmac"] == same.column("user").to_pylist()[0]["email_hmac"]
+    assert len(row["user"]["phone_hmac"]) == 64
+    assert row["event_time"] == dt.datetime(2026, 1, 5, 7, 27, 24, 420000, dt.UTC)
+    assert "jane" not in json.dumps(row, default=str).lower()
+
+
+def test_decoder_pickles_without_its_hasher_and_never_shows_the_key() -> None:
+    import pickle
+
+    decoder = BronzeDecoder(KEY)
+    decoder(kafka_batch([json.dumps(_event()).encode()]))  # builds the (unpicklable) hasher
+    again = pickle.loads(pickle.dumps(decoder))
+    assert again(kafka_batch([json.dumps(_event()).encode()])).num_rows == 1
+    assert KEY.decode() not in repr(decoder)
+
+
+def test_spark_transforms_split_decoded_rows_exactly(spark: Any, decoded: pa.RecordBatch) -> None:
+    df = spark.createDataFrame(decoded.to_pandas(), schema=BronzeDecoder.schema)
+    bronze, dlq = valid_events(df), rejected_events(df)
+    assert tuple(bronze.columns) == BRONZE_COLUMNS
+    n_rejected = sum(1 for c in decoded.column("error_class").to_pylist() if c is not None)
+    assert (bronze.count(), dlq.count()) == (decoded.num_rows - n_rejected, n_rejected)
+    lineage = bronze.transform(with_lineage("run-1", 7)).select("dt", "hr", "batch", "event_time").collect()
+    for row in lineage:
+        assert (row.dt, row.hr, row.batch) == (row.event_time.strftime("%Y-%m-%d"), row.event_time.hour, 7)
+
+
+def test_no_clear_pii_in_bronze_or_dlq(generated: Any, decoded: pa.RecordBatch) -> None:
+    values, _, tags = generated
+    originals = [json.loads(v) for v, tag in zip(values, tags, strict=False) if tag is None]
+    users = [e.get("user") or {} for e in originals]
+    emails = {u["email"] for u in users if u.get("email")}
+    phones = {u["phone"] for u in users if u.get("phone")}
+    names = {u["name"] for u in users if u.get("name")}
+    ips = {(e.get("context") or {}).get("ip") for e in originals} - {None}
     assert emails and phones and ips and names
-    bronze_text = " ".join(_all_text(valid_events(checked).transform(normalize_and_scrub(KEY))))
-    dlq_text = " ".join(_all_text(rejected_events(checked).transform(as_rejected)))
-    for text in (bronze_text, dlq_text):
-        leaked = [v for v in emails | phones | ips | names if v in text]
-        assert not leaked, leaked[:5]
-    assert not re.search(r"[\w.+-]+@[\w-]+", bronze_text + dlq_text)
+    text = json.dumps(decoded.to_pylist(), default=str)
+    leaked = [v for v in emails | phones | ips | names if v in text]
+    assert not leaked, leaked[:5]
+    assert not re.search(r"[\w.+-]+@[\w-]+", text)
