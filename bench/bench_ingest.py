@@ -323,14 +323,18 @@ def report(
     print(
         f"{'batch':>5} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'addBatch':>9} {'latestOff':>9} "
         f"{'planning':>9} {'walCommit':>9} {'commit':>7} {'peak RSS':>10} {'of it JVM':>10}"
+        f" | {'read':>6} {'bronze':>6} {'dlq':>6}"
     )
+    phases = {m.batch_id: m.phases for m in result.batches}
     for b in watch.batches:
         d = b.durations_ms
+        p = phases.get(b.batch_id, {})
         print(
             f"{b.batch_id:>5} {b.rows:>8,} {b.seconds:>8.2f} {b.rows / b.seconds if b.seconds else 0:>8,.0f} "
             f"{d.get('addBatch', 0) / 1000:>9.2f} {d.get('latestOffset', 0) / 1000:>9.2f} "
             f"{d.get('queryPlanning', 0) / 1000:>9.2f} {d.get('walCommit', 0) / 1000:>9.2f} "
             f"{d.get('commitOffsets', 0) / 1000:>7.2f} {mb(b.peak_rss):>10} {mb(b.peak_jvm):>10}"
+            f" | {p.get('read', 0):>6.2f} {p.get('bronze', 0):>6.2f} {p.get('dlq', 0):>6.2f}"
         )
     ingested = result.total("input")
     assert ingested == records, f"ingest read {ingested:,} of {records:,} records"

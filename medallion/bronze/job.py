@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from loguru import logger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from medallion import lakefs
 from medallion.bronze.records import PII_BITS, BronzeDecoder, BronzeRules
@@ -49,6 +51,7 @@ class BatchMetrics:
     pii_scrubbed: dict[str, int]
     seconds: float
     started_at: str = ""
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: read (+decode, dedup), bronze, dlq
     input: int = 0  # from Spark's progress report: records read from Kafka in this batch
     duplicates: int = 0
     lag: int | None = None
@@ -119,23 +122,27 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
             )
             .collect()
         )
+        phases = {"read": round(time.perf_counter() - start, 3)}  # Kafka, decoding and dedup run in this job
         reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
         pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_BITS}
+        # The two writes run as concurrent Spark jobs: the DLQ's is mostly fixed cost (a job, a
+        # commit), which then overlaps the Bronze write instead of following it. Each thread carries
+        # this one's Spark local properties (the query's job group: stopping the query cancels them).
+        writes = {}
         if n_valid:
-            bronze = valid_events(checked).transform(with_lineage(run_id, batch_id))
-            # One file per hour directory and batch, not one per Kafka partition and hour: a historical
-            # backlog spans many hours, and small files are what slows every later reader.
-            bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(
-                *BRONZE_PARTITIONS
-            ).parquet(cfg.lake.bronze)
+            writes["bronze"] = lambda: write_bronze(checked, batch_id, run_id=run_id, path=cfg.lake.bronze)
         if reasons:
-            dlq = (
-                rejected_events(checked)
-                .transform(as_dlq_records("bronze", run_id))
-                .withColumn("batch", F.lit(batch_id).cast("long"))
+            writes["dlq"] = lambda: write_rejected(
+                checked, batch_id, run_id=run_id, path=cfg.lake.path("dlq", "bronze")
             )
-            write_dlq(dlq, cfg.lake.path("dlq", "bronze"), DLQ_PARTITIONS)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bronze-write") as pool:
+            # One wrapper per write: each copies the properties once, so the threads never share them.
+            futures = {
+                name: pool.submit(inheritable_thread_target(checked.sparkSession)(_timed), write)
+                for name, write in writes.items()
+            }
+            phases |= {name: future.result() for name, future in futures.items()}
     finally:
         checked.unpersist()
     return BatchMetrics(
@@ -146,7 +153,34 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
         pii_scrubbed=pii,
         seconds=time.perf_counter() - start,
         started_at=started_at,
+        phases=phases,
     )
+
+
+def write_bronze(checked: DataFrame, batch_id: int, *, run_id: str, path: str) -> None:
+    """The batch's valid rows into Bronze, replacing what an earlier attempt of this batch wrote."""
+    bronze = valid_events(checked).transform(with_lineage(run_id, batch_id))
+    # One file per hour directory and batch, not one per Kafka partition and hour: a historical backlog
+    # spans many hours, and small files are what slows every later reader.
+    bronze.repartition(*BRONZE_PARTITIONS[:2]).write.mode("overwrite").partitionBy(
+        *BRONZE_PARTITIONS
+    ).parquet(path)
+
+
+def write_rejected(checked: DataFrame, batch_id: int, *, run_id: str, path: str) -> None:
+    """The batch's rejected records into the DLQ, replacing what an earlier attempt of this batch wrote."""
+    dlq = (
+        rejected_events(checked)
+        .transform(as_dlq_records("bronze", run_id))
+        .withColumn("batch", F.lit(batch_id).cast("long"))
+    )
+    write_dlq(dlq, path, DLQ_PARTITIONS)
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - start, 3)
 
 
 class _BatchLedger:
@@ -203,6 +237,7 @@ class _BatchLedger:
             "dlq_by_reason": m.dlq_by_reason,
             "pii_scrubbed": m.pii_scrubbed,
             "rows_per_s": round(m.rows_per_s, 1),
+            "seconds_by_phase": m.phases,
             "lag": m.lag,
         }
         record.outcome = outcome
