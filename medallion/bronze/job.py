@@ -25,6 +25,7 @@ from datetime import UTC
 from typing import Any
 
 from loguru import logger
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
@@ -34,7 +35,7 @@ from medallion.bronze.records import PII_BITS, BronzeDecoder, BronzeRules
 from medallion.bronze.transforms import drop_duplicate_events, rejected_events, valid_events, with_lineage
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
-from medallion.errors import TerminalError
+from medallion.errors import ConfigError, TerminalError
 from medallion.kafka.source import register, source_error
 from medallion.ledger import Ledger, RunRecord
 
@@ -261,6 +262,32 @@ class _BatchLedger:
             self.on_batch(m)
 
 
+def claim_bronze(cfg: Config) -> None:
+    """Refuse to write a Bronze table that another checkpoint wrote.
+
+    Bronze and DLQ partitions are named by the checkpoint's batch ids, which start again at 0 in a new
+    checkpoint (another topic, or a deleted checkpoint): its batch 0 would silently replace the old
+    batch 0 in every hour both touch. So Bronze records which checkpoint owns it (``_owner.json``, a
+    name readers skip), and a different one stops before writing anything.
+    """
+    import json
+
+    marker = lakefs.join(cfg.lake.bronze, "_owner.json")
+    mine = {"topic": cfg.kafka.topic, "checkpoint": _checkpoint_id(cfg)}
+    if lakefs.exists(marker):
+        owner = json.loads(lakefs.read_text(marker))
+        if owner != mine:
+            raise ConfigError(
+                f"Bronze at {cfg.lake.bronze} was written by the ingest of topic {owner.get('topic')!r} "
+                f"with checkpoint {owner.get('checkpoint')}; this ingest (topic {mine['topic']!r}, checkpoint "
+                f"{mine['checkpoint']} in {checkpoint_path(cfg)}) numbers its batches from 0 again and would "
+                "overwrite Bronze's. Restore that checkpoint, or give this ingest its own lake "
+                "(lake.root), or move Bronze and dlq/bronze away to ingest from scratch."
+            )
+        return
+    lakefs.write_text(marker, json.dumps(mine))
+
+
 def _checkpoint_id(cfg: Config) -> str:
     """The id Spark gave the query in its checkpoint: the same across restarts, new for a new checkpoint."""
     import json
@@ -309,7 +336,12 @@ def run(
     result = IngestResult(run_id=run_id)
     batches = _BatchLedger(ledger, cfg, run_id, result, on_batch)
 
+    claimed = threading.Event()
+
     def process(batch: DataFrame, batch_id: int) -> None:
+        if not claimed.is_set():
+            claim_bronze(cfg)
+            claimed.set()
         batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
 
     writer = (
@@ -327,16 +359,22 @@ def run(
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
     try:
-        while query.isActive:
-            if stop.is_set():
-                _stop_between_batches(query)
-                break
-            query.awaitTermination(1)
-            batches.drain(query.recentProgress)
+        try:
+            while query.isActive:
+                if stop.is_set():
+                    _stop_between_batches(query)
+                    break
+                query.awaitTermination(1)  # raises when the query failed
+                batches.drain(query.recentProgress)
+            failure = query.exception()
+        except StreamingQueryException as exc:
+            failure = exc
         batches.drain(query.recentProgress)
-        exc = query.exception()
-        if exc is not None:
-            raise source_error(exc) or TerminalError(f"ingest of {cfg.kafka.topic} failed: {exc}") from None
+        if failure is not None:
+            # Our own errors (source, Bronze ownership) come back as text inside Spark's; recover them.
+            raise source_error(failure) or TerminalError(
+                f"ingest of {cfg.kafka.topic} failed: {failure}"
+            ) from None
     finally:
         for sig, handler in restore.items():
             signal.signal(sig, handler)

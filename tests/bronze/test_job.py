@@ -62,3 +62,29 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     again = job.run(spark, cfg, pii_key=KEY, run_id="r2", ledger=ledger, once=True)
     assert again.total("input") == 0
     assert len(parquet(cfg.lake.bronze).to_pandas()) == len(bronze)
+
+
+@pytest.mark.integration
+def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: Any, make_config: Any) -> None:
+    from medallion.errors import ConfigError
+
+    first = make_config(
+        **{"kafka.bootstrap_servers": kafka_broker.bootstrap, "kafka.topic": "bronze_owner_a"}
+    )
+    produced = produce_events(first, count=200, seed=7, start_date="2026-01-05", days=1)
+    ledger = Ledger(first.lake.root)
+    assert job.run(spark, first, pii_key=KEY, run_id="a", ledger=ledger).total("input") == produced.delivered
+    before = parquet(first.lake.bronze).num_rows
+
+    # Same lake, another topic: its checkpoint would number batches from 0 again, over topic a's.
+    second = make_config(
+        **{"kafka.bootstrap_servers": kafka_broker.bootstrap, "kafka.topic": "bronze_owner_b"}
+    )
+    produce_events(second, count=200, seed=8, start_date="2026-01-05", days=1)
+    with pytest.raises(ConfigError, match="would overwrite"):
+        job.run(spark, second, pii_key=KEY, run_id="b", ledger=ledger)
+    assert parquet(first.lake.bronze).num_rows == before
+
+    # The owner itself goes on as before.
+    more = produce_events(first, count=50, seed=9, start_date="2026-01-05", days=1)
+    assert job.run(spark, first, pii_key=KEY, run_id="a2", ledger=ledger).total("input") == more.delivered
