@@ -12,7 +12,8 @@ same Bronze and rejected rows as the first time (exactly-once relies on it).
 
 Rules are named ``<class>:<what>``: ``payload:*`` (empty, not_utf8, oversized, malformed_json,
 not_object; when one fails no other is reported), ``required:*``, ``type:*``, ``enum:*``, ``range:*``,
-``version:*``. ``error_class`` is the class of the first failed rule.
+``version:*``; and ``decode:<exception>`` should scrubbing a valid event ever fail (a bug: it costs that one
+record, never the stream). ``error_class`` is the class of the first failed rule.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ _ITEM_EVENTS = frozenset(contract.ITEM_EVENT_TYPES)
 _CURRENCIES = frozenset(contract.CURRENCIES)
 _VERSIONS = frozenset(contract.SUPPORTED_VERSIONS)
 _REQUIRED = contract.REQUIRED_FIELDS
+_INT64_MAX = 2**63 - 1  # Bronze stores quantity as a long
 
 
 def check_event(
@@ -203,7 +205,7 @@ def check_event(
     price, quantity, currency = event.get("price"), event.get("quantity"), event.get("currency")
     if price is not None and type(price) in _NUMBERS and price < 0:
         failed.append("range:price")
-    if quantity is not None and type(quantity) in _NUMBERS and quantity < 1:
+    if quantity is not None and type(quantity) in _NUMBERS and not 1 <= quantity <= _INT64_MAX:
         failed.append("range:quantity")
     if type(currency) is str and currency not in _CURRENCIES:
         failed.append("enum:currency")
@@ -318,10 +320,18 @@ class BronzeDecoder:
             if not failed:
                 failed, time_us = check_event(event, ts, self.rules)
                 if not failed:
-                    for column in rejected:
-                        column.append(None)
-                    self._scrub(event, time_us, c, out.nested)
-                    continue
+                    row = len(c["_dedup_key"])
+                    try:
+                        self._scrub(event, time_us, c, out.nested)
+                    except Exception as exc:  # a bug here must cost one record, never stop the stream
+                        for column in bronze:
+                            del column[row:]
+                        del c["_dedup_key"][row:], c["_scrubbed"][row:]
+                        failed = [f"decode:{type(exc).__name__}"]
+                    else:
+                        for column in rejected:
+                            column.append(None)
+                        continue
             c["_dedup_key"].append(f"at:{topic}:{partition}:{offset}")
             c["_scrubbed"].append(0)
             for column in bronze:

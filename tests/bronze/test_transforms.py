@@ -141,6 +141,7 @@ def _event(**changes: Any) -> dict[str, Any]:
         ({"item_id": None}, ["required:item_id"]),
         ({"currency": ...}, ["required:currency"]),
         ({"price": -0.01, "quantity": 0}, ["range:price", "range:quantity"]),
+        ({"quantity": 1e30}, ["range:quantity"]),  # an integer, but not one Bronze's long can hold
         ({"currency": "eur"}, ["enum:currency"]),
     ],
 )
@@ -200,6 +201,28 @@ def test_valid_event_is_normalized_and_scrubbed() -> None:
     assert len(row["user"]["phone_hmac"]) == 64
     assert row["event_time"] == dt.datetime(2026, 1, 5, 7, 27, 24, 420000, dt.UTC)
     assert "jane" not in json.dumps(row, default=str).lower()
+
+
+def test_a_failure_while_scrubbing_rejects_that_record_only() -> None:
+    class Faulty(BronzeDecoder):
+        def _scrub(self, e: dict[str, Any], *args: Any) -> None:
+            scrubbers = self._scrubbers
+            if e["session_id"] == "s_bad":  # fail half-way through the row, at the IP
+                self._scrubbers = type("Broken", (), {"ip": lambda self, ip: 1 / 0})()  # type: ignore[assignment]
+            try:
+                super()._scrub(e, *args)
+            finally:
+                self._scrubbers = scrubbers
+
+    event = {"context": {"ip": "203.0.113.9"}}
+    values = [json.dumps(_event(session_id=s, **event)).encode() for s in ("s_1", "s_bad", "s_2")]
+    out = Faulty(KEY)(kafka_batch(values))
+    assert out.schema == ARROW_SCHEMA
+    rows = out.to_pylist()
+    assert [r["session_id"] for r in rows] == ["s_1", None, "s_2"]
+    assert rows[1]["failed_rules"] == ["decode:ZeroDivisionError"] and rows[1]["error_class"] == "decode"
+    assert rows[1]["_dedup_key"] == "at:t:0:1" and rows[1]["context"]["ip_prefix"] is None
+    assert [r["_offset"] for r in rows] == [0, 1, 2]
 
 
 def test_decoder_pickles_without_its_hasher_and_never_shows_the_key() -> None:
