@@ -308,7 +308,6 @@ class BronzeDecoder:
         c = out.cols
         rejected = [c[name] for name in _REJECTED_ONLY]
         bronze = [c[name] for name in _BRONZE_ONLY] + [col for f in out.nested.values() for col in f.values()]
-        rows = [c["key"], c["payload"], c["failed_rules"], c["error_class"], c["error_message"]]
         coords = [c["_topic"], c["_partition"], c["_offset"], c["_kafka_timestamp"]]
         for value, key, topic, partition, offset, ts in zip(
             values, keys, topics, partitions, offsets, stamps, strict=False
@@ -337,7 +336,7 @@ class BronzeDecoder:
             for column in bronze:
                 column.append(None)
             for column, item in zip(
-                rows,
+                rejected,
                 (
                     redact_text(key.decode("utf-8", "replace")) if key is not None else None,
                     redact_text(value.decode("utf-8", "replace")) if value is not None else None,
@@ -358,10 +357,10 @@ class BronzeDecoder:
         The event passed `check_event`, so every member present has the contract's kind.
         """
         get = e.get
-        event_id = e["event_id"]
-        c["_dedup_key"].append("id:" + event_id)
+        event_id = e["event_id"].strip(" ")
+        c["_dedup_key"].append("id:" + event_id)  # the id as stored: " x" and "x" are one event
         c["schema_version"].append(int(e["schema_version"]))
-        c["event_id"].append(event_id.strip(" "))
+        c["event_id"].append(event_id)
         c["event_type"].append(e["event_type"].strip(" ").lower())
         c["event_time"].append(time_us)
         c["user_id"].append(e["user_id"].strip(" "))

@@ -188,6 +188,7 @@ def test_valid_event_is_normalized_and_scrubbed() -> None:
     row = BronzeDecoder(KEY)(kafka_batch([json.dumps(event).encode()])).to_pylist()[0]
     assert row["error_class"] is None and row["_scrubbed"] == 15
     assert row["event_id"] == "d8fa297e-cd28-40bc-81e1-610fb9a80552"
+    assert row["_dedup_key"] == "id:d8fa297e-cd28-40bc-81e1-610fb9a80552"  # deduplicated as stored
     assert row["device"] == {"os": "ios", "browser": "safari", "type": "mobile"}
     assert row["geo"] == {"country": "DE", "city": "Berlin", "lat": 52.52, "lon": 13.4}
     assert row["context"] == {
