@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
+from medallion import status
+from medallion.ledger import Ledger, RunRecord
+
+
+def test_a_batch_written_but_not_yet_reported_is_no_alert_and_a_failed_run_is(make_config: Any) -> None:
+    cfg = make_config(**{"kafka.bootstrap_servers": "127.0.0.1:1"})
+    ledger = Ledger(cfg.lake.root)
+    written = RunRecord(stage="ingest", run_id="r-b3", started_at="2026-01-05T00:00:00.000+00:00")
+    written.count(output=90, dlq=10)
+    written.outcome = "written"
+    ledger.write(written, key="user_events-abc-b00000003")
+    failed = RunRecord(stage="silver", run_id="s1", started_at="2026-01-05T00:01:00.000+00:00")
+    failed.outcome, failed.error = "failed", "Bronze is empty"
+    ledger.write(failed)
+
+    report = status.collect(cfg, kafka_timeout_s=0.2)
+
+    runs = {r["stage"]: r for r in report.runs}
+    assert (runs["ingest"]["outcome"], runs["ingest"]["output"], runs["ingest"]["dlq"]) == ("written", 90, 10)
+    assert report.alerts == ["last silver run s1 failed: Bronze is empty"]
