@@ -62,27 +62,25 @@ def list_files(path: str, suffix: str = "") -> list[str]:
     )
 
 
-def list_partitions(path: str, column: str) -> list[str]:
-    """Values of a hive partition column directly below ``path`` (``column=value`` directories)."""
+def _subdirs(path: str) -> tuple[fs.FileSystem, list[fs.FileInfo]]:
+    """The directories directly below ``path`` (none when it is not a directory), and their filesystem."""
     filesystem, inner = _split(path)
     if filesystem.get_file_info(inner).type != fs.FileType.Directory:
-        return []
-    values = []
-    for info in filesystem.get_file_info(fs.FileSelector(inner)):
-        name = info.base_name
-        if info.type == fs.FileType.Directory and name.startswith(f"{column}="):
-            values.append(name.split("=", 1)[1])
-    return sorted(values)
+        return filesystem, []
+    infos = filesystem.get_file_info(fs.FileSelector(inner))
+    return filesystem, [info for info in infos if info.type == fs.FileType.Directory]
+
+
+def list_partitions(path: str, column: str) -> list[str]:
+    """Values of a hive partition column directly below ``path`` (``column=value`` directories)."""
+    _, dirs = _subdirs(path)
+    return sorted(d.base_name.split("=", 1)[1] for d in dirs if d.base_name.startswith(f"{column}="))
 
 
 def remove_dirs(path: str, prefix: str) -> list[str]:
     """Delete the directories directly below ``path`` whose names start with ``prefix``; their names."""
-    filesystem, inner = _split(path)
-    if filesystem.get_file_info(inner).type != fs.FileType.Directory:
-        return []
-    removed = []
-    for info in filesystem.get_file_info(fs.FileSelector(inner)):
-        if info.type == fs.FileType.Directory and info.base_name.startswith(prefix):
-            filesystem.delete_dir(info.path)
-            removed.append(info.base_name)
-    return removed
+    filesystem, dirs = _subdirs(path)
+    removed = [d for d in dirs if d.base_name.startswith(prefix)]
+    for d in removed:
+        filesystem.delete_dir(d.path)
+    return [d.base_name for d in removed]

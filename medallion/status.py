@@ -87,7 +87,9 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0) -> Status:
         # "written": an ingest batch is in the lake and Spark has not reported it yet (or the process was
         # killed in between, and the batch's input count stays unknown). Not a failure.
         if last.outcome not in ("succeeded", "written"):
-            status.alerts.append(f"last {stage} run {last.run_id} {last.outcome}: {last.error or last.counts}")
+            status.alerts.append(
+                f"last {stage} run {last.run_id} {last.outcome}: {last.error or last.counts}"
+            )
     if not reachable and not embedded_address(cfg):
         status.alerts.append(f"Kafka unreachable at {cfg.kafka.bootstrap_servers}")
     return status

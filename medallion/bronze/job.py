@@ -15,13 +15,15 @@ Spark's progress report (input rows, duplicates dropped) and recorded in the led
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from loguru import logger
@@ -206,6 +208,11 @@ class _BatchLedger:
         self.ledger, self.cfg, self.run_id, self.result, self.on_batch = ledger, cfg, run_id, result, on_batch
         self.pending: dict[int, BatchMetrics] = {}
 
+    @cached_property
+    def checkpoint_id(self) -> str:
+        """Read once, at the first batch: the checkpoint's metadata exists from the query's start."""
+        return _checkpoint_id(self.cfg)
+
     def written(self, metrics: BatchMetrics) -> None:
         self.pending[metrics.batch_id] = metrics
         self._write(metrics, "written")
@@ -244,7 +251,7 @@ class _BatchLedger:
         record.outcome = outcome
         record.duration_s = round(m.seconds, 3)
         record.finished_at = _now_iso()
-        self.ledger.write(record, key=f"{self.cfg.kafka.topic}-{_checkpoint_id(self.cfg)}-b{m.batch_id:08d}")
+        self.ledger.write(record, key=f"{self.cfg.kafka.topic}-{self.checkpoint_id}-b{m.batch_id:08d}")
 
     def _record(self, m: BatchMetrics) -> None:
         self._write(m, "succeeded" if m.reconciled else "unreconciled")
@@ -262,7 +269,7 @@ class _BatchLedger:
             self.on_batch(m)
 
 
-def claim_bronze(cfg: Config) -> None:
+def claim_bronze(cfg: Config, checkpoint_id: str) -> None:
     """Refuse to write a Bronze table that another checkpoint wrote.
 
     Bronze and DLQ partitions are named by the checkpoint's batch ids, which start again at 0 in a new
@@ -270,10 +277,8 @@ def claim_bronze(cfg: Config) -> None:
     batch 0 in every hour both touch. So Bronze records which checkpoint owns it (``_owner.json``, a
     name readers skip), and a different one stops before writing anything.
     """
-    import json
-
     marker = lakefs.join(cfg.lake.bronze, "_owner.json")
-    mine = {"topic": cfg.kafka.topic, "checkpoint": _checkpoint_id(cfg)}
+    mine = {"topic": cfg.kafka.topic, "checkpoint": checkpoint_id}
     if lakefs.exists(marker):
         owner = json.loads(lakefs.read_text(marker))
         if owner != mine:
@@ -290,7 +295,6 @@ def claim_bronze(cfg: Config) -> None:
 
 def _checkpoint_id(cfg: Config) -> str:
     """The id Spark gave the query in its checkpoint: the same across restarts, new for a new checkpoint."""
-    import json
 
     text = lakefs.read_text(lakefs.join(checkpoint_path(cfg), "metadata"))
     return str(json.loads(text.splitlines()[0])["id"])[:8]
@@ -298,7 +302,6 @@ def _checkpoint_id(cfg: Config) -> str:
 
 def _lag(report: dict[str, Any]) -> int | None:
     """Records behind the log end after this batch, from the progress report (None when not reported)."""
-    import json
 
     lag = 0
     for source in report.get("sources", []):
@@ -316,8 +319,6 @@ def _lag(report: dict[str, Any]) -> int | None:
 
 
 def _now_iso() -> str:
-    from datetime import datetime
-
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -340,7 +341,7 @@ def run(
 
     def process(batch: DataFrame, batch_id: int) -> None:
         if not claimed.is_set():
-            claim_bronze(cfg)
+            claim_bronze(cfg, batches.checkpoint_id)
             claimed.set()
         batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
 

@@ -29,7 +29,15 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from medallion import contract
-from medallion.pii.scrub import Hmac, normalize_email, normalize_phone, redact_text, strip_query, truncate_ip
+from medallion.pii.scrub import (
+    Hmac,
+    normalize_email,
+    normalize_phone,
+    redact_text,
+    round_coordinate,
+    strip_query,
+    truncate_ip,
+)
 
 COMMERCE_REQUIRED = ("price", "quantity", "currency")
 # PII a valid event carried, as bits of ``_scrubbed``: counted per batch by the job.
@@ -224,16 +232,12 @@ def _parse_time(text: str) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
-_MIN_TIMES: dict[str, int] = {}
-
-
+@lru_cache
 def _min_time_us(text: str) -> int:
-    if text not in _MIN_TIMES:
-        parsed = _parse_time(text)
-        if parsed is None:
-            raise ValueError(f"min_event_time {text!r} is not an ISO-8601 time")
-        _MIN_TIMES[text] = parsed
-    return _MIN_TIMES[text]
+    parsed = _parse_time(text)
+    if parsed is None:
+        raise ValueError(f"min_event_time {text!r} is not an ISO-8601 time")
+    return parsed
 
 
 def payload_failures(value: bytes | None, rules: BronzeRules) -> tuple[list[str], Any]:
@@ -379,9 +383,9 @@ class BronzeDecoder:
         v = geo.get("city")
         g["city"].append(v.strip(" ") if v is not None else None)
         v = geo.get("lat")
-        g["lat"].append(round(float(v), 2) if v is not None else None)
+        g["lat"].append(round_coordinate(float(v)) if v is not None else None)
         v = geo.get("lon")
-        g["lon"].append(round(float(v), 2) if v is not None else None)
+        g["lon"].append(round_coordinate(float(v)) if v is not None else None)
         context = get("context") or _NOTHING
         x = nested["context"]
         scrub = self._scrubbers

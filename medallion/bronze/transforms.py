@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.bronze.records import BRONZE_FIELDS, DECODED_SCHEMA
+from medallion.bronze.records import BRONZE_FIELDS
 from medallion.lake import require_columns
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
@@ -66,7 +66,7 @@ def drop_duplicate_events(watermark: str) -> Callable[[DataFrame], DataFrame]:
     """
 
     def _(df: DataFrame) -> DataFrame:
-        require_columns(df, tuple(DECODED_SCHEMA.fieldNames()[:1]), "bronze")
+        require_columns(df, ("_dedup_key",), "bronze")
         return (
             df.withColumn("_seen_at", F.current_timestamp())
             .withWatermark("_seen_at", watermark)
