@@ -146,8 +146,9 @@ class Batch:
 
 @dataclass
 class Watch:
-    """Spark's progress reports (through a query listener) and RSS samples of the process tree."""
+    """Spark's progress reports of one query (through a listener) and RSS samples of the process tree."""
 
+    query: str
     batches: list[Batch] = field(default_factory=list)
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (time, tree RSS, JVM RSS)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -163,6 +164,8 @@ class Watch:
 
             def onQueryProgress(self, event: Any) -> None:
                 p = json.loads(event.progress.json)
+                if p.get("name") != watch.query:
+                    return
                 started = dt.datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()
                 durations = {k: int(v) for k, v in p.get("durationMs", {}).items()}
                 watch.batches.append(
@@ -204,28 +207,82 @@ class Watch:
             b.peak_rss = max((rss for rss, _ in inside), default=0)
             b.peak_jvm = max((jvm for _, jvm in inside), default=0)
 
+    def steady(self) -> tuple[int, float]:
+        """Records and wall seconds of every micro-batch with data after the first (the steady state)."""
+        steady = [b for b in self.batches if b.rows > 0][1:]
+        if not steady:
+            raise SystemExit(
+                "only one micro-batch: raise --count or lower --max-offsets to measure a steady state"
+            )
+        return sum(b.rows for b in steady), steady[-1].end - steady[0].start
+
 
 def run_ingest(cfg: Config) -> tuple[Watch, float, float, Any]:
     """Start Spark (timed apart), then run the ingest job to the end of the topic while watching it."""
     from medallion import pipeline
     from medallion.spark import get_spark
 
-    watch = Watch()
+    watch = Watch(query=f"bronze_{cfg.kafka.topic}")
     sampler = threading.Thread(target=watch.sample_forever, daemon=True)
     sampler.start()
     t = time.monotonic()
     spark = get_spark(cfg)
     spark_start_s = time.monotonic() - t
-    spark.streams.addListener(watch.listener())
+    listener = watch.listener()
+    spark.streams.addListener(listener)
     t = time.monotonic()
     result = pipeline.ingest(cfg, once=True)
     ingest_s = time.monotonic() - t
     time.sleep(1.0)  # the listener's last events arrive asynchronously
+    spark.streams.removeListener(listener)
     watch.stop.set()
     sampler.join()
     watch.batches.sort(key=lambda b: b.batch_id)
     watch.assign_peaks()
     return watch, spark_start_s, ingest_s, result
+
+
+# --- reference queries: where the job's time goes ----------------------------------------------------
+
+
+def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
+    """Two availableNow queries in the job's session over the same topic with the same cap, each from
+    the topic's start with its own checkpoint: steady-state records and seconds of
+
+    - ``spark copy``: the Kafka source with no decoder → unpartitioned Parquet (append): the baseline's
+      work done through Spark, i.e. what the engine itself costs;
+    - ``decode + dedup``: the job's own streaming plan (`checked_stream`: source, decoder, dedup) into
+      Spark's ``noop`` sink: the per-record work the issue asks for, with no write at all.
+    """
+    from medallion.bronze.job import checked_stream, source_options
+    from medallion.spark import get_spark
+
+    spark = get_spark(cfg)
+    options = {k: v for k, v in source_options(cfg).items() if k != "groupIdForLag"}
+    copy_to = str(work / "copy")
+    plans = {
+        "spark copy": spark.readStream.format("medallion_kafka")
+        .options(**options)
+        .load()
+        .writeStream.foreachBatch(lambda df, _: df.write.mode("append").parquet(copy_to)),
+        "decode + dedup": checked_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.format("noop"),
+    }
+    rates = {}
+    for n, (name, writer) in enumerate(plans.items()):
+        watch = Watch(query=f"reference_{n}")
+        listener = watch.listener()
+        spark.streams.addListener(listener)
+        query = (
+            writer.queryName(watch.query)
+            .option("checkpointLocation", str(work / f"checkpoint-{n}"))
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination()
+        time.sleep(1.0)
+        spark.streams.removeListener(listener)
+        rates[name] = watch.steady()
+    return rates
 
 
 # --- main ------------------------------------------------------------------------------------------------
@@ -296,6 +353,7 @@ def main() -> int:
                 flush=True,
             )
             watch, spark_start_s, ingest_s, result = run_ingest(cfg)
+            references = run_references(cfg, Path(tmp) / "references")
             base.append(
                 baseline_apart(handle.bootstrap, cfg.kafka.topic, Path(tmp) / "baseline-2", args.max_offsets)
             )
@@ -303,7 +361,7 @@ def main() -> int:
                 f"baseline 2: {base[1][0]:,} records in {base[1][1]:.2f}s = {base[1][0] / base[1][1]:,.0f}/s\n"
             )
             assert all(n == produced.delivered for n, _ in base), "the baseline did not read the whole topic"
-            report(args, watch, spark_start_s, ingest_s, result, base, produced.delivered)
+            report(args, watch, spark_start_s, ingest_s, result, base, produced.delivered, references)
         finally:
             stop_broker(state)
     return 0
@@ -317,6 +375,7 @@ def report(
     result: Any,
     base: list[tuple[int, float]],
     records: int,
+    references: dict[str, tuple[int, float]],
 ) -> None:
     data = [b for b in watch.batches if b.rows > 0]
     print("medallion ingest, per micro-batch (Spark's progress reports; durations in seconds):")
@@ -339,12 +398,7 @@ def report(
     ingested = result.total("input")
     assert ingested == records, f"ingest read {ingested:,} of {records:,} records"
     steady = data[1:]
-    if not steady:
-        raise SystemExit(
-            "only one micro-batch: raise --count or lower --max-offsets to measure a steady state"
-        )
-    steady_rows = sum(b.rows for b in steady)
-    steady_s = steady[-1].end - steady[0].start
+    steady_rows, steady_s = watch.steady()
     ours = steady_rows / steady_s
     bare = statistics.median(n / s for n, s in base)
     print(
@@ -368,6 +422,9 @@ def report(
         f"{steady_s:.1f}s); baseline {bare:,.0f} events/s (median of {len(base)}); "
         f"ratio {ours / bare:.3f} (target >= 0.5)"
     )
+    print("\nreference queries, same session, topic and cap (steady state; ratio to the baseline):")
+    for name, (rows, seconds) in references.items():
+        print(f"  {name:<16} {rows / seconds:>9,.0f} events/s  ratio {rows / seconds / bare:.3f}")
 
 
 if __name__ == "__main__":
