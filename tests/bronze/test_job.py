@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +58,11 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     runs = [r for r in ledger.records("ingest") if r.run_id.startswith("r1-")]
     assert len(runs) == len(result.batches)
     assert all(r.counts["input"] == r.counts["output"] + r.counts["dlq"] + r.counts["dropped"] for r in runs)
+
+    # The dedup state lives in RocksDB (changelog files), not in the default provider's in-heap maps.
+    state = Path(job.checkpoint_path(cfg)) / "state"
+    assert list(state.rglob("*.changelog"))
+    assert not list(state.rglob("*.delta"))
 
     # A restart from the checkpoint finds nothing new and writes nothing.
     again = job.run(spark, cfg, pii_key=KEY, run_id="r2", ledger=ledger, once=True)
