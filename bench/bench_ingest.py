@@ -1,6 +1,6 @@
 """Benchmark: Kafka → Bronze (the real ingest job) against a bare consume → Parquet loop, on one topic, in one run.
 
-    python bench/bench_ingest.py [--count 500000] [--max-offsets 100000] [--partitions 4]
+    python bench/bench_ingest.py [--count 500000] [--max-offsets 100000] [--partitions 4] [--cores 2]
 
 One embedded broker, one topic of ``--count`` synthetic events (1% bad records, 1% duplicates, 2% late:
 what `medallion produce --bad-ratio 0.01` sends). Then, on that same topic:
@@ -13,11 +13,15 @@ what `medallion produce --bad-ratio 0.01` sends). Then, on that same topic:
 - **medallion**: `medallion.pipeline.ingest(cfg, once=True)`: the job `medallion ingest --once` runs (the
   Python Kafka source, parse, contract rules, dedup, PII scrubbing, Bronze + DLQ writes, checkpoint,
   ledger), with ``maxOffsetsPerTrigger = --max-offsets`` and the configuration's other defaults
-  (``local[2]``, whatever ``config/`` says). Its figure is the **steady state**: the records of every
+  (``local[--cores]``, whatever ``config/`` says). Its figure is the **steady state**: the records of every
   micro-batch after the first divided by the wall time from the start of the second micro-batch to the end
   of the last one, as Spark's own progress reports time them (a listener on the session). Spark's start-up
   and the first micro-batch (JIT, Python workers, first plans) are left out and printed apart, with the
   end-to-end figure that includes them.
+
+Then two reference queries in the same session over the same topic, measured the same way: ``spark copy``
+(the Kafka source with no decoder → Parquet: what Spark itself costs) and ``decode + dedup`` (the job's
+streaming plan into the ``noop`` sink: the per-record work with no write). They show where the time goes.
 
 Memory: the resident set of the whole process tree (this Python driver, the Spark JVM, its Python workers),
 sampled every 0.25 s, reported as its peak during each micro-batch: with the cap it should stay flat
@@ -303,6 +307,9 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--cores", type=int, default=2, help="Spark's local master: local[CORES] (the baseline uses one loop)"
+    )
+    parser.add_argument(
         "--spark-conf", nargs="*", default=[], metavar="KEY=VALUE", help="extra Spark settings"
     )
     args = parser.parse_args()
@@ -321,7 +328,7 @@ def main() -> int:
                     "kafka.embedded": False,
                     "kafka.topic": "bench_ingest",
                     "kafka.partitions": args.partitions,
-                    "spark.master": "local[2]",
+                    "spark.master": f"local[{args.cores}]",
                     "spark.conf": dict(kv.split("=", 1) for kv in args.spark_conf),
                     "ingest.max_offsets_per_trigger": args.max_offsets,
                 },
