@@ -26,10 +26,9 @@ BASE_CONF = {
     # cache never pays back (measured on ingest, with 2 shuffle partitions: 0.129 → 0.145 of the baseline).
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
     # Streaming state (the ingest's dedup keeps every event id seen within its watermark) in RocksDB, off
-    # the heap and bounded, not in the default provider's in-heap maps, which grow with the keys: about
-    # 170 MB of JVM per 200k-event micro-batch on the ingest benchmark, hours of ids at any real rate.
-    # Each batch's commit writes a changelog, not a snapshot. A checkpoint keeps the provider it was
-    # started with (Spark records it in the checkpoint), so older checkpoints restart unchanged.
+    # the heap and bounded, not in the default provider's in-heap maps, which grow with the ids: on the
+    # ingest benchmark its JVM grew by about 220 MB per 200k-event batch. Each commit writes a changelog,
+    # not a snapshot. A checkpoint keeps the provider it was started with (Spark records it there).
     "spark.sql.streaming.stateStore.providerClass": (
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
     ),

@@ -94,3 +94,35 @@ def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: A
     # The owner itself goes on as before.
     more = produce_events(first, count=50, seed=9, start_date="2026-01-05", days=1)
     assert job.run(spark, first, pii_key=KEY, run_id="a2", ledger=ledger).total("input") == more.delivered
+
+
+@pytest.mark.integration
+def test_a_checkpoint_keeps_the_state_store_it_started_with(
+    spark: Any, kafka_broker: Any, make_config: Any
+) -> None:
+    """Dedup state of a checkpoint begun with Spark's default (in-heap) store survives the move to
+    RocksDB: Spark records the provider in the checkpoint, and the restart goes on with it."""
+    cfg = make_config(
+        **{"kafka.bootstrap_servers": kafka_broker.bootstrap, "kafka.topic": "bronze_state_upgrade"}
+    )
+    produced = produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
+    ledger = Ledger(cfg.lake.root)
+    provider = "spark.sql.streaming.stateStore.providerClass"
+    rocksdb = spark.conf.get(provider)
+    spark.conf.set(provider, "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider")
+    try:
+        first = job.run(spark, cfg, pii_key=KEY, run_id="u1", ledger=ledger)
+    finally:
+        spark.conf.set(provider, rocksdb)
+    assert first.total("input") == produced.delivered
+
+    # The same records again (same seed): every valid event is a duplicate of one in the old state.
+    produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
+    second = job.run(spark, cfg, pii_key=KEY, run_id="u2", ledger=ledger)
+    assert second.total("input") == produced.delivered
+    assert second.total("bronze") == 0
+    assert second.total("duplicates") == first.total("bronze") + first.total("duplicates")
+    assert second.total("dlq") == first.total("dlq") > 0
+    state = Path(job.checkpoint_path(cfg)) / "state"
+    assert list(state.rglob("*.delta"))
+    assert not list(state.rglob("*.changelog"))
