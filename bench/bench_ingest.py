@@ -23,9 +23,10 @@ Then two reference queries in the same session over the same topic, measured the
 (the Kafka source with no decoder → Parquet: what Spark itself costs) and ``decode + dedup`` (the job's
 streaming plan into the ``noop`` sink: the per-record work with no write). They show where the time goes.
 
-Memory: the resident set of the whole process tree (this Python driver, the Spark JVM, its Python workers),
-sampled every 0.25 s, reported as its peak during each micro-batch: with the cap it should stay flat
-while the topic holds many batches. (A sum of RSS counts the pages forked workers share once per worker.)
+Memory: the proportional set size (PSS) of the whole process tree (this Python driver, the Spark JVM, its
+Python workers), sampled every 0.25 s, reported as its peak during each micro-batch: with the cap it should
+stay flat while the topic holds many batches. PSS splits a page that forked workers share among them, so
+the sum is what the tree really holds (a sum of RSS would count each shared page once per worker).
 
 Targets (issue 4): medallion >= 0.5 x the baseline; memory roughly flat across micro-batches.
 """
@@ -140,7 +141,7 @@ class Batch:
     start: float  # epoch seconds
     seconds: float
     durations_ms: dict[str, int]
-    peak_rss: int = 0
+    peak_pss: int = 0
     peak_jvm: int = 0
 
     @property
@@ -150,11 +151,11 @@ class Batch:
 
 @dataclass
 class Watch:
-    """Spark's progress reports of one query (through a listener) and RSS samples of the process tree."""
+    """Spark's progress reports of one query (through a listener) and memory samples of the process tree."""
 
     query: str
     batches: list[Batch] = field(default_factory=list)
-    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (time, tree RSS, JVM RSS)
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (time, tree PSS, JVM PSS)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def listener(self) -> Any:
@@ -196,10 +197,10 @@ class Watch:
             tree, jvm = 0, 0
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    rss = p.memory_info().rss
-                    tree += rss
+                    pss = p.memory_full_info().pss  # Linux
+                    tree += pss
                     if p.name() == "java":
-                        jvm += rss
+                        jvm += pss
                 except psutil.NoSuchProcess:
                     pass
             self.samples.append((time.time(), tree, jvm))
@@ -207,8 +208,8 @@ class Watch:
 
     def assign_peaks(self) -> None:
         for b in self.batches:
-            inside = [(rss, jvm) for t, rss, jvm in self.samples if b.start <= t <= b.end]
-            b.peak_rss = max((rss for rss, _ in inside), default=0)
+            inside = [(pss, jvm) for t, pss, jvm in self.samples if b.start <= t <= b.end]
+            b.peak_pss = max((pss for pss, _ in inside), default=0)
             b.peak_jvm = max((jvm for _, jvm in inside), default=0)
 
     def steady(self) -> tuple[int, float]:
@@ -388,7 +389,7 @@ def report(
     print("medallion ingest, per micro-batch (Spark's progress reports; durations in seconds):")
     print(
         f"{'batch':>5} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'addBatch':>9} {'latestOff':>9} "
-        f"{'planning':>9} {'walCommit':>9} {'commit':>7} {'peak RSS':>10} {'of it JVM':>10}"
+        f"{'planning':>9} {'walCommit':>9} {'commit':>7} {'peak PSS':>10} {'of it JVM':>10}"
         f" | {'read':>6} {'bronze':>6} {'dlq':>6}"
     )
     phases = {m.batch_id: m.phases for m in result.batches}
@@ -399,7 +400,7 @@ def report(
             f"{b.batch_id:>5} {b.rows:>8,} {b.seconds:>8.2f} {b.rows / b.seconds if b.seconds else 0:>8,.0f} "
             f"{d.get('addBatch', 0) / 1000:>9.2f} {d.get('latestOffset', 0) / 1000:>9.2f} "
             f"{d.get('queryPlanning', 0) / 1000:>9.2f} {d.get('walCommit', 0) / 1000:>9.2f} "
-            f"{d.get('commitOffsets', 0) / 1000:>7.2f} {mb(b.peak_rss):>10} {mb(b.peak_jvm):>10}"
+            f"{d.get('commitOffsets', 0) / 1000:>7.2f} {mb(b.peak_pss):>10} {mb(b.peak_jvm):>10}"
             f" | {p.get('read', 0):>6.2f} {p.get('bronze', 0):>6.2f} {p.get('dlq', 0):>6.2f}"
         )
     ingested = result.total("input")
@@ -412,10 +413,10 @@ def report(
         f"\nSpark start-up {spark_start_s:.1f}s; first micro-batch {data[0].rows:,} rows in {data[0].seconds:.1f}s; "
         f"end to end (start-up excluded) {records:,} records in {ingest_s:.1f}s = {records / ingest_s:,.0f}/s"
     )
-    peaks = [b.peak_rss for b in steady]
+    peaks = [b.peak_pss for b in steady]
     half = len(peaks) // 2
     print(
-        f"memory (driver + JVM + workers, RSS): peak {mb(max(peaks))} over {len(data)} micro-batches of "
+        f"memory (driver + JVM + workers, PSS): peak {mb(max(peaks))} over {len(data)} micro-batches of "
         f"{args.max_offsets:,} while the topic held {records / args.max_offsets:.0f}x that; steady batches' "
         f"peaks {mb(min(peaks))}..{mb(max(peaks))}"
         + (
