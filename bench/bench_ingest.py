@@ -212,13 +212,18 @@ class Watch:
             b.peak_pss = max((pss for pss, _ in inside), default=0)
             b.peak_jvm = max((jvm for _, jvm in inside), default=0)
 
-    def steady(self) -> tuple[int, float]:
-        """Records and wall seconds of every micro-batch with data after the first (the steady state)."""
+    def steady_batches(self) -> list[Batch]:
+        """Every micro-batch with data after the first: the steady state."""
         steady = [b for b in self.batches if b.rows > 0][1:]
         if not steady:
             raise SystemExit(
                 "only one micro-batch: raise --count or lower --max-offsets to measure a steady state"
             )
+        return steady
+
+    def steady(self) -> tuple[int, float]:
+        """Records and wall seconds of the steady state."""
+        steady = self.steady_batches()
         return sum(b.rows for b in steady), steady[-1].end - steady[0].start
 
 
@@ -405,7 +410,7 @@ def report(
         )
     ingested = result.total("input")
     assert ingested == records, f"ingest read {ingested:,} of {records:,} records"
-    steady = data[1:]
+    steady = watch.steady_batches()
     steady_rows, steady_s = watch.steady()
     ours = steady_rows / steady_s
     bare = statistics.median(n / s for n, s in base)
