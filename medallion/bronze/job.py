@@ -295,14 +295,12 @@ def claim_bronze(cfg: Config, checkpoint_id: str) -> None:
 
 def _checkpoint_id(cfg: Config) -> str:
     """The id Spark gave the query in its checkpoint: the same across restarts, new for a new checkpoint."""
-
     text = lakefs.read_text(lakefs.join(checkpoint_path(cfg), "metadata"))
     return str(json.loads(text.splitlines()[0])["id"])[:8]
 
 
 def _lag(report: dict[str, Any]) -> int | None:
     """Records behind the log end after this batch, from the progress report (None when not reported)."""
-
     lag = 0
     for source in report.get("sources", []):
         try:
