@@ -6,16 +6,22 @@ the data itself.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from pathlib import Path
 
 from pyarrow import fs
 
 
+def pyarrow_uri(path: str) -> str:
+    """A lake path as pyarrow, Feast and dask spell it: Hadoop's ``s3a://`` is plain ``s3://`` there."""
+    return "s3://" + path[len("s3a://") :] if path.startswith("s3a://") else path
+
+
 def _split(path: str) -> tuple[fs.FileSystem, str]:
     if "://" not in path:
         return fs.LocalFileSystem(), path
-    # Hadoop's s3a:// is plain s3:// to pyarrow.
-    return fs.FileSystem.from_uri(path.replace("s3a://", "s3://", 1))
+    return fs.FileSystem.from_uri(pyarrow_uri(path))
 
 
 def filesystem_and_path(path: str) -> tuple[fs.FileSystem, str]:
@@ -32,11 +38,51 @@ def join(*parts: str) -> str:
     return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:])])
 
 
+# Filesystems where a file appears while it is written and a rename within a directory is atomic. Object
+# stores (s3, gcs, abfs) are not among them: there one PUT is atomic already, since an object becomes
+# visible only once complete and a second PUT replaces it whole, and a rename would be a copy.
+_RENAME_ATOMIC = ("local", "hdfs")
+
+
 def write_text(path: str, text: str) -> None:
+    """Write ``path`` whole or not at all: no reader, and no crash, ever sees part of the text.
+
+    Where files grow in place (local disk, HDFS) the text goes to a hidden temporary file in the same
+    directory (``.<name>.<random>.tmp``: Spark, pyarrow and ``list_files(suffix=...)`` skip it), which
+    is then renamed over ``path``; a crash can leave only such a temporary file behind. On an object
+    store the text is one PUT.
+    """
     filesystem, inner = _split(path)
-    filesystem.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-    with filesystem.open_output_stream(inner) as out:
-        out.write(text.encode())
+    parent, _, name = inner.rpartition("/")
+    if parent:
+        filesystem.create_dir(parent, recursive=True)
+    data = text.encode()
+    if filesystem.type_name not in _RENAME_ATOMIC:
+        with filesystem.open_output_stream(inner) as out:
+            out.write(data)
+        return
+    temporary = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp" if parent else f".{name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with filesystem.open_output_stream(temporary) as out:
+            out.write(data)
+        if filesystem.type_name == "hdfs" and filesystem.get_file_info(inner).type == fs.FileType.File:
+            # HDFS's rename does not replace a file: readers may miss it for a moment, never see half.
+            filesystem.delete_file(inner)
+        filesystem.move(temporary, inner)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            filesystem.delete_file(temporary)
+        raise
+
+
+def delete_file(path: str) -> bool:
+    """Delete the file at ``path``; False when there was none."""
+    filesystem, inner = _split(path)
+    try:
+        filesystem.delete_file(inner)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def read_text(path: str) -> str:
@@ -60,6 +106,17 @@ def list_files(path: str, suffix: str = "") -> list[str]:
     return sorted(
         prefix + info.path for info in infos if info.type == fs.FileType.File and info.path.endswith(suffix)
     )
+
+
+def list_children(path: str) -> tuple[list[str], list[str]]:
+    """Names of the directories and of the files directly below ``path``, each sorted (none: not a dir)."""
+    filesystem, inner = _split(path)
+    try:
+        infos = filesystem.get_file_info(fs.FileSelector(inner, allow_not_found=True))
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    dirs = sorted(i.base_name for i in infos if i.type == fs.FileType.Directory)
+    return dirs, sorted(i.base_name for i in infos if i.type == fs.FileType.File)
 
 
 def _subdirs(path: str) -> tuple[fs.FileSystem, list[fs.FileInfo]]:
