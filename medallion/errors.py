@@ -10,7 +10,14 @@ class MedallionError(Exception):
 
 
 class ConfigError(MedallionError):
-    """Bad configuration or bad usage: fixing a file or a flag is the cure. Exit code 2."""
+    """Bad configuration: fixing a file or an environment variable is the cure. Exit code 2."""
+
+    exit_code = 2
+
+
+class UsageError(MedallionError):
+    """Bad usage of a command (dates out of order, an unknown name, a missing combination of options):
+    fixing the command line is the cure. Exit code 2, like the usage errors Typer finds itself."""
 
     exit_code = 2
 

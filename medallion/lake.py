@@ -53,8 +53,11 @@ def write_partitions(df: DataFrame, path: str, partition_by: Sequence[str]) -> N
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every date from ``start`` to ``end``, both included; dates out of order are a usage error (exit 2)."""
+    from medallion.errors import UsageError
+
     if end < start:
-        raise TerminalError(f"--end-date {end} is before --start-date {start}.")
+        raise UsageError(f"--end-date {end} is before --start-date {start}: give the earlier date first.")
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 

@@ -49,18 +49,21 @@ def ingest(
 def silver(
     cfg: Config, start: dt.date | None = None, end: dt.date | None = None, *, incremental: bool = False
 ) -> StageResult:
+    from medallion.errors import UsageError
     from medallion.lake import date_range
     from medallion.silver import job
 
+    # Usage first, before the lake is read or Spark starts.
+    if start is not None and end is not None:
+        date_range(start, end)  # validates the order
+    elif not incremental:
+        raise UsageError("silver needs both --start-date and --end-date, or --incremental.")
     ledger = Ledger(cfg.lake.root)
     changed, newest = job.changed_dates(cfg, ledger)
     if incremental:
         dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
     else:
-        if start is None or end is None:
-            from medallion.errors import ConfigError
-
-            raise ConfigError("silver needs --start-date and --end-date, or --incremental.")
+        assert start is not None and end is not None  # checked above
         dates = date_range(start, end)
     return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=ledger, max_bronze_batch=newest)
 
