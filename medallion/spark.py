@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-from medallion.config import Config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from medallion.config import Config
+
+# medallion's log level (DEBUG, INFO, WARNING, ERROR): `medallion --log-level` sets it for the sessions
+# this process builds and the Python workers they start; library users may set it themselves.
+LOG_LEVEL_ENV = "MEDALLION_LOG_LEVEL"
+# Spark's logging, shipped in the package; the levels in it come from spark_log_levels.
+LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 
 # Settings every medallion session needs, whatever the master: UTC everywhere, AQE, idempotent partition
 # overwrites, and timestamps that pyarrow, DuckDB and Feast read as they are.
@@ -35,6 +42,8 @@ BASE_CONF = {
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
     "spark.ui.showConsoleProgress": "false",
+    # The driver's also carry the logging options (session_conf). Not the executors': the file is in
+    # this machine's package, and a local master's executors run in the driver's JVM anyway.
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
@@ -47,9 +56,44 @@ LOCAL_CONF = {
 }
 
 
-def session_conf(cfg: Config) -> dict[str, str]:
-    """The full Spark configuration for ``cfg``: base settings, local extras, then the user's own."""
+def spark_log_levels(level: str) -> dict[str, str]:
+    """The log4j levels of LOG4J2_FILE for medallion's log ``level``.
+
+    By default Spark says only what may need action: the root at WARN, and the loggers whose warnings
+    are known to be benign here (listed, with why, in the file) at ERROR. ``debug`` shows everything
+    from INFO up, as Spark's own default profile does; ``error`` keeps Spark to its errors.
+    """
+    level = level.upper()
+    if level == "DEBUG":
+        return {
+            "medallion.spark.level": "INFO",
+            "medallion.spark.benign": "INFO",
+            "medallion.spark.benign.match": "NEUTRAL",
+        }
+    root = "ERROR" if level == "ERROR" else "WARN"
+    return {
+        "medallion.spark.level": root,
+        "medallion.spark.benign": "ERROR",
+        "medallion.spark.benign.match": "DENY",
+    }
+
+
+def driver_java_options(level: str) -> str:
+    """``-D`` options of the driver JVM: UTC, and Spark's logging from LOG4J2_FILE at ``level``'s levels."""
+    options = ["-Duser.timezone=UTC", f"-Dlog4j2.configurationFile={LOG4J2_FILE.as_uri()}"]
+    options += [f"-D{key}={value}" for key, value in spark_log_levels(level).items()]
+    return " ".join(options)
+
+
+def session_conf(cfg: Config, log_level: str | None = None) -> dict[str, str]:
+    """The full Spark configuration for ``cfg``: base settings, local extras, then the user's own.
+
+    ``log_level`` is medallion's (default: the ``MEDALLION_LOG_LEVEL`` variable, else INFO).
+    """
     conf = dict(BASE_CONF)
+    conf["spark.driver.extraJavaOptions"] = driver_java_options(
+        log_level or os.environ.get(LOG_LEVEL_ENV) or "INFO"
+    )
     if cfg.spark.master.startswith("local"):
         conf |= LOCAL_CONF
         conf["spark.driver.memory"] = cfg.spark.driver_memory
@@ -76,18 +120,22 @@ def local_cores(master: str) -> int | None:
 
 
 def get_spark(cfg: Config) -> SparkSession:
-    """Return the active session or build one from ``cfg``, with medallion's Kafka source registered."""
+    """Return the active session or build one from ``cfg``.
+
+    It registers no data source: a job that reads a stream registers the source it reads
+    (``medallion.kafka.source.register``), so the batch stages never re-register one (which Spark warns
+    about) and the Kafka source's module loads only where it is used.
+    """
     # Python workers must run the interpreter that has medallion installed, not whatever is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if cfg.spark.master.startswith("local"):
+        # The driver binds to 127.0.0.1 already (LOCAL_CONF); saying so here too stops Spark from looking
+        # up the host's address and warning that the hostname resolves to a loopback address.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
     for key, value in session_conf(cfg).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    from medallion.kafka.source import register
-
-    register(spark)
-    return spark
+    return builder.getOrCreate()

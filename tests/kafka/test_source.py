@@ -27,6 +27,7 @@ from medallion.kafka.source import (
     parse_starting_offsets,
     plan_end,
     read_range,
+    register,
     source_error,
     split_ranges,
     spread_limit,
@@ -252,6 +253,14 @@ def test_arrow_batch_matches_the_declared_schema() -> None:
 
 
 # --- real Spark, real broker ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark(spark: Any) -> Any:
+    """The test session with ``format("medallion_kafka")`` registered, as a job that reads a stream does
+    (``get_spark`` registers no source)."""
+    register(spark)
+    return spark
 
 
 def _options(broker: EmbeddedKafka, topics: str, **extra: str) -> dict[str, str]:
