@@ -14,7 +14,15 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from medallion.contract import COMMERCE_EVENT_TYPES, MAX_EVENT_BYTES, REQUIRED_FIELDS
+from medallion.contract import (
+    BAD_RECORD_HEADER,
+    COMMERCE_EVENT_TYPES,
+    MAX_EVENT_BYTES,
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+)
+from medallion.produce.mix import Record
+from medallion.produce.model import Ids
 
 BAD_CLASSES: tuple[str, ...] = (
     "not_json",
@@ -198,3 +206,25 @@ def make_bad(kind: str, event: Event, rng: random.Random, *, copy_event: bool = 
     except KeyError:
         raise ValueError(f"unknown bad-record class {kind!r}; known: {', '.join(BAD_CLASSES)}") from None
     return maker(copy.deepcopy(event) if copy_event else event, rng)
+
+
+class BadRecords:
+    """The stream's bad records: the classes take turns (in an order shuffled per run), each made from
+    the latest valid event (so it looks like traffic of its time) with a fresh event id, and tagged."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._ids = Ids(rng)
+        self._order = list(BAD_CLASSES)
+        rng.shuffle(self._order)
+        self.made = dict.fromkeys(BAD_CLASSES, 0)
+
+    def make(self, latest: Record) -> Record:
+        """The next bad record, from ``latest``, the last valid event sent (value ``b""``: none yet)."""
+        n = sum(self.made.values())
+        kind = self._order[n % len(self._order)]
+        key, text, _ = latest
+        base = json.loads(text) if text else {"schema_version": SCHEMA_VERSION, "event_type": "page_view"}
+        base["event_id"] = self._ids.uuid(n + 1)
+        self.made[kind] += 1
+        return key, make_bad(kind, base, self._rng, copy_event=False), [(BAD_RECORD_HEADER, kind.encode())]

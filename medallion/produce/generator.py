@@ -1,29 +1,25 @@
 """The synthetic clickstream: deterministic for a seed, shaped like real traffic, fast enough for load tests.
 
-- Time. Historical events are spread over ``[start, end)`` with daily and weekly seasonality: the n event
-  times are the order statistics of n draws from that density, produced in ascending order on the fly
-  (no sort, constant memory). Live events carry the wall clock.
-- Sessions. A user's session is a walk through `model.FUNNEL` (a Markov chain over event types: views >
-  clicks > carts > purchases); sessions run concurrently, as many as keeps a session's events about
-  `IN_SESSION_GAP_MS` apart, and one that has been idle `SESSION_GAP_MS` is closed.
-- Items follow a Zipf law; a search steers the next clicks to its category; carts hold what was added,
-  and a purchase or a removal takes an item out of the cart.
-- Late events are held back and sent later with their original time; duplicates are exact resends
-  (same bytes, same event_id) of a recent event; bad records are made by `medallion.produce.bad`.
-- With a count, the numbers of bad, duplicate and late records are exactly the configured shares
-  (rounded), placed uniformly at random (block by block, hypergeometric), so summaries and tests
-  reconcile exactly.
+`EventStream` puts together one named piece per concern; each module says how its part behaves:
+
+- `timing`: when new events happen (seasonality over a time range, or the wall clock) and their text;
+- `sessions`: which user's session an event belongs to, and when a session ends;
+- `model`: the funnel (the next event type, a Markov chain over `EventType`), time-of-day shapes, ids;
+- `content`: the event's page, item, search or cart line; `prices`: the price and quantity;
+- `mix`: which record comes next (new, duplicate, bad; exact shares with a count) and duplicates;
+- `late`: late events, held back and sent later with their original time;
+- `bad`: bad records, one class per way real producers get it wrong.
+
+All draws come from one `random.Random` and one numpy generator seeded from ``seed``, in an order that
+depends on nothing else, so a seed (with the same settings and batch size) gives the same records.
 
 Speed: an event is assembled from JSON fragments prepared once per user, device, item and session, so
-the hot path formats one string and never calls ``json.dumps``; ids, times, record kinds and late
-delays are drawn with numpy a block at a time.
+the hot path joins bytes and never calls ``json.dumps``; ids, times, record kinds and late delays are
+drawn with numpy a block at a time.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -33,35 +29,20 @@ from typing import Any
 
 import numpy as np
 
-from medallion.contract import BAD_RECORD_HEADER, EVENT_TYPES, SCHEMA_VERSION
-from medallion.produce.bad import BAD_CLASSES, make_bad
-from medallion.produce.lookups import ADJECTIVES as _ADJECTIVES
-from medallion.produce.lookups import CATEGORIES, World, local_price
-from medallion.produce.model import HOUR_MS, START_STATE, Ids, Timeline, draw_table, funnel_tables
+from medallion.contract import EVENT_TYPES, SCHEMA_VERSION
+from medallion.produce.bad import BadRecords
+from medallion.produce.content import Items, Pages
+from medallion.produce.late import HISTORICAL_LATENESS_MS, LIVE_LATENESS_MS, LateEvents, late_delays
+from medallion.produce.lookups import World
+from medallion.produce.mix import Duplicates, Quotas, Record, RecordKind, record_kinds
+from medallion.produce.model import END, EventType, Ids, Timeline, funnel_tables
+from medallion.produce.prices import Prices
+from medallion.produce.sessions import SESSION_GAP_MS, Sessions
+from medallion.produce.timing import HistoricalTimes, LiveTimes, NewEvents, TimeText
 
-SESSION_GAP_MS = 30 * 60_000
-IN_SESSION_GAP_MS = 45_000
-SITE = "https://shop.example.com"
-ZIPF_EXPONENT = 1.1
-ITEM_PAGE_SHARE = 0.6
-HISTORICAL_LATENESS_MS = (60_000, 6 * HOUR_MS)
-LIVE_LATENESS_MS = (1_000, 60_000)
+__all__ = ["SESSION_GAP_MS", "EventStream", "Record", "StreamStats", "generate"]
 
-REFERRERS = ((None, 0.40), ("https://www.google.com/", 0.35), ("https://www.bing.com/", 0.05),
-             ("https://www.facebook.com/", 0.08), ("https://t.co/", 0.04),
-             ("https://newsletter.example.com/weekly", 0.08))  # fmt: skip
-QUANTITIES = ((1, 0.70), (2, 0.20), (3, 0.06), (4, 0.03), (5, 0.01))
-
-Record = tuple[bytes, bytes, list[tuple[str, str | bytes | None]] | None]
-"""One Kafka record: key, value, headers (None for a valid event)."""
-
-_S = START_STATE
-BLOCK = 4096  # unique events whose ids and times are made together (numpy)
-RING = 4096  # recent events a duplicate is drawn from
-FOREVER = 1 << 62
-UNIQUE, DUPLICATE, BAD = 0, 1, 2  # record kinds (the hot loop tests `if kind:` for the rare two)
-CART_PAGE, CART_REF = b"/cart", f'"{SITE}/cart"'.encode()
-CHECKOUT_PAGE, CHECKOUT_REF = b"/checkout/complete", f'"{SITE}/checkout/complete"'.encode()
+_BAD = RecordKind.BAD
 
 
 @dataclass
@@ -79,109 +60,34 @@ class StreamStats:
         return sum(self.by_event_type.values()) + self.duplicates + sum(self.by_bad_class.values())
 
 
-class _Session:
-    __slots__ = (
-        "user",
-        "key",
-        "static",
-        "ref",
-        "state",
-        "last_t",
-        "last_item",
-        "focus",
-        "cart",
-        "cur",
-        "pos",
-    )
+class EventMaker:
+    """Makes a new event at a time: picks its session, steps the session's funnel, writes the JSON."""
 
-    user: int
-    key: bytes
-    static: bytes  # user_id, session_id, device, geo, user, and context up to the referrer
-    ref: bytes
-    state: int
-    last_t: int
-    last_item: int
-    focus: int
-    cart: list[tuple[int, int]]
-    cur: int
-    pos: int
+    def __init__(self, sessions: Sessions, pages: Pages, rng: random.Random) -> None:
+        self._sessions, self._content, self._bits = sessions, pages.by_type, rng.getrandbits
+        self._funnel = funnel_tables()
+        self._head = f'{{"schema_version":{SCHEMA_VERSION},"event_id":"'.encode()
+        self._type_text = {t: f'","event_type":"{t.value}","event_time":"'.encode() for t in EventType}
+        self._time = TimeText()
 
-
-class _Fragments:
-    """The JSON pieces of events, prepared once from the world: UTF-8 bytes, joined with ``b"".join``
-    (three times faster than formatting a str and encoding it, and confluent-kafka takes bytes as they
-    are). The per-user blobs stay str until a session joins them to its id."""
-
-    def __init__(self, world: World) -> None:
-        dumps = json.dumps
-        compact: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
-        self.keys = [u.user_id.encode() for u in world.users]
-        self.user_ids = [f'"user_id":"{u.user_id}","session_id":"' for u in world.users]
-        self.blobs = []
-        for u in world.users:
-            geo = dumps({"country": u.country, "city": u.city, "lat": u.lat, "lon": u.lon}, **compact)
-            person = dumps({"email": u.email, "phone": u.phone, "name": u.name}, **compact)
-            self.blobs.append(
-                [
-                    f'"device":{dumps({"os": d.os, "browser": d.browser, "type": d.type}, **compact)},'
-                    f'"geo":{geo},"user":{person},'
-                    f'"context":{{"ip":"{d.ip}","user_agent":{dumps(d.user_agent)},"referrer":'
-                    for d in u.devices
-                ]
-            )
-        self.currencies = sorted({u.currency for u in world.users})
-        self.user_currency = [self.currencies.index(u.currency) for u in world.users]
-        self.user_table = draw_table([(i, u.activity) for i, u in enumerate(world.users)], 16)
-        self.item_ids = [f'"item_id":"{it.item_id}",'.encode() for it in world.items]
-        self.item_pages = [f"/p/{it.item_id}".encode() for it in world.items]
-        self.item_refs = [f'"{SITE}/p/{it.item_id}"'.encode() for it in world.items]
-        weight = [1.0 / it.popularity_rank**ZIPF_EXPONENT for it in world.items]
-        self.zipf = draw_table(list(enumerate(weight)), 16)
-        categories = list(CATEGORIES)
-        in_category = [
-            [(i, weight[i]) for i, it in enumerate(world.items) if it.category == c] for c in categories
-        ]
-        self.category_items = [draw_table(pairs or [(0, 1.0)], 12) for pairs in in_category]
-        self.category_table = draw_table(
-            [(k, sum(w for _, w in pairs) or 1e-9) for k, pairs in enumerate(in_category)], 10
-        )
-        self.queries = []
-        for c in categories:
-            _, _, brands, nouns = CATEGORIES[c]
-            texts = [
-                *nouns,
-                *(f"{a} {n}" for a in _ADJECTIVES for n in nouns),
-                *(f"{b} {n}" for b in brands for n in nouns),
-            ]
-            pages = ["/search?q=" + q.replace(" ", "+") for q in texts]
-            self.queries.append(
-                [
-                    (f'"search_query":"{q}",'.encode(), p.encode(), f'"{SITE}{p}"'.encode())
-                    for q, p in zip(texts, pages, strict=True)
-                ]
-            )
-        self.plain_pages = [
-            (p.encode(), f'"{SITE}{p}"'.encode())
-            for p in ("/", "/deals", "/account", *(f"/c/{c}" for c in categories))
-        ]
-        self.sec_ms = [f"{sec:02d}.{ms:03d}Z".encode() for sec in range(60) for ms in range(1000)]
-        self.referrers = draw_table(
-            [(b"null" if r is None else f'"{r}"'.encode(), w) for r, w in REFERRERS], 8
-        )
-        self.quantities = draw_table(list(QUANTITIES), 8)
-        self.qty_currency = [[f'{q},"currency":"{c}",'.encode() for q in range(6)] for c in self.currencies]
-        self._world = world
-        self._prices: dict[int, bytes] = {}
-
-    def price(self, item: int, cur: int) -> bytes:
-        """``"item_id":"i_…","price":P,"quantity":`` for an item in a currency (cached)."""
-        key = item * 16 + cur
-        text = self._prices.get(key)
-        if text is None:
-            value = local_price(self._world, self._world.items[item], self.currencies[cur])
-            number = str(int(value)) if value.is_integer() else repr(value)
-            text = self._prices[key] = self.item_ids[item] + f'"price":{number},"quantity":'.encode()
-        return text
+    def make(self, t: int, limit: int, event_id: bytes) -> tuple[Record, EventType]:
+        """The event ``event_id`` at ``t`` (epoch ms), with at most ``limit`` sessions open."""
+        sessions, bits = self._sessions, self._bits
+        while True:  # a session whose funnel goes on (one that ends is closed, and another picked)
+            s = sessions.pick(t, limit)
+            event_type = self._funnel[s.state][bits(8)]
+            if event_type is not END:
+                break
+            sessions.close(s)
+        extra, page, ref = self._content[event_type](s)
+        s.state, s.last_t = event_type, t
+        minute, second = self._time.parts(t)
+        value = b"".join(
+            (self._head, event_id, self._type_text[event_type], minute, second, b'",', extra, s.static, s.ref,
+             b',"page":"', page, b'"}}')
+        )  # fmt: skip
+        s.ref = ref
+        return (s.key, value, None), event_type
 
 
 class EventStream:
@@ -222,277 +128,89 @@ class EventStream:
         self.bad_ratio, self.duplicate_ratio, self.late_ratio = bad_ratio, duplicate_ratio, late_ratio
         self.timeline = Timeline(_ms(start), _ms(end)) if start is not None and end is not None else None
         self.live_rate, self.clock = live_rate, clock
-        self._types = [0] * _S
-        self._bad = dict.fromkeys(BAD_CLASSES, 0)
-        self._dups_late = [0, 0]
+        self.quotas = Quotas.of(count, bad_ratio, duplicate_ratio, late_ratio) if count else None
+        """Exact numbers of each kind of record (None without a count)."""
         self._yielded = StreamStats(dict.fromkeys(EVENT_TYPES, 0))
 
     def stats(self) -> StreamStats:
         """The counts of the records in the batches yielded so far."""
         return self._yielded
 
-    def _count_yielded(self) -> None:
-        self._yielded = StreamStats(
-            by_event_type=dict(zip(EVENT_TYPES, self._types, strict=True)),
-            by_bad_class={k: v for k, v in self._bad.items() if v},
-            duplicates=self._dups_late[0],
-            late=self._dups_late[1],
-        )
-
     def __iter__(self) -> Iterator[Record]:
         for batch in self.batches():
             yield from batch
 
-    def _quotas(self) -> tuple[int, int, int, int]:
-        """Exact numbers of bad, duplicate, unique and late records for a counted run."""
-        n_bad = round(self.count * self.bad_ratio)
-        n_valid = self.count - n_bad
-        n_dup = min(round(n_valid * self.duplicate_ratio), max(0, n_valid - 1))
-        n_unique = n_valid - n_dup
-        return n_bad, n_dup, n_unique, round(n_unique * self.late_ratio)
-
-    def batches(self, size: int = 1024) -> Iterator[list[Record]]:  # noqa: C901 - the hot loop, one piece
+    def batches(self, size: int = 1024) -> Iterator[list[Record]]:
         """The records in lists of ``size`` (the last may be shorter); `stats` counts the batches yielded.
         Live event times are taken as each record is made, so keep ``size`` small when pacing."""
         rng = random.Random(f"{self.seed}:events")
         np_rng = np.random.default_rng(rng.getrandbits(64))
-        draw, bits = rng.random, rng.getrandbits
-        frag = _Fragments(self.world)
-        tables = funnel_tables()
-        type_parts = [f'","event_type":"{t}","event_time":"'.encode() for t in EVENT_TYPES]
-        head = f'{{"schema_version":{SCHEMA_VERSION},"event_id":"'.encode()
-        join = b"".join
-        event_ids, session_ids, bad_ids = Ids(rng), Ids(rng), Ids(rng)
-        bad_order = list(BAD_CLASSES)
-        rng.shuffle(bad_order)
-        keys, user_ids, blobs, user_table = frag.keys, frag.user_ids, frag.blobs, frag.user_table
-        referrers, zipf, category_items, category_table = (
-            frag.referrers,
-            frag.zipf,
-            frag.category_items,
-            frag.category_table,
-        )
-        item_ids, item_pages, item_refs, plain_pages = (
-            frag.item_ids,
-            frag.item_pages,
-            frag.item_refs,
-            frag.plain_pages,
-        )
-        price, qty_currency, quantities, sec_ms = frag.price, frag.qty_currency, frag.quantities, frag.sec_ms
-        queries, user_currency, n_plain = frag.queries, frag.user_currency, len(frag.plain_pages)
-        max_sessions = max(1, len(keys) // 2)
-        active: list[_Session] = []
-        busy = bytearray(len(keys))
-        sessions_made = 0
-        minute_now, minute_text = -1, b""
+        world, quotas = self.world, self.quotas
+        # Construction order is draw order: event ids, session ids, then the bad records' ids and turns.
+        prices = Prices(world, rng)
+        event_ids = Ids(rng)
+        sessions = Sessions(world, rng, prices.user_currency)
+        bad = BadRecords(rng)
+        maker = EventMaker(sessions, Pages(world, rng, Items(world, rng), prices), rng)
+        n_new = quotas.new if quotas else 0
+        times: HistoricalTimes | LiveTimes
+        if self.timeline is not None:
+            times, lateness = (
+                HistoricalTimes(self.timeline, np_rng, n_new, sessions.max_open),
+                HISTORICAL_LATENESS_MS,
+            )
+        else:
+            times, lateness = LiveTimes(self.clock, self.live_rate, sessions.max_open), LIVE_LATENESS_MS
+        delays = late_delays(np_rng, quotas.late if quotas else None, n_new, self.late_ratio, lateness)
+        new = NewEvents(event_ids, n_new if quotas else None, times, delays)
+        now = times.now if isinstance(times, LiveTimes) else None  # live: event times as events are made
+        late, duplicates = LateEvents(), Duplicates(rng)
+        by_type = dict.fromkeys(EventType, 0)
+        latest: Record = (sessions.first_key, b"", None)  # the last valid event sent (none yet)
 
-        def end_session(s: _Session) -> None:
-            last = active.pop()
-            if last is not s:
-                active[s.pos] = last
-                last.pos = s.pos
-            busy[s.user] = 0
-
-        def new_session(t: int) -> _Session:
-            nonlocal sessions_made
-            u = user_table[bits(16)]
-            for _ in range(8):  # a user has one session at a time; at most half of them are busy
-                if not busy[u]:
-                    break
-                u = user_table[bits(16)]
-            else:
-                u = busy.find(0, u) if busy.find(0, u) >= 0 else busy.find(0)
-            sessions_made += 1
-            devices = blobs[u]
-            s = _Session()
-            s.user, s.key, s.cur, s.pos = u, keys[u], user_currency[u], len(active)
-            device = devices[0 if len(devices) == 1 or draw() < 0.7 else 1]  # most sessions: the main device
-            s.static = f'{user_ids[u]}s_{session_ids.one(sessions_made):012x}",{device}'.encode()
-            s.ref = referrers[bits(8)]
-            s.state, s.last_t, s.last_item, s.focus, s.cart = _S, t, -1, -1, []
-            active.append(s)
-            busy[u] = 1
-            return s
-
-        def make_event(t: int, limit: int, event_id: bytes) -> tuple[Record, int]:
-            nonlocal minute_now, minute_text
+        def next_new() -> tuple[Record, EventType]:
+            """A new event: a held-back one that is due, or the next one made (unless held back itself)."""
             while True:
-                n = len(active)
-                if n < limit:
-                    s = new_session(t)
-                else:
-                    s = active[int(draw() * n)]
-                    if t - s.last_t > SESSION_GAP_MS:
-                        end_session(s)
-                        continue
-                ti = tables[s.state][bits(8)]
-                if ti >= 0:
-                    break
-                end_session(s)
-            if ti == 2 or (ti == 0 and draw() < ITEM_PAGE_SHARE):  # click, or a product page view
-                if s.focus >= 0 and draw() < (0.7 if ti == 2 else 0.5):
-                    item = s.last_item = category_items[s.focus][bits(12)]
-                else:
-                    item = s.last_item = zipf[bits(16)]
-                extra, page, ref = item_ids[item], item_pages[item], item_refs[item]
-            elif ti == 0:
-                page, ref = plain_pages[int(draw() * n_plain)]
-                extra = b'"item_id":null,'
-            elif ti == 1:  # search: later clicks lean to the searched category
-                s.focus = category_table[bits(10)]
-                found = queries[s.focus]
-                extra, page, ref = found[int(draw() * len(found))]
-            elif ti == 3:  # add_to_cart
-                item = s.last_item if s.last_item >= 0 and draw() < 0.85 else zipf[bits(16)]
-                qty = quantities[bits(8)]
-                s.cart.append((item, qty))
-                extra, page, ref = (
-                    price(item, s.cur) + qty_currency[s.cur][qty],
-                    item_pages[item],
-                    item_refs[item],
-                )
-            else:  # remove_from_cart (4) takes a random cart line, purchase (5) the newest
-                item, qty = s.cart.pop(int(draw() * len(s.cart)) if ti == 4 else -1)
-                extra = price(item, s.cur) + qty_currency[s.cur][qty]
-                page, ref = (CART_PAGE, CART_REF) if ti == 4 else (CHECKOUT_PAGE, CHECKOUT_REF)
-            s.state, s.last_t = ti, t
-            minute, ms = divmod(t, 60_000)
-            if minute != minute_now:
-                minute_text = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60)).encode()
-                minute_now = minute
-            value = join(
-                (head, event_id, type_parts[ti], minute_text, sec_ms[ms], b'",', extra, s.static, s.ref,
-                 b',"page":"', page, b'"}}')
-            )  # fmt: skip
-            s.ref = ref
-            return (s.key, value, None), ti
+                planned = new.peek()
+                if planned is None:  # every new event is made: only held-back ones remain
+                    return late.release()
+                t, limit, event_id, delay = planned
+                if now is not None:
+                    t = now()
+                if late.due(t):
+                    return late.release()
+                record, event_type = maker.make(t, limit, event_id)
+                new.advance()
+                if not delay:
+                    return record, event_type
+                late.hold(t + delay, new.made, record, event_type)
 
-        types, bad_counts, dups_late = self._types, self._bad, self._dups_late
-        last_event: Record = (keys[0], b"", None)
-
-        def bad_record() -> Record:
-            made = sum(bad_counts.values())
-            kind = bad_order[made % len(bad_order)]
-            key, text, _ = last_event
-            base = json.loads(text) if text else {"schema_version": SCHEMA_VERSION, "event_type": "page_view"}
-            base["event_id"] = bad_ids.uuid(made + 1)
-            bad_counts[kind] += 1
-            return key, make_bad(kind, base, rng, copy_event=False), [(BAD_RECORD_HEADER, kind.encode())]
-
-        timeline, clock = self.timeline, self.clock
-        lateness = HISTORICAL_LATENESS_MS if timeline is not None else LIVE_LATENESS_MS
-        concurrency = np.ones(1)
-        blocks: Iterator[tuple[np.ndarray, np.ndarray]] = iter(())
-        live_limit = round(IN_SESSION_GAP_MS / 1000 * self.live_rate) if self.live_rate > 0 else 64
-        live_limit = max(1, min(max_sessions, live_limit))
-        n_unique = self._quotas()[2] if self.count else 0
-        if timeline is not None:
-            concurrency = np.clip(np.rint(IN_SESSION_GAP_MS * timeline.rates(n_unique)), 1, max_sessions)
-            blocks = timeline.times(np_rng, n_unique, BLOCK)
-        late_blocks = self._late_flags(np_rng, n_unique, lateness)
-        plan: list[tuple[int, int, bytes, int]] = []  # the block's unique events: time, sessions, id, delay
-        k = n_plan = 0
-        ring: list[Record] = []
-        held: list[tuple[int, int, Record, int]] = []
-        generated = 0
-        owed_duplicate = False  # a duplicate drawn before any event existed is sent after the first one
-        bad_kind, live, counted = BAD, timeline is None, bool(self.count)
-        for kinds in self._kinds(np_rng, size):
+        make_bad, remember = bad.make, duplicates.remember
+        for kinds in record_kinds(np_rng, size, quotas, self.bad_ratio, self.duplicate_ratio):
             out: list[Record] = []
             for kind in kinds:
                 if kind:  # the rare kinds
-                    if kind == bad_kind:
-                        out.append(bad_record())
+                    if kind == _BAD:
+                        out.append(make_bad(latest))
                         continue
-                    if ring:
-                        dups_late[0] += 1
-                        out.append(ring[int(draw() * len(ring))])
-                        continue
-                    owed_duplicate = True
-                elif owed_duplicate and ring:
-                    owed_duplicate = False
-                    dups_late[0] += 1
-                    out.append(ring[int(draw() * len(ring))])
-                    continue
-                while True:  # a unique event: a held-back one that is due, or a new one (perhaps held back)
-                    if k == n_plan and (not counted or generated < n_unique):
-                        block = min(BLOCK, n_unique - generated) if counted else BLOCK
-                        ids, delays = event_ids.block(generated, block), next(late_blocks)
-                        if live:
-                            plan = list(zip(itertools.repeat(0), itertools.repeat(live_limit), ids, delays))
-                        else:
-                            times, buckets = next(blocks)
-                            limits = concurrency[buckets].astype(int).tolist()
-                            plan = list(zip(times.tolist(), limits, ids, delays, strict=True))
-                        k, n_plan = 0, len(plan)
-                    if k == n_plan:  # every unique event is made: only held-back ones remain
-                        _, _, rec, ti = heapq.heappop(held)
-                        dups_late[1] += 1
-                        break
-                    t, limit, event_id, delay = plan[k]
-                    if live:
-                        t = int(clock() * 1000)
-                    if held and held[0][0] <= t:
-                        _, _, rec, ti = heapq.heappop(held)
-                        dups_late[1] += 1
-                        break
-                    rec, ti = make_event(t, limit, event_id)
-                    generated += 1
-                    k += 1
-                    if delay:
-                        heapq.heappush(held, (t + delay, generated, rec, ti))
-                        continue
-                    break
-                types[ti] += 1
-                last_event = rec
-                if len(ring) < RING:
-                    ring.append(rec)
+                    resent = duplicates.instead_of_duplicate()
                 else:
-                    ring[generated & (RING - 1)] = rec
-                out.append(rec)
-            self._count_yielded()
+                    resent = duplicates.instead_of_new() if duplicates.owed else None
+                if resent is not None:
+                    out.append(resent)
+                    continue
+                record, event_type = next_new()
+                by_type[event_type] += 1
+                latest = record
+                remember(record, new.made)
+                out.append(record)
+            self._yielded = StreamStats(
+                by_event_type={t: by_type[EventType(t)] for t in EVENT_TYPES},
+                by_bad_class={k: v for k, v in bad.made.items() if v},
+                duplicates=duplicates.sent,
+                late=late.sent,
+            )
             yield out
-
-    def _kinds(self, np_rng: np.random.Generator, size: int) -> Iterator[list[int]]:
-        """Each record's kind (UNIQUE, DUPLICATE, BAD), in lists of ``size``. With a count, the kinds are
-        a uniformly random arrangement of the exact quotas, drawn block by block (hypergeometric)."""
-        if not self.count:
-            bad, dup = self.bad_ratio, self.bad_ratio + (1 - self.bad_ratio) * self.duplicate_ratio
-            while True:
-                u = np_rng.random(size)
-                yield np.where(u < bad, BAD, np.where(u < dup, DUPLICATE, UNIQUE)).tolist()
-        n_bad, n_dup, n_unique, _ = self._quotas()
-        while n_bad + n_dup + n_unique:
-            left = n_bad + n_dup + n_unique
-            block = min(max(size, BLOCK // size * size), left)  # whole batches, about BLOCK records
-            bad = int(np_rng.hypergeometric(n_bad, left - n_bad, block)) if n_bad else 0
-            dup = int(np_rng.hypergeometric(n_dup, n_unique, block - bad)) if n_dup and block > bad else 0
-            kinds = np.full(block, UNIQUE, np.int8)
-            kinds[:bad], kinds[bad : bad + dup] = BAD, DUPLICATE
-            np_rng.shuffle(kinds)
-            n_bad, n_dup, n_unique = n_bad - bad, n_dup - dup, n_unique - (block - bad - dup)
-            flat = kinds.tolist()
-            for first in range(0, block, size):
-                yield flat[first : first + size]
-
-    def _late_flags(
-        self, np_rng: np.random.Generator, n_unique: int, lateness: tuple[int, int]
-    ) -> Iterator[list[int]]:
-        """Per block of unique events, how long each is held back (ms; 0 = sent on time). With a count,
-        exactly the late quota is held back; delays are log-uniform over ``lateness``."""
-        n_late, left = (self._quotas()[3], n_unique) if self.count else (0, 0)
-        while True:
-            if self.count:
-                block = min(BLOCK, left) or 1
-                late = int(np_rng.hypergeometric(n_late, left - n_late, block)) if n_late and left else 0
-                flags = np.zeros(block, bool)
-                flags[:late] = True
-                np_rng.shuffle(flags)
-                n_late, left = n_late - late, left - block
-            else:
-                flags = np_rng.random(BLOCK) < self.late_ratio
-            delays = np.exp(np_rng.random(len(flags)) * np.log(lateness[1] / lateness[0])) * lateness[0]
-            yield np.where(flags, delays.astype(np.int64), 0).tolist()
 
 
 def _ms(value: datetime | None) -> int:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from enum import StrEnum
+from typing import Final, Literal, TypeVar
 
 import numpy as np
-
-from medallion.contract import EVENT_TYPES
 
 HOUR_MS = 3_600_000
 
@@ -19,22 +18,41 @@ DAILY = (0.45, 0.35, 0.28, 0.25, 0.25, 0.30, 0.45, 0.65, 0.80, 0.90, 0.95, 1.00,
          1.05, 1.00, 0.95, 0.95, 1.00, 1.10, 1.25, 1.40, 1.45, 1.30, 1.00, 0.70)  # fmt: skip
 WEEKLY = (0.92, 0.90, 0.93, 0.96, 1.05, 1.15, 1.10)
 
-START, END = "start", "end"
-FUNNEL: dict[str, dict[str, float]] = {
-    START: {"page_view": 0.75, "search": 0.25},
-    "page_view": {"page_view": 0.30, "search": 0.12, "click": 0.38, END: 0.20},
-    "search": {"page_view": 0.15, "search": 0.15, "click": 0.55, END: 0.15},
-    "click": {"page_view": 0.30, "search": 0.08, "click": 0.22, "add_to_cart": 0.22, END: 0.18},
-    "add_to_cart": {"page_view": 0.15, "search": 0.05, "click": 0.20, "purchase": 0.35,
-                    "remove_from_cart": 0.10, END: 0.15},
-    "remove_from_cart": {"page_view": 0.30, "click": 0.30, END: 0.40},
-    "purchase": {"page_view": 0.30, "click": 0.10, END: 0.60},
-}  # fmt: skip
+
+class EventType(StrEnum):
+    """The contract's event types (`contract.EVENT_TYPES`, in its order): the states of the funnel."""
+
+    PAGE_VIEW = "page_view"
+    SEARCH = "search"
+    CLICK = "click"
+    ADD_TO_CART = "add_to_cart"
+    REMOVE_FROM_CART = "remove_from_cart"
+    PURCHASE = "purchase"
+
+
+START: Final = "start"
+"""The funnel's state before a session's first event."""
+END: Final = None
+"""The funnel's state after a session's last event."""
+
+State = EventType | Literal["start"]
+Next = EventType | None
+
+_PV, _SE, _CL = EventType.PAGE_VIEW, EventType.SEARCH, EventType.CLICK
+_ADD, _RM, _BUY = EventType.ADD_TO_CART, EventType.REMOVE_FROM_CART, EventType.PURCHASE
+FUNNEL: dict[State, dict[Next, float]] = {
+    START: {_PV: 0.75, _SE: 0.25},
+    _PV: {_PV: 0.30, _SE: 0.12, _CL: 0.38, END: 0.20},
+    _SE: {_PV: 0.15, _SE: 0.15, _CL: 0.55, END: 0.15},
+    _CL: {_PV: 0.30, _SE: 0.08, _CL: 0.22, _ADD: 0.22, END: 0.18},
+    _ADD: {_PV: 0.15, _SE: 0.05, _CL: 0.20, _BUY: 0.35, _RM: 0.10, END: 0.15},
+    _RM: {_PV: 0.30, _CL: 0.30, END: 0.40},
+    _BUY: {_PV: 0.30, _CL: 0.10, END: 0.60},
+}
 """Next-event probabilities. Removal and purchase are reachable only from add_to_cart, so the cart is
 never empty when they happen."""
 
 T = TypeVar("T")
-START_STATE = len(EVENT_TYPES)  # index of START in the funnel tables; END is -1
 _M48 = (1 << 48) - 1
 
 
@@ -51,32 +69,32 @@ def draw_table(weighted: Sequence[tuple[T, float]], bits: int) -> list[T]:
     return [value for (value, _), n in zip(weighted, counts, strict=True) for _ in range(n)]
 
 
-def funnel_tables() -> list[list[int]]:
-    """Per state (event type index, then START), the 256-entry table of next states (-1 = END)."""
-    index = {name: i for i, name in enumerate(EVENT_TYPES)} | {END: -1}
-    order = [*EVENT_TYPES, START]
-    return [draw_table([(index[k], p) for k, p in FUNNEL[state].items()], 8) for state in order]
+FUNNEL_BITS = 8
+
+
+def funnel_tables() -> dict[State, list[Next]]:
+    """Per state, the 2**FUNNEL_BITS-entry table of next states (`END` = the session ends): the next
+    event type is ``tables[state][getrandbits(FUNNEL_BITS)]``."""
+    return {state: draw_table(list(FUNNEL[state].items()), FUNNEL_BITS) for state in (*EventType, START)}
 
 
 def expected_type_shares() -> dict[str, float]:
     """Share of each event type among valid events in the long run (expected visits of the funnel's
     absorbing chain, from the same quantized tables the generator draws from)."""
     tables = funnel_tables()
-    visits = [0.0] * START_STATE
-    mass = [0.0] * (START_STATE + 1)
-    mass[START_STATE] = 1.0
+    visits = dict.fromkeys(EventType, 0.0)
+    mass: dict[State, float] = {START: 1.0}
     for _ in range(500):  # sum of entry * Q^k; converges fast (every state ends with p >= 0.15)
-        step = [0.0] * (START_STATE + 1)
-        for state, m in enumerate(mass):
-            if m:
-                for nxt in tables[state]:
-                    if nxt >= 0:
-                        step[nxt] += m / 256
+        step: dict[State, float] = {}
+        for state, m in mass.items():
+            for nxt in tables[state]:
+                if nxt is not END:
+                    step[nxt] = step.get(nxt, 0.0) + m / len(tables[state])
         mass = step
-        for i in range(START_STATE):
-            visits[i] += mass[i]
-    total = sum(visits)
-    return {name: visits[i] / total for i, name in enumerate(EVENT_TYPES)}
+        for event_type, m in mass.items():
+            visits[event_type] += m  # type: ignore[index]  # START is never reached again
+    total = sum(visits.values())
+    return {t.value: visits[t] / total for t in EventType}
 
 
 class Timeline:

@@ -10,14 +10,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from medallion.contract import BAD_RECORD_HEADER, COMMERCE_EVENT_TYPES, validate_payload
+from medallion.contract import BAD_RECORD_HEADER, COMMERCE_EVENT_TYPES, EVENT_TYPES, validate_payload
 from medallion.produce.bad import BAD_CLASSES, EXPECTED_REASONS, make_bad
 from medallion.produce.generator import SESSION_GAP_MS, EventStream, Record, StreamStats, generate
 from medallion.produce.lookups import World, build_world, local_price
-from medallion.produce.model import DAILY, Ids, Timeline, expected_type_shares
+from medallion.produce.model import (
+    DAILY,
+    END,
+    START,
+    EventType,
+    Ids,
+    Timeline,
+    expected_type_shares,
+    funnel_tables,
+)
 
-START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
-END = START + timedelta(days=7)
+FROM = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+UNTIL = FROM + timedelta(days=7)
 COUNT = 30_000
 RATIOS = {"bad_ratio": 0.02, "duplicate_ratio": 0.03, "late_ratio": 0.04}
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -30,7 +39,7 @@ def world() -> World:
 
 @pytest.fixture(scope="module")
 def run(world: World) -> tuple[list[Record], StreamStats]:
-    return generate(world, count=COUNT, seed=7, start=START, end=END, **RATIOS)
+    return generate(world, count=COUNT, seed=7, start=FROM, end=UNTIL, **RATIOS)
 
 
 _parsed: dict[int, tuple[list[Record], list[dict]]] = {}  # holding the run keeps its id unique
@@ -49,7 +58,7 @@ def time_of(event: dict) -> datetime:
 
 def test_every_valid_event_meets_the_contract(world: World) -> None:
     # A run of its own: jsonschema takes ~0.4 ms an event, too slow for the big run.
-    records, stats = generate(world, count=4000, seed=8, start=START, end=END, **RATIOS)
+    records, stats = generate(world, count=4000, seed=8, start=FROM, end=UNTIL, **RATIOS)
     assert all(stats.by_event_type.values())
     for key, value, headers in records:
         if headers is None:
@@ -116,7 +125,7 @@ def test_duplicates_are_exact_resends_of_earlier_events(run: tuple[list[Record],
 
 def test_late_events_arrive_after_later_ones(run: tuple[list[Record], StreamStats]) -> None:
     records, stats = run
-    newest = START
+    newest = FROM
     out_of_order, seen = 0, set()
     for event in valid(records):
         if event["event_id"] in seen:
@@ -131,12 +140,12 @@ def test_late_events_arrive_after_later_ones(run: tuple[list[Record], StreamStat
 def test_event_times_fall_in_the_range_with_daily_seasonality(run: tuple[list[Record], StreamStats]) -> None:
     events = valid(run[0])
     times = [time_of(e) for e in events]
-    assert min(times) >= START and max(times) < END
+    assert min(times) >= FROM and max(times) < UNTIL
     by_hour = Counter(t.hour for t in times)
     peak, trough = DAILY.index(max(DAILY)), DAILY.index(min(DAILY))
     assert by_hour[peak] > 3 * by_hour[trough]
     by_day = Counter(t.date() for t in times)
-    assert by_day[START.date() + timedelta(days=5)] > by_day[START.date() + timedelta(days=1)]  # Sat > Tue
+    assert by_day[FROM.date() + timedelta(days=5)] > by_day[FROM.date() + timedelta(days=1)]  # Sat > Tue
 
 
 def test_funnel_shares_match_the_model(run: tuple[list[Record], StreamStats]) -> None:
@@ -192,14 +201,14 @@ def test_item_popularity_is_zipf_like(run: tuple[list[Record], StreamStats], wor
 
 def test_same_seed_same_records_other_seed_other_records(world: World) -> None:
     def records(seed: int) -> list[Record]:
-        return generate(world, count=3000, seed=seed, start=START, end=END, **RATIOS)[0]
+        return generate(world, count=3000, seed=seed, start=FROM, end=UNTIL, **RATIOS)[0]
 
     assert records(11) == records(11)
     assert records(11) != records(12)
 
 
 def test_event_ids_are_unique_across_blocks(world: World) -> None:
-    records, _ = generate(world, count=12_000, seed=5, start=START, end=END)
+    records, _ = generate(world, count=12_000, seed=5, start=FROM, end=UNTIL)
     ids = [json.loads(v)["event_id"] for _, v, _ in records]
     assert len(set(ids)) == len(ids)
 
@@ -226,8 +235,8 @@ def test_live_without_count_runs_until_stopped(world: World) -> None:
     [
         {"count": 10, "bad_ratio": 1.5},
         {"count": 10, "duplicate_ratio": 0.6},
-        {"count": 0, "start": START, "end": END},
-        {"count": 10, "start": START},
+        {"count": 0, "start": FROM, "end": UNTIL},
+        {"count": 10, "start": FROM},
     ],
 )
 def test_bad_settings_are_refused(world: World, kwargs: dict) -> None:
@@ -238,7 +247,7 @@ def test_bad_settings_are_refused(world: World, kwargs: dict) -> None:
 def test_tiny_runs_keep_exact_counts(world: World) -> None:
     for count in (1, 2, 3, 7):
         records, stats = generate(
-            world, count=count, seed=2, start=START, end=END, duplicate_ratio=0.5, late_ratio=1
+            world, count=count, seed=2, start=FROM, end=UNTIL, duplicate_ratio=0.5, late_ratio=1
         )
         assert len(records) == count == stats.records
 
@@ -258,9 +267,23 @@ def test_ids_are_a_bijection_and_blocks_agree_with_single_ids() -> None:
 def test_timeline_times_are_sorted_inside_the_range_and_exactly_n() -> None:
     import numpy as np
 
-    start = int(START.timestamp() * 1000)
+    start = int(FROM.timestamp() * 1000)
     timeline = Timeline(start, start + 36 * 3_600_000 + 12_345)
     chunks = list(timeline.times(np.random.default_rng(3), 10_001, 4096))
     times = np.concatenate([t for t, _ in chunks])
     assert len(times) == 10_001 and [len(t) for t, _ in chunks] == [4096, 4096, 1809]
     assert (np.diff(times) >= 0).all() and times[0] >= start and times[-1] < timeline.end_ms
+
+
+def test_event_types_are_the_contracts_in_its_order() -> None:
+    assert tuple(t.value for t in EventType) == EVENT_TYPES
+
+
+def test_funnel_moves_between_event_types_and_reaches_removal_and_purchase_only_from_a_cart() -> None:
+    tables = funnel_tables()
+    assert set(tables) == {*EventType, START}
+    for state, following in tables.items():
+        assert len(following) == 256
+        assert all(n is END or isinstance(n, EventType) for n in following), state
+        if state is not EventType.ADD_TO_CART:
+            assert not {EventType.REMOVE_FROM_CART, EventType.PURCHASE} & set(following), state
