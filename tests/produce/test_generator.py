@@ -83,6 +83,16 @@ def test_every_bad_class_fails_for_the_reason_its_tag_names(run: tuple[list[Reco
     assert max(seen.values()) - min(seen.values()) <= 1  # the classes take turns
 
 
+def test_bad_records_before_any_valid_event_fail_for_their_tag(world: World) -> None:
+    # Every record bad: each is made from the stub that stands in for "the latest valid event".
+    records, stats = generate(world, count=3 * len(BAD_CLASSES), seed=4, start=FROM, end=UNTIL, bad_ratio=1.0)
+    assert stats.by_bad_class == dict.fromkeys(BAD_CLASSES, 3)
+    for _, value, [(_, tag)] in records:  # type: ignore[misc]
+        kind = tag.decode() if isinstance(tag, bytes) else str(tag)
+        reasons = validate_payload(value, now=NOW)
+        assert any(re.search(EXPECTED_REASONS[kind], r) for r in reasons), (kind, reasons, value[:200])
+
+
 def test_make_bad_from_any_event_type(run: tuple[list[Record], StreamStats]) -> None:
     import random
 
