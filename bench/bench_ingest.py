@@ -28,7 +28,7 @@ Python workers), sampled every 0.25 s, reported as its peak during each micro-ba
 stay flat while the topic holds many batches. PSS splits a page that forked workers share among them, so
 the sum is what the tree really holds (a sum of RSS would count each shared page once per worker).
 
-Targets (issue 4): medallion >= 0.5 x the baseline; memory roughly flat across micro-batches.
+Targets: medallion >= 0.5 x the baseline; memory roughly flat across micro-batches.
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     - ``spark copy``: the Kafka source with no decoder → unpartitioned Parquet (append): the baseline's
       work done through Spark, i.e. what the engine itself costs;
     - ``decode + dedup``: the job's own streaming plan (`checked_stream`: source, decoder, dedup) into
-      Spark's ``noop`` sink: the per-record work the issue asks for, with no write at all.
+      Spark's ``noop`` sink: the per-record work (parsing, the contract rules, PII
+      scrubbing, dedup), with no write at all.
     """
     from medallion.bronze.job import checked_stream, source_options
     from medallion.spark import get_spark

