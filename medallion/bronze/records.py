@@ -1,83 +1,60 @@
 """Bronze's per-record work, in one pass over an Arrow batch of raw Kafka records.
 
-`BronzeDecoder` parses each value against the contract, checks every rule, and either normalizes and
-scrubs the event (a Bronze row) or redacts the record for the DLQ (a rejected row). It runs inside the
-Kafka source's reader (`medallion.kafka.source`, ``decoder=``), where the records already are in Python:
-done as Spark expressions, the same work cost about ten times more (``docs/architecture.md``, "Bronze's
-per-record work"), and a second Python pass (``mapInArrow``) costs a round trip of every row.
+`BronzeDecoder` checks each value against the whole contract and either normalizes and scrubs the event
+(a Bronze row) or redacts the record for the DLQ (a rejected row). It runs inside the Kafka source's
+reader (`medallion.kafka.source`, ``decoder=``), where the records already are in Python.
+
+The contract is compiled from its JSON Schema at import (`medallion.bronze.validator`): a record is
+decoded by msgspec straight into struct types generated from the schema, in C, then a generated Python
+check does the rest (integer floats, formats, the ``allOf`` conditionals) and the rules Bronze adds (the
+event-time window, a calendar date that exists, a quantity that fits a long). Only a record this fast
+path rejects goes through the rule-by-rule path (`check_event`), which names every rule it breaks. The
+row is written by code generated from the same schema (`medallion.bronze.rows`).
 
 Validation is deterministic for a given record: "too far in the future" is judged against the record's
 own Kafka timestamp, not the wall clock, so a micro-batch replayed after a crash splits into exactly the
 same Bronze and rejected rows as the first time (exactly-once relies on it).
 
-Rules are named ``<class>:<what>``: ``payload:*`` (empty, not_utf8, oversized, malformed_json,
-not_object; when one fails no other is reported), ``required:*``, ``type:*``, ``enum:*``, ``range:*``,
-``version:*``; and ``decode:<exception>`` should scrubbing a valid event ever fail (a bug: it costs that one
-record, never the stream). ``error_class`` is the class of the first failed rule.
+Rules are named ``<class>:<member>``, nested members by their path (``enum:device.type``):
+``payload:*`` (empty, not_utf8, oversized, malformed_json, not_object; when one fails no other is
+reported); the schema's own, one class per keyword (`validator.RULE_CLASS`: ``type``, ``enum``,
+``const``, ``pattern``, ``format``, ``range``, ``length``, ``required``, ``forbidden``); Bronze's additions
+``calendar:event_time``, ``range:event_time_future``, ``range:event_time_too_old`` and ``range:quantity``
+(beyond a long); and ``decode:<exception>`` should scrubbing a valid event ever fail (a bug: it costs that
+one record, never the stream). ``error_class`` is the class of the first failed rule.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
+import msgspec
 import pyarrow as pa
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from medallion import contract
-from medallion.pii.scrub import (
-    Hmac,
-    normalize_email,
-    normalize_phone,
-    redact_text,
-    round_coordinate,
-    strip_query,
-    truncate_ip,
-)
+from medallion.bronze import rows
+from medallion.bronze.validator import Schema, compile_contract, rule_failures
+from medallion.pii.scrub import redact_text
 
-COMMERCE_REQUIRED = ("price", "quantity", "currency")
-# PII a valid event carried, as bits of ``_scrubbed``: counted per batch by the job.
-PII_BITS = {"emails": 1, "phones": 2, "ips": 4, "names": 8}
+PII_BITS = rows.PII_BITS
+"""PII a valid event carried, as bits of ``_scrubbed``: counted per batch by the job."""
 
 _S = T.StringType()
 BRONZE_FIELDS = [
-    T.StructField("schema_version", T.IntegerType()),
-    T.StructField("event_id", _S),
-    T.StructField("event_type", _S),
-    T.StructField("event_time", T.TimestampType()),
-    T.StructField("user_id", _S),
-    T.StructField("session_id", _S),
-    T.StructField("item_id", _S),
-    T.StructField("device", T.StructType([T.StructField(n, _S) for n in ("os", "browser", "type")])),
-    T.StructField(
-        "geo",
-        T.StructType(
-            [
-                T.StructField("country", _S),
-                T.StructField("city", _S),
-                T.StructField("lat", T.DoubleType()),
-                T.StructField("lon", T.DoubleType()),
-            ]
-        ),
-    ),
-    T.StructField(
-        "context",
-        T.StructType([T.StructField(n, _S) for n in ("ip_prefix", "user_agent", "referrer", "page")]),
-    ),
-    T.StructField("user", T.StructType([T.StructField(n, _S) for n in ("email_hmac", "phone_hmac")])),
-    T.StructField("price", T.DoubleType()),
-    T.StructField("quantity", T.LongType()),
-    T.StructField("currency", _S),
+    *rows.bronze_fields(contract.EVENT_SCHEMA),
     T.StructField("_topic", _S),
     T.StructField("_partition", T.IntegerType()),
     T.StructField("_offset", T.LongType()),
     T.StructField("_kafka_timestamp", T.TimestampType()),
 ]
-"""The Bronze row, as the Bronze table stores it (before the job's lineage columns)."""
+"""The Bronze row, as the Bronze table stores it (before the job's lineage columns): the contract's
+members as `rows.STORED` says, then the record's Kafka coordinates."""
 
 REJECTED_FIELDS = [
     T.StructField("key", _S),  # redacted
@@ -101,8 +78,13 @@ except the Kafka coordinates). ``_dedup_key`` is ``id:<event_id>``, or the coord
 record, which is never taken for a duplicate."""
 
 ARROW_SCHEMA = to_arrow_schema(DECODED_SCHEMA, timezone="UTC")
+_REJECTED_ONLY = tuple(f.name for f in REJECTED_FIELDS)
+SCHEMA = Schema(contract.EVENT_SCHEMA)
+FAST = compile_contract(SCHEMA)
+_ANY_JSON = msgspec.json.Decoder(float_hook=float)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = 1_000_000
+_INT64_MAX = 2**63 - 1  # Bronze stores quantity as a long
 
 
 @dataclass(frozen=True)
@@ -114,110 +96,85 @@ class BronzeRules:
     min_event_time: str = contract.MIN_EVENT_TIME.isoformat()
 
 
-def _member_types(node: dict[str, Any]) -> dict[str, tuple[frozenset[type], bool, str]]:
-    """``{member: (Python types its JSON kind parses to, nullable, kind)}`` of an object in the contract.
+# --- the rule-by-rule path ------------------------------------------------------------------------------
 
-    Exact types, so a boolean is never taken for a number (``type(True) is bool``, not ``int``).
+
+def payload_failures(value: bytes | None, rules: BronzeRules) -> tuple[list[str], Any]:
+    """Rules the raw bytes break before any member is looked at, and the parsed value when they parse.
+
+    Parsed by msgspec, as the fast path parses: the same bytes mean the same value on both paths (a
+    number beyond a double's range, which the fast path skips in a member the contract does not name,
+    reads as infinite here rather than failing the parse).
     """
-    py = {
-        "string": frozenset({str}),
-        "object": frozenset({dict}),
-        "array": frozenset({list}),
-        "boolean": frozenset({bool}),
-        "integer": frozenset({int}),
-        "number": frozenset({int, float}),
-    }
-    out = {}
-    for name, sub in node.get("properties", {}).items():
-        kinds = sub.get("type")
-        kinds = kinds if isinstance(kinds, list) else [kinds]
-        kind = next(k for k in kinds if k != "null")
-        out[name] = (py[kind], "null" in kinds, kind)
-    return out
-
-
-def _is_kind(types: frozenset[type], kind: str, value: Any) -> bool:
-    # JSON has one number type: 2.0 is an integer, as JSON Schema says.
-    return type(value) in types or (kind == "integer" and type(value) is float and value.is_integer())
-
-
-_TOP = _member_types(contract.EVENT_SCHEMA)
-_NESTED = {
-    name: _member_types(contract.EVENT_SCHEMA["properties"][name])
-    for name, (_, _, kind) in _TOP.items()
-    if kind == "object"
-}
-_NUMBERS = frozenset({int, float})
-_EVENT_TYPES = frozenset(contract.EVENT_TYPES)
-_COMMERCE = frozenset(contract.COMMERCE_EVENT_TYPES)
-_ITEM_EVENTS = frozenset(contract.ITEM_EVENT_TYPES)
-_CURRENCIES = frozenset(contract.CURRENCIES)
-_VERSIONS = frozenset(contract.SUPPORTED_VERSIONS)
-_REQUIRED = contract.REQUIRED_FIELDS
-_INT64_MAX = 2**63 - 1  # Bronze stores quantity as a long
+    if not value:
+        return ["payload:empty"], None
+    failed = ["payload:oversized"] if len(value) > rules.max_event_bytes else []
+    try:
+        parsed = _ANY_JSON.decode(value)
+    except msgspec.DecodeError:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return [*failed, "payload:not_utf8"], None
+        return [*failed, "payload:malformed_json"], None
+    if not isinstance(parsed, dict):
+        failed.append("payload:not_object")
+    return failed, parsed
 
 
 def check_event(
     event: dict[str, Any], kafka_ts_us: int | None, rules: BronzeRules
 ) -> tuple[list[str], int | None]:
-    """The rules a parsed JSON object breaks (in report order), and its event time in µs since the epoch.
-
-    This runs once per record: plain dictionary and type tests, no helper per member.
-    """
-    failed = [f"required:{name}" for name in _REQUIRED if name not in event]
-    # Kinds: a present member of the wrong JSON kind, or JSON null where the contract does not allow it.
-    for name, value in event.items():
-        spec = _TOP.get(name)
-        if spec is None:
-            continue  # members the contract does not know are ignored (schema evolution)
-        types, nullable, kind = spec
-        if value is None:
-            if not nullable:
-                failed.append(f"type:{name}")
-        elif type(value) not in types and not _is_kind(types, kind, value):
-            failed.append(f"type:{name}")
-        elif kind == "object":
-            members = _NESTED[name]
-            for sub_name, sub_value in value.items():
-                sub = members.get(sub_name)
-                if (
-                    sub is not None
-                    and sub_value is not None
-                    and type(sub_value) not in sub[0]
-                    and not _is_kind(sub[0], sub[2], sub_value)
-                ):
-                    failed.append(f"type:{sub_name}")
-    etype = event.get("event_type")
-    if type(etype) is not str:
-        etype = None
+    """Every rule a parsed JSON object breaks (the schema's, then Bronze's), and its event time in µs
+    since the epoch when it has one."""
+    failed = rule_failures(SCHEMA, event)
     time_us = None
     raw_time = event.get("event_time")
     if type(raw_time) is str:
         time_us = _parse_time(raw_time)
-        if time_us is None:
-            failed.append("type:event_time")
-    if etype is not None and etype not in _EVENT_TYPES:
-        failed.append("enum:event_type")
+        if time_us is None and "pattern:event_time" not in failed:
+            failed.append("calendar:event_time")  # the pattern holds, the calendar has no such day
     if time_us is not None:
-        if kafka_ts_us is not None and time_us > kafka_ts_us + rules.max_future_skew_s * _US:
-            failed.append("range:event_time_future")
-        if time_us < _min_time_us(rules.min_event_time):
-            failed.append("range:event_time_too_old")
-    version = event.get("schema_version")
-    if type(version) in _NUMBERS and version not in _VERSIONS:
-        failed.append("version:schema_version")
-    if etype in _ITEM_EVENTS and event.get("item_id") is None:
-        failed.append("required:item_id")
-    if etype in _COMMERCE:
-        failed += [f"required:{name}" for name in COMMERCE_REQUIRED if name not in event]
-    price, quantity, currency = event.get("price"), event.get("quantity"), event.get("currency")
-    if price is not None and type(price) in _NUMBERS and price < 0:
-        failed.append("range:price")
-    if quantity is not None and type(quantity) in _NUMBERS and not 1 <= quantity <= _INT64_MAX:
+        failed += _window_failures(time_us, kafka_ts_us, rules)
+    quantity: Any = event.get("quantity")
+    if type(quantity) in (int, float) and quantity > _INT64_MAX:
         failed.append("range:quantity")
-    if type(currency) is str and currency not in _CURRENCIES:
-        failed.append("enum:currency")
-    return failed, time_us
+    for path in _NUMBER_MEMBERS:  # 1e400: a double cannot hold it, msgspec refuses it
+        number = _member(event, path)
+        if type(number) is float and not math.isfinite(number):
+            failed.append(f"range:{'.'.join(path)}")
+    return list(dict.fromkeys(failed)), time_us
+
+
+def _number_members(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, sub in node.get("properties", {}).items():
+        kinds = sub.get("type", [])
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if "number" in kinds or "integer" in kinds:
+            out.append((*prefix, name))
+        out += _number_members(sub, (*prefix, name))
+    return out
+
+
+_NUMBER_MEMBERS = _number_members(contract.EVENT_SCHEMA)
+
+
+def _member(event: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        if type(event) is not dict:
+            return None
+        event = event.get(step)
+    return event
+
+
+def _window_failures(time_us: int, kafka_ts_us: int | None, rules: BronzeRules) -> list[str]:
+    failed = []
+    if kafka_ts_us is not None and time_us > kafka_ts_us + rules.max_future_skew_s * _US:
+        failed.append("range:event_time_future")
+    if time_us < _min_time_us(rules.min_event_time):
+        failed.append("range:event_time_too_old")
+    return failed
 
 
 def _parse_time(text: str) -> int | None:
@@ -240,46 +197,51 @@ def _min_time_us(text: str) -> int:
     return parsed
 
 
-def payload_failures(value: bytes | None, rules: BronzeRules) -> tuple[list[str], Any]:
-    """Rules the raw bytes break before any field is looked at, and the parsed value when they parse."""
-    if not value:
-        return ["payload:empty"], None
-    failed = ["payload:oversized"] if len(value) > rules.max_event_bytes else []
+# --- the fast path --------------------------------------------------------------------------------------
+
+
+@lru_cache(1 << 16)
+def _minute_us(prefix: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM`` as µs since the epoch, None for a day the calendar does not have. Event times
+    of one minute share it: a live stream parses about one per minute, a backlog one per minute of it."""
     try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        try:
+        at = datetime(
+            int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), int(prefix[14:16])
+        )
+    except ValueError:
+        return None
+    return int((at - _EPOCH.replace(tzinfo=None)).total_seconds()) * _US
+
+
+def fast_check(value: bytes, kafka_ts_us: int | None, rules: BronzeRules) -> tuple[Any, int] | None:
+    """The decoded event and its time in µs when ``value`` meets every rule, else None (then
+    `payload_failures` and `check_event` say why). The contract's pattern fixes the time's layout."""
+    if len(value) > rules.max_event_bytes:
+        return None
+    try:
+        if not value.isascii():  # msgspec skips members the contract does not name without checking them
             value.decode("utf-8")
-        except UnicodeDecodeError:
-            return [*failed, "payload:not_utf8"], None
-        return [*failed, "payload:malformed_json"], None
-    if not isinstance(parsed, dict):
-        failed.append("payload:not_object")
-    return failed, parsed
+        event = FAST.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not FAST.post(event):
+        return None
+    text = event.event_time
+    minute = _minute_us(text[:16])
+    if minute is None:
+        return None
+    time_us = minute + int(text[17:19]) * _US + int(text[20:23]) * 1000
+    if (kafka_ts_us is not None and time_us > kafka_ts_us + rules.max_future_skew_s * _US) or (
+        time_us < _min_time_us(rules.min_event_time)
+    ):
+        return None
+    quantity = event.quantity
+    if quantity is not msgspec.UNSET and quantity > _INT64_MAX:
+        return None
+    return event, time_us
 
 
-class _Columns:
-    """The decoded batch's columns as Python lists, filled row by row, built into Arrow once."""
-
-    def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {f.name: [] for f in ARROW_SCHEMA}
-        self.nested: dict[str, dict[str, list[Any]]] = {
-            f.name: {sub.name: [] for sub in f.type} for f in ARROW_SCHEMA if pa.types.is_struct(f.type)
-        }
-
-    def to_batch(self) -> pa.RecordBatch:
-        arrays = []
-        for f in ARROW_SCHEMA:
-            if pa.types.is_struct(f.type):
-                fields = self.nested[f.name]
-                arrays.append(
-                    pa.StructArray.from_arrays(
-                        [pa.array(fields[sub.name], sub.type) for sub in f.type], fields=list(f.type)
-                    )
-                )
-            else:
-                arrays.append(pa.array(self.cols[f.name], f.type))
-        return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+# --- the batch ------------------------------------------------------------------------------------------
 
 
 class BronzeDecoder:
@@ -291,7 +253,7 @@ class BronzeDecoder:
     def __init__(self, pii_key: bytes, rules: BronzeRules | None = None) -> None:
         self.pii_key = pii_key
         self.rules = rules or BronzeRules()
-        self._scrubbers: _Scrubbers | None = None
+        self._scrubbers: rows.Scrubbers | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"BronzeDecoder(rules={self.rules})"
@@ -301,135 +263,71 @@ class BronzeDecoder:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self._scrubbers is None:
-            self._scrubbers = _Scrubbers(self.pii_key)
+            self._scrubbers = rows.Scrubbers(self.pii_key)
+        rules = self.rules
         values = batch.column("value").to_pylist()
-        keys = batch.column("key").to_pylist()
-        topics = batch.column("topic").to_pylist()
-        partitions = batch.column("partition").to_pylist()
-        offsets = batch.column("offset").to_pylist()
         stamps = batch.column("timestamp").cast(pa.int64()).to_pylist()
-        out = _Columns()
+        out = rows.Columns(ARROW_SCHEMA)
+        dedup, scrubbed = out.cols["_dedup_key"].append, out.cols["_scrubbed"].append
+        rejected: list[tuple[int, list[str]]] = []
+        for i, (value, ts) in enumerate(zip(values, stamps, strict=True)):
+            checked = fast_check(value, ts, rules) if value else None
+            if checked is not None:
+                event, time_us = checked
+                try:
+                    bits = self._scrub(event, time_us, out)
+                except Exception as exc:  # a bug here must cost one record, never stop the stream
+                    out.truncate_bronze(len(out.cols["_dedup_key"]))
+                    failed = [f"decode:{type(exc).__name__}"]
+                else:
+                    dedup("id:" + event.event_id)
+                    scrubbed(bits)
+                    continue
+            else:
+                failed = self.failures(value, ts)
+            dedup(None)  # filled in below, with the coordinates
+            scrubbed(0)
+            out.add_rejected_placeholder()
+            rejected.append((i, failed))
+        return self._finish(batch, out, rejected)
+
+    def failures(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
+        """Why a record the fast path refused breaks the contract: the rule-by-rule path."""
+        failed, event = payload_failures(value, self.rules)
+        if not failed:
+            failed, _ = check_event(event, kafka_ts_us, self.rules)
+        # Both paths are compiled from one schema and a property test holds them together: this is a bug.
+        return failed or ["decode:paths_disagree"]
+
+    def _scrub(self, event: Any, time_us: int, out: rows.Columns) -> int:
+        """Append one valid event as a Bronze row; its PII bits."""
+        assert self._scrubbers is not None
+        return rows.append_row(event, time_us, self._scrubbers, out)
+
+    def _finish(
+        self, batch: pa.RecordBatch, out: rows.Columns, rejected: list[tuple[int, list[str]]]
+    ) -> pa.RecordBatch:
+        topics = batch.column("topic")
+        partitions = batch.column("partition")
+        offsets = batch.column("offset")
         c = out.cols
-        rejected = [c[name] for name in _REJECTED_ONLY]
-        bronze = [c[name] for name in _BRONZE_ONLY] + [col for f in out.nested.values() for col in f.values()]
-        coords = [c["_topic"], c["_partition"], c["_offset"], c["_kafka_timestamp"]]
-        for value, key, topic, partition, offset, ts in zip(
-            values, keys, topics, partitions, offsets, stamps, strict=False
-        ):
-            for column, item in zip(coords, (topic, partition, offset, ts), strict=False):
-                column.append(item)
-            failed, event = payload_failures(value, self.rules)
-            time_us = None
-            if not failed:
-                failed, time_us = check_event(event, ts, self.rules)
-                if not failed:
-                    row = len(c["_dedup_key"])
-                    try:
-                        self._scrub(event, time_us, c, out.nested)
-                    except Exception as exc:  # a bug here must cost one record, never stop the stream
-                        for column in bronze:
-                            del column[row:]
-                        del c["_dedup_key"][row:], c["_scrubbed"][row:]
-                        failed = [f"decode:{type(exc).__name__}"]
-                    else:
-                        for column in rejected:
-                            column.append(None)
-                        continue
-            c["_dedup_key"].append(f"at:{topic}:{partition}:{offset}")
-            c["_scrubbed"].append(0)
-            for column in bronze:
-                column.append(None)
-            for column, item in zip(
-                rejected,
-                (
-                    redact_text(key.decode("utf-8", "replace")) if key is not None else None,
-                    redact_text(value.decode("utf-8", "replace")) if value is not None else None,
-                    failed,
-                    failed[0].split(":", 1)[0],
-                    "record breaks: " + ", ".join(failed),
-                ),
-                strict=False,
-            ):
-                column.append(item)
-        return out.to_batch()
-
-    def _scrub(
-        self, e: dict[str, Any], time_us: int | None, c: dict[str, list[Any]], nested: dict[str, Any]
-    ) -> None:
-        """Append one valid event as a Bronze row: enums lower-cased, PII scrubbed, names and text dropped.
-
-        The event passed `check_event`, so every member present has the contract's kind.
-        """
-        get = e.get
-        event_id = e["event_id"].strip(" ")
-        c["_dedup_key"].append("id:" + event_id)  # the id as stored: " x" and "x" are one event
-        c["schema_version"].append(int(e["schema_version"]))
-        c["event_id"].append(event_id)
-        c["event_type"].append(e["event_type"].strip(" ").lower())
-        c["event_time"].append(time_us)
-        c["user_id"].append(e["user_id"].strip(" "))
-        c["session_id"].append(e["session_id"].strip(" "))
-        item = get("item_id")
-        c["item_id"].append(item.strip(" ") if item is not None else None)
-        device = get("device") or _NOTHING
-        d = nested["device"]
-        for name in ("os", "browser", "type"):
-            v = device.get(name)
-            d[name].append(v.strip(" ").lower() if v is not None else None)
-        geo = get("geo") or _NOTHING
-        g = nested["geo"]
-        v = geo.get("country")
-        g["country"].append(v.strip(" ").upper() if v is not None else None)
-        v = geo.get("city")
-        g["city"].append(v.strip(" ") if v is not None else None)
-        v = geo.get("lat")
-        g["lat"].append(round_coordinate(float(v)) if v is not None else None)
-        v = geo.get("lon")
-        g["lon"].append(round_coordinate(float(v)) if v is not None else None)
-        context = get("context") or _NOTHING
-        x = nested["context"]
-        scrub = self._scrubbers
-        assert scrub is not None
-        ip = context.get("ip")
-        x["ip_prefix"].append(scrub.ip(ip) if ip is not None else None)
-        x["user_agent"].append(context.get("user_agent"))
-        x["referrer"].append(strip_query(context.get("referrer")))
-        x["page"].append(strip_query(context.get("page")))
-        user = get("user") or _NOTHING
-        email, phone = user.get("email"), user.get("phone")
-        u = nested["user"]
-        u["email_hmac"].append(scrub.email(email) if email is not None else None)
-        u["phone_hmac"].append(scrub.phone(phone) if phone is not None else None)
-        c["_scrubbed"].append(
-            (email is not None) * PII_BITS["emails"]
-            | (phone is not None) * PII_BITS["phones"]
-            | (ip is not None) * PII_BITS["ips"]
-            | (user.get("name") is not None) * PII_BITS["names"]
-        )
-        v = get("price")
-        c["price"].append(float(v) if v is not None else None)
-        v = get("quantity")
-        c["quantity"].append(int(v) if v is not None else None)
-        v = get("currency")
-        c["currency"].append(v.strip(" ").upper() if v is not None else None)
-
-
-class _Scrubbers:
-    """The scrubbing of repeated values, memoized per worker: a user's email, phone and address recur in
-    every event of theirs, and a cache hit costs a fraction of an HMAC. Bounded; memory only."""
-
-    def __init__(self, pii_key: bytes, size: int = 1 << 16) -> None:
-        keyed = Hmac(pii_key)
-        self.email = lru_cache(size)(lambda v: keyed(normalize_email(v)))
-        self.phone = lru_cache(size)(lambda v: keyed(normalize_phone(v)))
-        self.ip = lru_cache(size)(truncate_ip)
-
-
-_NOTHING: dict[str, Any] = {}
-_REJECTED_ONLY = tuple(f.name for f in REJECTED_FIELDS)
-_BRONZE_ONLY = tuple(
-    f.name
-    for f in BRONZE_FIELDS
-    if not isinstance(f.dataType, T.StructType)
-    and f.name not in ("_topic", "_partition", "_offset", "_kafka_timestamp")
-)
+        n = batch.num_rows
+        for name in _REJECTED_ONLY:
+            c[name] = [None] * n
+        if rejected:
+            keys, values = batch.column("key"), batch.column("value")
+            for i, failed in rejected:
+                key, value = keys[i].as_py(), values[i].as_py()
+                c["_dedup_key"][i] = f"at:{topics[i].as_py()}:{partitions[i].as_py()}:{offsets[i].as_py()}"
+                c["key"][i] = redact_text(key.decode("utf-8", "replace")) if key is not None else None
+                c["payload"][i] = redact_text(value.decode("utf-8", "replace")) if value is not None else None
+                c["failed_rules"][i] = failed
+                c["error_class"][i] = failed[0].split(":", 1)[0]
+                c["error_message"][i] = "record breaks: " + ", ".join(failed)
+        coordinates = {
+            "_topic": topics,
+            "_partition": partitions,
+            "_offset": offsets,
+            "_kafka_timestamp": batch.column("timestamp"),
+        }
+        return out.to_batch(coordinates)

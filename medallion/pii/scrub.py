@@ -19,9 +19,15 @@ import re
 EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]*)*"
 )  # cut-off ones too
-PHONE_RE = re.compile(r"(?<![\d+])\+?\d[\d ()-]{7,}\d")  # no dots: those are IPv4 addresses
+# No dots (those are IPv4 addresses), and not an ISO date (2026-11-29), which has the digits of one.
+PHONE_RE = re.compile(r"(?<![\d+])(?![0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9]))\+?\d[\d ()-]{7,}\d")
 IPV4_RE = re.compile(r"\b(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}\b")
-IPV6_RE = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*")
+# Two groups and a colon (``2001:db8:...``), or one group and ``::`` (``fe80::1``).
+IPV6_RE = re.compile(
+    r"(?<![0-9A-Fa-f:])(?:(?:[0-9A-Fa-f]{1,4}:){2,7}|[0-9A-Fa-f]{1,4}::)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*"
+)
+# Any of the four, found in one search: most text has none, and then stays as it is.
+_ANY_PII_RE = re.compile("|".join(f"(?:{p.pattern})" for p in (EMAIL_RE, PHONE_RE, IPV4_RE, IPV6_RE)))
 # JSON members whose whole value is personal (names, free text): the value goes, the key stays.
 PII_MEMBER_RE = re.compile(
     r'"(name|first_name|last_name|full_name|search_query|email|phone)"\s*:\s*"(?:[^"\\]|\\.)*+(?:"|$)'
@@ -109,16 +115,32 @@ def strip_query(value: str | None) -> str | None:
     return value[:cut]
 
 
-def redact_text(text: str | None) -> str | None:
-    """Scrub PII inside text that may not even parse (a rejected payload): personal JSON members and
-    emails, phones and IPv6 addresses become placeholders, IPv4 addresses their /24; the text is cut at
-    ``REDACTED_MAX_CHARS``. The rest is kept, to show what went wrong."""
-    if text is None:
-        return None
-    if len(text) > REDACTED_MAX_CHARS:
-        text = text[:REDACTED_MAX_CHARS] + "…[truncated]"
-    text = PII_MEMBER_RE.sub(r'"\1":"<redacted>"', text)
+def scrub_text(text: str | None) -> str | None:
+    """Emails, phones and IPv6 addresses inside ``text`` become placeholders, IPv4 addresses their /24.
+
+    For every string Bronze keeps (a page path, a referrer, the user agent, a city): PII hides anywhere.
+    Text with none of them is returned as it is, after one search. A version number shaped like an IPv4
+    address (``Chrome/124.0.0.0``) is truncated like one: text gives no way to tell them apart.
+    """
+    if text is None or _ANY_PII_RE.search(text) is None:
+        return text
     text = EMAIL_RE.sub("<email>", text)
     text = IPV4_RE.sub(r"\1.0/24", text)
     text = IPV6_RE.sub("<ipv6>", text)
     return PHONE_RE.sub("<phone>", text)
+
+
+def scrub_url(value: str | None) -> str | None:
+    """A URL kept in Bronze: its query string and fragment cut (`strip_query`), PII in the rest scrubbed."""
+    return scrub_text(strip_query(value))
+
+
+def redact_text(text: str | None) -> str | None:
+    """Scrub PII inside text that may not even parse (a rejected payload): personal JSON members become
+    placeholders, then `scrub_text`; the text is cut at ``REDACTED_MAX_CHARS``. The rest is kept, to show
+    what went wrong."""
+    if text is None:
+        return None
+    if len(text) > REDACTED_MAX_CHARS:
+        text = text[:REDACTED_MAX_CHARS] + "…[truncated]"
+    return scrub_text(PII_MEMBER_RE.sub(r'"\1":"<redacted>"', text))
