@@ -1,4 +1,4 @@
-"""Crash test of Kafka → Bronze (issue 4, decision 2): SIGKILL the ingest process at chosen and random moments.
+"""Crash test of Kafka → Bronze (exactly once): SIGKILL the ingest process at chosen and random moments.
 
 `medallion ingest` runs as a separate process tree (Python driver, Spark JVM, Python workers), is killed
 with SIGKILL while it writes micro-batches, and is restarted; a last ``ingest --once`` drains the topic.

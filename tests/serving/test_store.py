@@ -1,4 +1,5 @@
-"""Feast configured from our config (decision 7), the committed feature_store.yaml, and reachability."""
+"""Feast configured from our config (one source of truth for its stores and paths), the committed
+feature_store.yaml, and reachability."""
 
 from __future__ import annotations
 
