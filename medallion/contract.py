@@ -1,8 +1,11 @@
 """The user-event contract: the JSON Schema in ``medallion/schemas/user_event.schema.json``, loaded once.
 
-Everything here is read from that file, so the producer, Bronze's schema enforcement and the docs
-cannot drift apart: the enums, the commerce event types, the limits under ``x-medallion`` and the
-Spark read schema (`spark_schema`) are all derived from it, never written a second time.
+Everything here is read from that file, so the producer, Bronze's validator and the docs cannot drift
+apart: the enums, the commerce event types and the limits under ``x-medallion`` are all derived from it,
+never written a second time. Production validates with Bronze's validator, compiled from this schema
+(`medallion.bronze.validator`); `validate_event` and `validate_payload` here check with the
+``jsonschema`` library instead, an independent implementation the tests use as their oracle, so it is
+imported only when they are called.
 
 Two rules JSON Schema cannot state are checked in code, with their limits taken from the file: the
 payload's size in bytes, and that ``event_time`` lies between 2000-01-01 and a little past "now".
@@ -13,14 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
 if TYPE_CHECKING:
-    from pyspark.sql.types import DataType, StructType
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_RESOURCE = "user_event.schema.json"
 
@@ -28,7 +30,6 @@ SCHEMA_RESOURCE = "user_event.schema.json"
 def _load_schema() -> dict[str, Any]:
     text = resources.files("medallion.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
-    Draft202012Validator.check_schema(schema)
     return schema
 
 
@@ -52,7 +53,13 @@ BAD_RECORD_HEADER = "medallion.bad"
 """Kafka header that tags a deliberately malformed record with its class (`medallion.produce.bad`).
 Valid events never carry it."""
 
-_VALIDATOR = Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+@cache
+def _oracle() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(EVENT_SCHEMA)
+    return Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def format_event_time(value: datetime) -> str:
@@ -93,12 +100,13 @@ def _event_time_reasons(value: object, now: datetime | None) -> list[str]:
 
 
 def validate_event(obj: object, *, now: datetime | None = None) -> list[str]:
-    """Why ``obj`` (a parsed JSON value) breaks the contract; an empty list when it is a valid event.
+    """Why ``obj`` (a parsed JSON value) breaks the contract, by ``jsonschema``; an empty list when it is
+    a valid event. The tests' oracle: Bronze's own validator is `medallion.bronze.validator`.
 
     Each reason is ``"<json path>: <what is wrong>"``. ``now`` is the clock event_time is checked
     against (default: the current time).
     """
-    errors = sorted(_VALIDATOR.iter_errors(obj), key=lambda e: ([str(p) for p in e.absolute_path], e.message))
+    errors = sorted(_oracle().iter_errors(obj), key=lambda e: ([str(p) for p in e.absolute_path], e.message))
     reasons = [_reason(err) for err in errors]
     if isinstance(obj, dict):
         reasons += _event_time_reasons(obj.get("event_time"), now)
@@ -123,44 +131,3 @@ def validate_payload(value: bytes | None, *, now: datetime | None = None) -> lis
         ends_early = opened and (exc.pos >= len(text.rstrip()) - 4 or exc.msg.startswith("Unterminated"))
         return [f"$: not JSON ({exc.msg}, char {exc.pos}{'; truncated' if ends_early else ''})"]
     return validate_event(obj, now=now)
-
-
-def _spark_type(name: str, node: dict[str, Any]) -> DataType:
-    from pyspark.sql import types as T
-
-    declared = node.get("type")
-    kinds = [k for k in (declared if isinstance(declared, list) else [declared]) if k != "null"]
-    if len(kinds) != 1:
-        raise ValueError(f"contract field {name!r} needs exactly one non-null JSON type, has {declared!r}")
-    kind = kinds[0]
-    if kind == "object":
-        return T.StructType(
-            [
-                T.StructField(key, _spark_type(f"{name}.{key}", sub), True)
-                for key, sub in node["properties"].items()
-            ]
-        )
-    if kind == "array":
-        return T.ArrayType(_spark_type(f"{name}[]", node["items"]), True)
-    simple: dict[str, DataType] = {
-        "string": T.StringType(),
-        "integer": T.LongType(),
-        "number": T.DoubleType(),
-        "boolean": T.BooleanType(),
-    }
-    if kind not in simple:
-        raise ValueError(f"contract field {name!r} has JSON type {kind!r}, which has no Spark type here")
-    return simple[kind]
-
-
-def spark_schema() -> StructType:
-    """The Spark read schema of an event (for ``from_json``), derived from the JSON Schema.
-
-    Every field is nullable (a missing field reads as null; the contract check is separate), integers
-    are longs, numbers doubles, objects structs; ``event_time`` stays a string for Bronze to parse.
-    """
-    schema = _spark_type("$", EVENT_SCHEMA)
-    from pyspark.sql.types import StructType
-
-    assert isinstance(schema, StructType)
-    return schema

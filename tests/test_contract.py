@@ -1,4 +1,4 @@
-"""The event contract: the JSON Schema, the rules it cannot state, and the Spark schema derived from it."""
+"""The event contract: the JSON Schema, the rules it cannot state, and the ``jsonschema`` oracle over it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from medallion.contract import (
     MAX_EVENT_BYTES,
     SCHEMA_VERSION,
     format_event_time,
-    spark_schema,
     validate_event,
     validate_payload,
 )
@@ -156,38 +155,3 @@ def test_format_event_time_always_matches_the_contract(moment: datetime) -> None
     text = format_event_time(moment)
     assert validate_event(event(event_time=text), now=datetime(2100, 1, 1, tzinfo=UTC)) == []
     assert datetime.fromisoformat(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def test_spark_schema_is_derived_from_the_json_schema() -> None:
-    from pyspark.sql import types as T
-
-    schema = spark_schema()
-    assert schema.fieldNames() == list(EVENT_SCHEMA["properties"])
-    types = {f.name: f.dataType for f in schema.fields}
-    assert types["schema_version"] == T.LongType()
-    assert types["event_time"] == T.StringType()  # Bronze parses it
-    assert types["item_id"] == T.StringType()
-    assert types["price"] == T.DoubleType() and types["quantity"] == T.LongType()
-    assert types["geo"] == T.StructType(
-        [
-            T.StructField("country", T.StringType()),
-            T.StructField("city", T.StringType()),
-            T.StructField("lat", T.DoubleType()),
-            T.StructField("lon", T.DoubleType()),
-        ]
-    )
-    assert types["context"].fieldNames() == ["ip", "user_agent", "referrer", "page"]  # type: ignore[attr-defined]
-    assert types["user"].fieldNames() == ["email", "phone", "name"]  # type: ignore[attr-defined]
-    assert all(f.nullable for f in schema.fields)
-
-
-def test_a_new_field_in_the_json_schema_appears_in_the_spark_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pyspark.sql import types as T
-
-    grown = copy.deepcopy(EVENT_SCHEMA)
-    grown["properties"]["coupon"] = {"type": ["string", "null"]}
-    grown["properties"]["tags"] = {"type": "array", "items": {"type": "string"}}
-    monkeypatch.setattr(contract, "EVENT_SCHEMA", grown)
-    schema = contract.spark_schema()
-    assert schema["coupon"].dataType == T.StringType()
-    assert schema["tags"].dataType == T.ArrayType(T.StringType())
