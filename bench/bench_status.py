@@ -8,7 +8,7 @@ are written the way Bronze's job writes them: through `Ledger.write` under the k
 `<topic>-<checkpoint id>-b<batch:08d>`, with the same JSON shape (the second write of a batch replaces
 the first in place, so each is written once, with its final outcome).
 
-Then, per lake, median of `--rounds`:
+Then `--rounds` rounds, each measuring both lakes in turn (so outside load hits both alike); medians of:
 - `medallion status` as a subprocess (the real command: Python start-up, imports, the broker probe,
   Parquet footers, the ledger), with no broker (`kafka.embedded=false`, a closed port);
 - `changed_dates(cfg, Ledger(root))`, the planning step of `silver --incremental`, in-process;
@@ -37,6 +37,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medallion.catalog import BRONZE
 from medallion.config import Config, load_config
 from medallion.ledger import Ledger, RunRecord
 from medallion.silver.job import changed_dates
@@ -60,13 +61,13 @@ def iso(t: dt.datetime) -> str:
 
 
 def ingest_record(batch: int, started: dt.datetime) -> RunRecord:
-    """One micro-batch's record, shaped as `bronze.job._BatchLedger._write` shapes it."""
+    """One micro-batch's record, shaped as `bronze.accounting.BatchLedger._write` shapes it."""
     bronze, dlq, dropped = 1960 + batch % 37, 20 + batch % 5, 20
     record = RunRecord(
         stage="ingest",
         run_id=f"20260105T000000-1a2b3c4d-b{batch}",
         started_at=iso(started),
-        inputs={"topic": TOPIC, "batch": batch},
+        inputs={"topic": TOPIC, "batch_id": batch},
     )
     record.count(input=bronze + dlq + dropped, output=bronze, dlq=dlq, dropped=dropped)
     record.metrics = {
@@ -105,7 +106,7 @@ def write_bronze(cfg: Config, now: dt.datetime, last_batch: int) -> None:
     for h in range(hours):
         t = start + dt.timedelta(hours=h)
         batch = last_batch * (h + 1) // hours
-        part = Path(cfg.lake.bronze) / f"dt={t:%Y-%m-%d}" / f"hr={t:%H}" / f"batch={batch}"
+        part = Path(BRONZE.partition_path(cfg, dt=f"{t:%Y-%m-%d}", hr=f"{t:%H}", batch=batch))
         part.mkdir(parents=True)
         pq.write_table(table, part / "part-00000.snappy.parquet")
 
@@ -155,25 +156,22 @@ def status_command(root: Path) -> float:
     return seconds
 
 
-def median_time(fn: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
-def measure(root: Path, cfg: Config, rounds: int) -> dict[str, float]:
+def measure_round(root: Path, cfg: Config) -> dict[str, float]:
     def last_runs() -> None:
         ledger = Ledger(cfg.lake.root)
         for stage in STAGES:
             assert ledger.last(stage, outcome=None) is not None, stage
 
     return {
-        "status": statistics.median(status_command(root) for _ in range(rounds)),
-        "planning": median_time(lambda: changed_dates(cfg, Ledger(cfg.lake.root)), rounds),
-        "last": median_time(last_runs, rounds),
+        "status": status_command(root),
+        "planning": timed(lambda: changed_dates(cfg, Ledger(cfg.lake.root))),
+        "last": timed(last_runs),
     }
 
 
@@ -188,7 +186,8 @@ def main() -> None:
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench_status_"))
     now = dt.datetime.now(dt.UTC)
-    results: dict[int, dict[str, float]] = {}
+    lakes: dict[int, tuple[Path, Config]] = {}
+    rounds: dict[int, list[dict[str, float]]] = {}
     try:
         for n in (args.baseline, args.records):
             root = base / f"lake_{n}"
@@ -201,10 +200,15 @@ def main() -> None:
             # Planning sees the lake as built: the newest Bronze batch, and the last hour's dates as new.
             dates, newest = changed_dates(cfg, Ledger(cfg.lake.root))
             assert newest == n - 1 and dates, (newest, n, dates)
-            results[n] = measure(root, cfg, args.rounds)
+            lakes[n] = (root, cfg)
+        # Rounds alternate the two lakes, so that load from other programs hits both alike.
+        for _ in range(args.rounds):
+            for n, (root, cfg) in lakes.items():
+                rounds.setdefault(n, []).append(measure_round(root, cfg))
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    results = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in rounds.items()}
 
     small, big = results[args.baseline], results[args.records]
     print(f"\n{'':24}{args.baseline:>12,}{args.records:>12,}   ratio")

@@ -86,16 +86,24 @@ def record_location(record: RunRecord, key: str | None = None) -> str:
     if key is not None and (not key or "/" in key):
         raise ValueError(f"A ledger key must be a non-empty name without '/', not {key!r}.")
     try:
-        started = datetime.fromisoformat(record.started_at)
+        t = _utc(record.started_at)
     except ValueError:
         raise ValueError(
             f"Ledger record {record.stage} {record.run_id} has started_at {record.started_at!r}, "
             "not an ISO 8601 time."
         ) from None
-    t = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
     stamp = f"{t:%Y%m%dT%H%M%S}.{t.microsecond // 1000:03d}Z"
     name = f"{stamp}{_KEYED}{key}" if key is not None else f"{stamp}{_RUN}{record.run_id}"
     return f"{t:%Y-%m-%d}/{t:%H}/{name}.json"
+
+
+def _as_utc(t: datetime) -> datetime:
+    """A time in UTC; one without a zone is taken as UTC already (as the ledger writes them)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _utc(iso: str) -> datetime:
+    return _as_utc(datetime.fromisoformat(iso))
 
 
 def _identity(name: str) -> str:
@@ -142,18 +150,29 @@ class Ledger:
             lakefs.write_text(entry, relative)
         return path
 
-    def records(self, stage: str | None = None) -> list[RunRecord]:
-        """Every record (of one stage: only its folder is listed), oldest first; one per key."""
+    def records(self, stage: str | None = None, since: datetime | None = None) -> list[RunRecord]:
+        """Every record (of one stage: only its folder is listed), oldest first; one per key.
+
+        ``since``: only records of runs started then or later; older day folders are not listed at all.
+        """
         stages = (
             [stage] if stage is not None else [s for s in lakefs.list_children(self.root)[0] if _visible(s)]
         )
-        out = [record for name in stages for record in self._stage_records(name)]
+        out = [record for name in stages for record in self._stage_records(name, since)]
+        if since is not None:
+            out = [r for r in out if _utc(r.started_at) >= _as_utc(since)]
         return sorted(out, key=lambda r: r.started_at)
 
-    def _stage_records(self, stage: str) -> Iterator[RunRecord]:
+    def _stage_records(self, stage: str, since: datetime | None) -> Iterator[RunRecord]:
         stage_dir = self.stage_path(stage)
+        days, flat = lakefs.list_children(stage_dir)
+        first_day = f"{_as_utc(since):%Y-%m-%d}" if since is not None else ""
+        paths = [lakefs.join(stage_dir, n) for n in flat if n.endswith(".json") and _visible(n)]
+        for day in days:
+            if _visible(day) and day >= first_day:
+                paths += lakefs.list_files(lakefs.join(stage_dir, day), suffix=".json")
         newest: dict[str, tuple[bool, str, str]] = {}  # identity -> (in the folders, name, path)
-        for path in lakefs.list_files(stage_dir, suffix=".json"):
+        for path in paths:
             parts = path[len(stage_dir) + 1 :].split("/")
             if not all(_visible(p) for p in parts):
                 continue

@@ -290,3 +290,15 @@ def test_a_writer_killed_mid_write_leaves_the_previous_record_whole(lake: Path) 
         intact.append(data["metrics"]["blob"] == "y" * 4_000_000)
     assert all(intact)
     assert Ledger(str(lake)).last("silver") is not None
+
+
+def test_records_since_a_time_read_no_older_day(lake: Path, reads: list[str]) -> None:
+    ledger = Ledger(str(lake))
+    for i in range(12):  # every 6 hours over 3 days
+        ledger.write(record("silver", f"s{i}", T0 + dt.timedelta(hours=6 * i)))
+    reads.clear()
+
+    since = T0 + dt.timedelta(days=1, hours=7)  # 2026-01-07 05:00 UTC; s5 ran at 04:00 that day
+    assert [r.run_id for r in ledger.records("silver", since=since)] == [f"s{i}" for i in range(6, 12)]
+    assert all("/2026-01-05/" not in p and "/2026-01-06/" not in p for p in reads)
+    assert len(reads) == 7  # the two days from `since` on: s5 read and left out, s6..s11
