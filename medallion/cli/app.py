@@ -1,26 +1,50 @@
-"""The Typer application, its global options and the one place errors become messages and exit codes."""
+"""The Typer application, its global options and the one place errors become messages and exit codes.
+
+Nothing heavy is imported here or by the command modules at import time: the config models (pydantic),
+rich and loguru load when a command runs, so ``medallion --help`` costs little more than Typer itself.
+"""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import Annotated, Any
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from medallion.config import Config, load_config
+if TYPE_CHECKING:
+    from rich.console import Console
 
+    from medallion.config import Config
+
+# Plain (click) help, not Typer's rich panels: rendering those imports rich's markdown and traceback
+# modules, which alone took Typer's `--help` to about twice the cost of importing Typer (measured in
+# bench/bench_cli.py). Help texts therefore use no markup; `\b` keeps an example line unwrapped.
 app = typer.Typer(
     name="medallion",
     help="An ML data pipeline: Kafka → Bronze → Silver → Gold → Feast, embedded or on a cluster.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+@cache
+def console() -> Console:
+    """Where a command's results go (stdout)."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err_console() -> Console:
+    """Where errors go (stderr)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @dataclass
@@ -33,6 +57,8 @@ class AppState:
     def config(self, **overrides: Any) -> Config:
         """The validated config, with command-line overrides (dotted keys) applied on top."""
         if self._config is None or overrides:
+            from medallion.config import load_config
+
             self._config = load_config(self.env, self.config_dir, overrides)
         return self._config
 
@@ -40,38 +66,51 @@ class AppState:
 STATE = AppState()
 
 
-def configure_logging(level: str, as_json: bool) -> None:
-    from loguru import logger
-
-    logger.remove()
-    if as_json:
-        logger.add(sys.stderr, level=level.upper(), serialize=True)
-    else:
-        logger.add(
-            sys.stderr, level=level.upper(), format="<green>{time:HH:mm:ss}</green> {level: <7} {message}"
-        )
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 @app.callback()
 def main_options(
     env: Annotated[
         str,
-        typer.Option("--env", envvar="MEDALLION_ENV", help="Environment: local (embedded), docker or prod."),
+        typer.Option(
+            "--env",
+            envvar="MEDALLION_ENV",
+            metavar="local|docker|prod",
+            help="Environment: local (embedded), docker or prod.",
+        ),
     ] = "local",
     config_dir: Annotated[
         str | None,
         typer.Option(
-            "--config-dir", envvar="MEDALLION_CONFIG_DIR", help="Folder with base.yaml and overlays."
+            "--config-dir",
+            envvar="MEDALLION_CONFIG_DIR",
+            metavar="DIR",
+            help="Folder with base.yaml and overlays.",
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            envvar="MEDALLION_LOG_LEVEL",
+            case_sensitive=False,
+            help="Our log's level; debug also shows what Spark, Feast and other libraries say.",
+        ),
+    ] = LogLevel.INFO,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
+    from medallion.cli.logs import configure_logging
+
     STATE.env, STATE.config_dir, STATE.debug = env, config_dir, debug
-    configure_logging(log_level, log_json)
+    configure_logging(log_level.value, log_json)
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -88,21 +127,25 @@ def run_app(argv: list[str] | None = None) -> int:
     except MedallionError as exc:
         if STATE.debug:
             raise
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         return exc.exit_code
     except Exception as exc:  # a bug or an unclassified library error: still one clear line
         if STATE.debug:
             raise
-        err_console.print(
-            f"[bold red]Error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_error(f"{type(exc).__name__}: {exc}\n(run with --debug for the traceback)")
         return 1
     return 0
 
 
+def _print_error(message: str) -> None:
+    # As text, not markup: a message may hold brackets (`local[2]`, a JSON list) that are not markup.
+    from rich.text import Text
+
+    err_console().print(Text.assemble(("Error:", "bold red"), " ", message), soft_wrap=True)
+
+
 DATE_FORMATS = ["%Y-%m-%d"]
+DATE_METAVAR = "YYYY-MM-DD"
 
 
 def summary_table(title: str, rows: list[dict[str, Any]]) -> None:
@@ -110,11 +153,11 @@ def summary_table(title: str, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     if not rows:
-        console.print(f"{title}: nothing to report")
+        console().print(f"{title}: nothing to report")
         return
     table = Table(title=title, title_justify="left")
     for column in rows[0]:
         table.add_column(str(column), justify="right" if isinstance(rows[0][column], int | float) else "left")
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
-    console.print(table)
+    console().print(table)

@@ -19,6 +19,6 @@ def show_config(
     if reference:
         from medallion.config import reference_markdown
 
-        console.print(reference_markdown(), markup=False, highlight=False)
+        console().print(reference_markdown(), markup=False, highlight=False)
         return
-    console.print(yaml.safe_dump(STATE.config().model_dump(mode="json"), sort_keys=False), highlight=False)
+    console().print(yaml.safe_dump(STATE.config().model_dump(mode="json"), sort_keys=False), highlight=False)

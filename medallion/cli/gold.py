@@ -5,17 +5,23 @@ from typing import Annotated
 
 import typer
 
-from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
+from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_table
 
 
 @app.command()
 def gold(
-    start_date: Annotated[datetime, typer.Option(formats=DATE_FORMATS, help="First feature date (UTC).")],
-    end_date: Annotated[datetime, typer.Option(formats=DATE_FORMATS, help="Last feature date (UTC).")],
+    start_date: Annotated[
+        datetime, typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="First feature date (UTC).")
+    ],
+    end_date: Annotated[
+        datetime, typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="Last feature date (UTC).")
+    ],
 ) -> None:
     """Silver → Gold: user features for each feature date in the range (also the backfill path).
 
-    Example: [bold]medallion gold --start-date 2026-11-01 --end-date 2026-11-07[/]
+    \b
+    Example:
+      medallion gold --start-date 2026-11-01 --end-date 2026-11-07
     """
     from medallion import pipeline
 

@@ -16,7 +16,7 @@ def ingest(
     ] = False,
     max_offsets_per_trigger: Annotated[
         int | None,
-        typer.Option(help="Cap on records per micro-batch (default: ingest.max_offsets_per_trigger)."),
+        typer.Option(min=1, help="Cap on records per micro-batch (default: ingest.max_offsets_per_trigger)."),
     ] = None,
     starting_offsets: Annotated[
         str | None, typer.Option(help="For a new checkpoint: earliest, latest or offsets JSON.")
@@ -27,8 +27,11 @@ def ingest(
 ) -> None:
     """Kafka → Bronze with Spark Structured Streaming: validated, PII-scrubbed, exactly once.
 
-    Continuous until SIGTERM / Ctrl-C (it stops after the current micro-batch), or [bold]--once[/] for cron:
-    [bold]*/15 * * * * medallion ingest --once[/]
+    Continuous until SIGTERM / Ctrl-C (it stops after the current micro-batch), or --once for cron.
+
+    \b
+    Example (crontab):
+      */15 * * * * medallion ingest --once
     """
     from medallion import pipeline
 
@@ -42,7 +45,7 @@ def ingest(
 
     def on_batch(m: Any) -> None:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(m.dlq_by_reason.items())) or "none"
-        console.print(
+        console().print(
             f"batch {m.batch_id}: {m.input:,} in → {m.bronze:,} bronze, {m.dlq:,} DLQ ({reasons}), "
             f"{m.duplicates:,} duplicates; {m.seconds:.1f}s, {m.rows_per_s:,.0f} rows/s; lag {m.lag}",
             highlight=False,

@@ -22,12 +22,18 @@ def materialize(
 ) -> None:
     """Gold → Feast online store (incremental by default): what serving reads in milliseconds.
 
-    Example: [bold]medallion materialize[/]
+    \b
+    Example:
+      medallion materialize
     """
     from medallion import pipeline
+    from medallion.errors import UsageError
 
     as_utc = lambda t: t.replace(tzinfo=UTC) if t and t.tzinfo is None else t  # noqa: E731
-    result = pipeline.materialize(STATE.config(), end=as_utc(end), start=as_utc(start))
+    start, end = as_utc(start), as_utc(end)
+    if start is not None and end is not None and start >= end:  # a usage error, before a run is recorded
+        raise UsageError(f"--start {start.isoformat()} is not before --end {end.isoformat()}.")
+    result = pipeline.materialize(STATE.config(), end=end, start=start)
     summary_table(
         "materialize", [{k: v if isinstance(v, int | float) else str(v) for k, v in vars(result).items()}]
     )

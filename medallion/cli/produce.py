@@ -5,30 +5,40 @@ from typing import Annotated, Any
 
 import typer
 
-from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
+from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_table
 
 
 @app.command()
 def produce(
-    count: Annotated[int | None, typer.Option(help="Events to send (default: produce.count).")] = None,
+    count: Annotated[int | None, typer.Option(min=0, help="Events to send (default: produce.count).")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed sends the same events.")
     ] = None,
-    rate: Annotated[float, typer.Option(help="Events per second; 0 sends as fast as possible.")] = 0.0,
+    rate: Annotated[float, typer.Option(min=0, help="Events per second; 0 sends as fast as possible.")] = 0.0,
     start_date: Annotated[
         datetime | None,
-        typer.Option(formats=DATE_FORMATS, help="First day of event times (UTC); default: live."),
+        typer.Option(
+            formats=DATE_FORMATS, metavar=DATE_METAVAR, help="First day of event times (UTC); default: live."
+        ),
     ] = None,
     days: Annotated[
-        int | None, typer.Option(help="Days of history the events span (with --start-date).")
+        int | None, typer.Option(min=1, help="Days of history the events span (with --start-date).")
     ] = None,
-    bad_ratio: Annotated[float, typer.Option(help="Share of malformed records, tagged by class.")] = 0.0,
-    duplicate_ratio: Annotated[float, typer.Option(help="Share of exact duplicates (same event_id).")] = 0.01,
-    late_ratio: Annotated[float, typer.Option(help="Share of late, out-of-order events.")] = 0.02,
+    bad_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of malformed records, tagged by class.")
+    ] = 0.0,
+    duplicate_ratio: Annotated[
+        float, typer.Option(min=0, max=0.5, help="Share of exact duplicates (same event_id).")
+    ] = 0.01,
+    late_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of late, out-of-order events.")
+    ] = 0.02,
 ) -> None:
     """Generate realistic synthetic user events into Kafka (demos, development, load tests).
 
-    Example: [bold]medallion produce --count 100000 --bad-ratio 0.01 --seed 7[/]
+    \b
+    Example:
+      medallion produce --count 100000 --bad-ratio 0.01 --seed 7
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -10,10 +10,12 @@ from medallion.cli.app import STATE, app, console, summary_table
 @app.command()
 def run(
     count: Annotated[
-        int | None, typer.Option(help="Events to produce first (default: produce.count).")
+        int | None, typer.Option(min=0, help="Events to produce first (default: produce.count).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the produced events.")] = None,
-    bad_ratio: Annotated[float, typer.Option(help="Share of malformed records to mix in.")] = 0.01,
+    bad_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of malformed records to mix in.")
+    ] = 0.01,
 ) -> None:
     """Every stage in order: produce → Bronze → Silver → Gold → Feast online store → one online read.
 
@@ -28,7 +30,7 @@ def run(
         count=count,
         seed=seed,
         bad_ratio=bad_ratio,
-        report=lambda stage: console.print(f"[bold]▶ {stage}[/]"),
+        report=lambda stage: console().print(f"[bold]▶ {stage}[/]"),
     )
     summary_table("medallion run", summary.stages)
     if summary.sample_user:

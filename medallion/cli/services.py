@@ -20,7 +20,7 @@ def up() -> None:
     ensure_topics(
         cfg.kafka.bootstrap_servers, {cfg.kafka.topic: cfg.kafka.partitions}, cfg.kafka.replication_factor
     )
-    console.print(
+    console().print(
         f"broker up at {cfg.kafka.bootstrap_servers}; topic {cfg.kafka.topic} ({cfg.kafka.partitions} partitions)"
     )
 
@@ -32,4 +32,4 @@ def down() -> None:
     from medallion.services import state_dir
 
     stopped = embedded.stop_broker(state_dir(STATE.config()))
-    console.print("broker stopped" if stopped else "no embedded broker was running")
+    console().print("broker stopped" if stopped else "no embedded broker was running")

@@ -5,16 +5,18 @@ from typing import Annotated
 
 import typer
 
-from medallion.cli.app import DATE_FORMATS, STATE, app, summary_table
+from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_table
 
 
 @app.command()
 def silver(
     start_date: Annotated[
-        datetime | None, typer.Option(formats=DATE_FORMATS, help="First event date (UTC).")
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="First event date (UTC)."),
     ] = None,
     end_date: Annotated[
-        datetime | None, typer.Option(formats=DATE_FORMATS, help="Last event date (UTC).")
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="Last event date (UTC)."),
     ] = None,
     incremental: Annotated[
         bool,
@@ -23,7 +25,10 @@ def silver(
 ) -> None:
     """Bronze → Silver for a date range: flatten, type, dedupe, enrich; re-running a date is idempotent.
 
-    Example: [bold]medallion silver --start-date 2026-11-01 --end-date 2026-11-07[/]
+    \b
+    Examples:
+      medallion silver --start-date 2026-11-01 --end-date 2026-11-07
+      medallion silver --incremental
     """
     from medallion import pipeline
 

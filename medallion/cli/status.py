@@ -19,23 +19,25 @@ def status(
 ) -> None:
     """Broker, rows per layer, consumer lag, DLQ counts, last runs and alerts. Fast: no Spark.
 
-    Example: [bold]medallion status --fail-on-alert[/]
+    \b
+    Example:
+      medallion status --fail-on-alert
     """
     from medallion.status import collect
 
     report = collect(STATE.config())
     if as_json:
-        console.print_json(json.dumps(report.as_dict(), default=str))
+        console().print_json(json.dumps(report.as_dict(), default=str))
     else:
         broker = report.broker
         state = "up" if broker["reachable"] else "DOWN"
         pid = f" (embedded, pid {broker['embedded_pid']})" if broker.get("embedded_pid") else ""
-        console.print(f"Kafka at {broker['address']}: {state}{pid}", highlight=False)
+        console().print(f"Kafka at {broker['address']}: {state}{pid}", highlight=False)
         summary_table("lake", report.layers)
         if report.lag:
             summary_table("consumer lag (records behind, per partition)", [report.lag])
         summary_table("last runs", report.runs)
         for alert in report.alerts:
-            console.print(f"[bold red]ALERT[/] {alert}", highlight=False)
+            console().print(f"[bold red]ALERT[/] {alert}", highlight=False)
     if fail_on_alert and report.alerts:
         raise typer.Exit(1)

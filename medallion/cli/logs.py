@@ -1,0 +1,100 @@
+"""Our log, and how loud the libraries under it may be: quiet by default, everything at debug.
+
+- medallion's own messages go through loguru at the chosen level.
+- Spark: the level reaches the sessions this process builds through ``MEDALLION_LOG_LEVEL``
+  (``medallion.spark`` turns it into log4j levels), and Spark's Python workers, which inherit the
+  environment, log in the same format and level through loguru's ``LOGURU_*`` variables.
+- Python warnings: library deprecations and Feast's notices ("... is an experimental feature", its
+  dependencies' dask and protobuf warnings) are dropped below debug; every other warning, and all of
+  them at debug, become one line of our log.
+- Feast's own loggers: errors only below debug, everything at debug.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from typing import TextIO
+
+from medallion.spark import LOG_LEVEL_ENV
+
+LOG_FORMAT = "<green>{time:HH:mm:ss}</green> {level: <7} {message}"
+# Libraries whose warnings say nothing a user of the pipeline can act on (seen at --log-level debug).
+QUIET_WARNING_MODULES = r"(feast|dask|google\.protobuf)(\.|$)"
+QUIET_WARNING_CATEGORIES: tuple[type[Warning], ...] = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    FutureWarning,
+)
+QUIET_LOGGERS = ("feast",)
+LOGURU_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def configure_logging(level: str, as_json: bool) -> None:
+    """Set up our log at ``level`` (DEBUG, INFO, WARNING or ERROR) and the libraries' to match."""
+    level = level.upper()
+    os.environ[LOG_LEVEL_ENV] = level
+    os.environ["LOGURU_LEVEL"] = level
+    os.environ["LOGURU_FORMAT"] = LOG_FORMAT
+    os.environ["LOGURU_SERIALIZE"] = "1" if as_json else "0"
+    from loguru import logger
+
+    logger.remove()
+    if as_json:
+        logger.add(sys.stderr, level=level, serialize=True)
+    else:
+        logger.add(sys.stderr, level=level, format=LOG_FORMAT)
+    _route_warnings(verbose=level == "DEBUG")
+    for name in QUIET_LOGGERS:
+        _route_logger(name, logging.DEBUG if level == "DEBUG" else logging.ERROR)
+
+
+def _route_warnings(*, verbose: bool) -> None:
+    if verbose:
+        warnings.simplefilter("default")  # each warning once per place, deprecations included
+    else:
+        for category in QUIET_WARNING_CATEGORIES:
+            warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("ignore", message=r".*\bexperimental feature")
+        warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
+    warnings.showwarning = _warning_to_log
+
+
+def _warning_to_log(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    from loguru import logger
+
+    logger.warning(
+        "{category}: {message} ({filename}:{lineno})",
+        category=category.__name__,
+        message=str(message),
+        filename=filename,
+        lineno=lineno,
+    )
+
+
+class _ToLoguru(logging.Handler):
+    """A standard-library logger's records, into our log at their own level."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from loguru import logger
+
+        level = record.levelname if record.levelname in LOGURU_LEVELS else "ERROR"
+        logger.log(level, "{name}: {message}", name=record.name, message=record.getMessage())
+
+
+def _route_logger(name: str, level: int) -> None:
+    # The handler's level too: a child logger with its own level (Feast sets some to INFO) still
+    # reaches this handler, since propagation checks handlers' levels, not the parents'.
+    library = logging.getLogger(name)
+    library.setLevel(level)
+    library.handlers = [h for h in library.handlers if not isinstance(h, _ToLoguru)] + [_ToLoguru(level)]
+    library.propagate = False
