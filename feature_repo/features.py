@@ -1,7 +1,7 @@
 """medallion's Feast definitions, for the `feast` CLI run in this directory (`feast plan`, `feast apply`,
-`feast serve`, `feast ui`): the entity `user` (join key `user_id`) and one feature view per Gold table.
+`feast serve`, `feast ui`): the entities and one feature view per Gold feature family.
 
-The objects are built by `definitions(gold_path, ttl)` (medallion/serving/definitions.py), the same
+The objects are built by `definitions(gold_paths, ttl)` (medallion/serving/definitions.py), the same
 function `medallion materialize` registers them with, so both register identical objects. The Gold path
 and the TTL come from medallion's config, read the way the `medallion` command reads it:
 `MEDALLION_ENV` (default `local`), `MEDALLION_CONFIG_DIR` (default `../config`) and the
@@ -32,8 +32,8 @@ _paths = feast_paths(_cfg, base_dir=PROJECT_DIR)
 if "://" not in _paths.registry:
     # Feast creates the registry's directory but not its parents: a fresh lake would fail `feast plan`.
     Path(_paths.registry).parent.mkdir(parents=True, exist_ok=True)
-user, *_views = definitions(_paths.gold, timedelta(days=_cfg.serving.ttl_days))
+_objects = definitions(_paths.gold, timedelta(days=_cfg.serving.ttl_days))
 
-# Feast finds definitions among this module's attributes: one per feature view, by its name
-# (`user_activity`, ...), so a table added to FEATURE_TABLES needs no change here.
-globals().update({view.name: view for view in _views})
+# Feast finds definitions among this module's attributes: one per entity and feature view, by its name,
+# so a family added to medallion.features needs no change here.
+globals().update({obj.name: obj for obj in _objects})

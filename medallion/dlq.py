@@ -10,24 +10,12 @@ from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-DLQ_SCHEMA = T.StructType(
-    [
-        T.StructField("source_topic", T.StringType()),
-        T.StructField("source_partition", T.IntegerType()),
-        T.StructField("source_offset", T.LongType()),
-        T.StructField("source_file", T.StringType()),
-        T.StructField("key", T.StringType()),
-        T.StructField("payload", T.StringType()),
-        T.StructField("stage", T.StringType(), nullable=False),
-        T.StructField("run_id", T.StringType(), nullable=False),
-        T.StructField("error_class", T.StringType(), nullable=False),
-        T.StructField("error_message", T.StringType()),
-        T.StructField("failed_rules", T.ArrayType(T.StringType())),
-        T.StructField("failed_at", T.TimestampType(), nullable=False),
-    ]
-)
+from medallion.catalog import DLQ_COLUMNS
+from medallion.lake import spark_schema, write_partitions
+
+DLQ_SCHEMA = spark_schema(DLQ_COLUMNS)
+"""Every stage's DLQ record (the columns in `catalog.DLQ_COLUMNS`)."""
 
 
 def as_dlq_records(stage: str, run_id: str, keep: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
@@ -57,4 +45,4 @@ def as_dlq_records(stage: str, run_id: str, keep: Sequence[str] = ()) -> Callabl
 
 def write_dlq(df: DataFrame, path: str, partition_by: Sequence[str]) -> None:
     """Write DLQ records with dynamic partition overwrite, so a re-run replaces what it wrote before."""
-    df.write.mode("overwrite").partitionBy(*partition_by).parquet(path)
+    write_partitions(df, path, partition_by)

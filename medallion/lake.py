@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from medallion import lakefs
+from medallion.catalog import BATCH, DT, HR, Column, split_top_level
 from medallion.errors import TerminalError
 
 
@@ -25,6 +27,44 @@ class StageResult:
     dlq: int = 0
     dropped: int = 0
     seconds: float = 0.0
+
+
+_SIMPLE_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "int": T.IntegerType(),
+    "long": T.LongType(),
+    "bigint": T.LongType(),
+    "double": T.DoubleType(),
+    "float": T.FloatType(),
+    "boolean": T.BooleanType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+}
+
+
+def spark_type(text: str) -> T.DataType:
+    """A catalogue type string (``long``, ``decimal(18,4)``, ``array<string>``, ``struct<a:int, b:string>``)
+    as a Spark type, parsed here: Spark's own DDL parser needs a running session."""
+    text = text.strip()
+    if text in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[text]
+    if text.startswith("decimal(") and text.endswith(")"):
+        precision, scale = (int(x) for x in text[len("decimal(") : -1].split(","))
+        return T.DecimalType(precision, scale)
+    if text.startswith("array<") and text.endswith(">"):
+        return T.ArrayType(spark_type(text[len("array<") : -1]))
+    if text.startswith("struct<") and text.endswith(">"):
+        fields = []
+        for member in split_top_level(text[len("struct<") : -1]):
+            name, _, member_type = member.partition(":")
+            fields.append(T.StructField(name.strip(), spark_type(member_type)))
+        return T.StructType(fields)
+    raise ValueError(f"catalogue type {text!r} is not one medallion knows")
+
+
+def spark_schema(columns: tuple[Column, ...]) -> T.StructType:
+    """Catalogue columns as a Spark schema (all nullable)."""
+    return T.StructType([T.StructField(c.name, spark_type(c.type)) for c in columns])
 
 
 def require_columns(df: DataFrame, required: tuple[str, ...], stage: str) -> None:
@@ -64,8 +104,20 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
 def bronze_batches(path: str) -> dict[str, set[int]]:
     """``{dt: {batch ids}}`` from Bronze's directory names, without reading data or starting Spark."""
     out: dict[str, set[int]] = {}
-    for day in lakefs.list_partitions(path, "dt"):
-        for hour in lakefs.list_partitions(lakefs.join(path, f"dt={day}"), "hr"):
-            batches = lakefs.list_partitions(lakefs.join(path, f"dt={day}", f"hr={hour}"), "batch")
+    for day in lakefs.list_partitions(path, DT):
+        for hour in lakefs.list_partitions(lakefs.join(path, f"{DT}={day}"), HR):
+            batches = lakefs.list_partitions(lakefs.join(path, f"{DT}={day}", f"{HR}={hour}"), BATCH)
             out.setdefault(day, set()).update(int(b) for b in batches)
     return out
+
+
+def remove_partitions(path: str, column: str, values: Sequence[str]) -> list[str]:
+    """Delete the ``column=value`` partitions of a table for ``values`` (those that exist); their names.
+
+    Dynamic partition overwrite replaces only the partitions a write produces: a partition that should
+    now be empty has to be removed, or a re-run would leave its old rows behind.
+    """
+    removed = []
+    for value in values:
+        removed += [d for d in lakefs.remove_dirs(path, f"{column}={value}") if d == f"{column}={value}"]
+    return removed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import ConfigError, TransientError
 from medallion.retry import retry_transient
@@ -31,7 +31,7 @@ def state_dir(cfg: Config) -> Path:
             f"The embedded services keep their state on the local disk, but lake.root is {cfg.lake.root}. "
             f"Use a local lake for the embedded setting, or point kafka.bootstrap_servers at a real cluster."
         )
-    return lakefs.local_path(cfg.lake.state)
+    return lakefs.local_path(catalog.STATE.path(cfg))
 
 
 def ensure_kafka(cfg: Config) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.ledger import Ledger
 
@@ -38,7 +38,7 @@ def table_stats(path: str, partition: str) -> dict[str, Any]:
         format="parquet",
         partitioning="hive",
         exclude_invalid_files=True,
-        ignore_prefixes=["_", "."],
+        ignore_prefixes=list(catalog.HIDDEN_PREFIXES),
     )
     return {"rows": dataset.count_rows(), "partitions": len(partitions), "latest": partitions[-1]}
 
@@ -52,20 +52,16 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0) -> Status:
     reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=kafka_timeout_s)
     status.broker = {"address": cfg.kafka.bootstrap_servers, "reachable": reachable}
     if embedded_address(cfg) is not None and cfg.lake.is_local:
-        running = embedded.broker_status(lakefs.local_path(cfg.lake.state))
+        running = embedded.broker_status(lakefs.local_path(catalog.STATE.path(cfg)))
         status.broker["embedded_pid"] = getattr(running, "pid", None) if running else None
 
-    for name, path, partition in (
-        ("bronze", cfg.lake.bronze, "dt"),
-        ("silver", cfg.lake.silver, "event_date"),
-        ("gold/user_activity", cfg.lake.path("gold", "user_activity"), "feature_date"),
-        ("dlq/bronze", cfg.lake.path("dlq", "bronze"), "batch"),
-    ):
-        status.layers.append({"table": name, **table_stats(path, partition)})
+    for table in catalog.CATALOG.tables():
+        if table.layer == "lookup":
+            continue
+        partition = table.date_column or table.partitions[0]
+        status.layers.append({"table": table.name, **table_stats(table.path(cfg), partition)})
 
-    from medallion.bronze.job import checkpoint_path
-
-    committed = admin.checkpoint_offsets(checkpoint_path(cfg)).get(cfg.kafka.topic, {})
+    committed = admin.checkpoint_offsets(catalog.INGEST_CHECKPOINT.path(cfg)).get(cfg.kafka.topic, {})
     if reachable:
         ends = admin.end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
         status.lag = {str(p): end - committed.get(p, 0) for p, end in sorted(ends.items())}

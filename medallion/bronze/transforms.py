@@ -1,7 +1,7 @@
 """Bronze transforms on decoded records (``medallion.bronze.records.DECODED_SCHEMA``), all pure
 ``DataFrame -> DataFrame``. The per-record work (parse, rules, normalization, PII) happens before, in
 `BronzeDecoder`; what is left here needs Spark: state across batches (duplicates), and the shapes of the
-two outputs. The job (``bronze/job.py``) does the streaming I/O.
+two outputs. The job (``bronze/job.py`` and its pieces) does the streaming I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from medallion.bronze.records import BRONZE_FIELDS
+from medallion.catalog import BATCH, DT, HR
 from medallion.lake import require_columns
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
@@ -46,9 +47,9 @@ def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]
             {
                 "_ingested_at": F.current_timestamp(),
                 "_run_id": F.lit(run_id),
-                "dt": F.date_format("event_time", "yyyy-MM-dd"),
-                "hr": F.hour("event_time"),
-                "batch": F.lit(batch_id).cast("long"),
+                DT: F.date_format("event_time", "yyyy-MM-dd"),
+                HR: F.hour("event_time"),
+                BATCH: F.lit(batch_id).cast("long"),
             }
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import ConfigError
 
@@ -29,7 +29,7 @@ def pii_key(cfg: Config) -> bytes:
             f"16 characters (the same one for every run, or hashes stop joining). Only the local environment "
             f"may generate a development key (pii.allow_dev_key)."
         )
-    path = lakefs.join(cfg.lake.state, "pii_dev.key")
+    path = catalog.PII_DEV_KEY.path(cfg)
     if not lakefs.exists(path):
         lakefs.write_text(path, secrets.token_hex(32))
     return lakefs.read_text(path).strip().encode()

@@ -24,11 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs
 
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.contract import CURRENCIES
 
 DEFAULT_ITEMS = 2000
-LOOKUP_TABLES = ("items", "users", "currency_rates")
+LOOKUP_TABLES = tuple(d.short_name for d in catalog.LOOKUPS)
 
 # country: (currency, phone prefix, weight, cities as (name, lat, lon))
 COUNTRIES: dict[str, tuple[str, str, float, tuple[tuple[str, float, float], ...]]] = {
@@ -366,12 +367,12 @@ def local_price(world: World, item: Item, currency: str) -> float:
     return float(round(value)) if currency in ZERO_DECIMAL_CURRENCIES else round(value, 2)
 
 
-def lookup_tables(world: World) -> dict[str, pa.Table]:
+def lookup_tables(world: World) -> dict[str, pa.Table]:  # by the lookup's short name
     """The three lookup tables of ``world`` as Arrow tables."""
     items = world.items
     users = world.users
     return {
-        "items": pa.table(
+        catalog.ITEMS.short_name: pa.table(
             {
                 "item_id": [i.item_id for i in items],
                 "category": [i.category for i in items],
@@ -380,7 +381,7 @@ def lookup_tables(world: World) -> dict[str, pa.Table]:
                 "popularity_rank": pa.array([i.popularity_rank for i in items], pa.int32()),
             }
         ),
-        "users": pa.table(
+        catalog.USERS.short_name: pa.table(
             {
                 "user_id": [u.user_id for u in users],
                 "signup_date": pa.array([u.signup_date for u in users], pa.date32()),
@@ -390,7 +391,7 @@ def lookup_tables(world: World) -> dict[str, pa.Table]:
                 "currency": [u.currency for u in users],
             }
         ),
-        "currency_rates": pa.table(
+        catalog.CURRENCY_RATES.short_name: pa.table(
             {
                 "currency": list(world.rates),
                 "rate_to_usd": pa.array(list(world.rates.values()), pa.float64()),
@@ -403,7 +404,7 @@ def lookup_tables(world: World) -> dict[str, pa.Table]:
 def _filesystem(path: str) -> tuple[fs.FileSystem, str]:
     if "://" not in path or path.startswith("file://"):
         return fs.LocalFileSystem(), str(Path(path.removeprefix("file://")).resolve())
-    return fs.FileSystem.from_uri(path.replace("s3a://", "s3://", 1))  # Hadoop's s3a is pyarrow's s3
+    return fs.FileSystem.from_uri(lakefs.pyarrow_uri(path))
 
 
 def write_lookups(
@@ -433,10 +434,11 @@ def write_lookups(
 
 def write_world_lookups(world: World, lake_root: str) -> dict[str, int]:
     """Write ``world``'s lookup tables under ``<lake_root>/lookups/``; rows per table."""
-    filesystem, base = _filesystem(lake_root.rstrip("/") + "/lookups")
     counts = {}
-    for name, table in lookup_tables(world).items():
-        directory = f"{base}/{name}"
+    tables = lookup_tables(world)
+    for lookup in catalog.LOOKUPS:
+        name, table = lookup.short_name, tables[lookup.short_name]
+        filesystem, directory = _filesystem(catalog.join(lake_root, *lookup.location))
         if filesystem.get_file_info(directory).type == fs.FileType.Directory:
             filesystem.delete_dir_contents(directory)
         filesystem.create_dir(directory, recursive=True)

@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from loguru import logger
 
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
 from medallion.kafka.admin import (
@@ -89,6 +90,9 @@ class ProduceFailed(MedallionError):
         self.result = result
 
 
+PRODUCE_DLQ_SCRATCH = "produce-dead-letters"  # local scratch folder before the copy to the lake
+
+
 class DeadLetterFile:
     """Undeliverable records as JSON lines, opened on the first one. For a lake on an object store the
     file is written locally and copied next to the lake's state when closed."""
@@ -96,12 +100,13 @@ class DeadLetterFile:
     def __init__(self, cfg: Config, run_id: str, topic: str) -> None:
         self.run_id, self.topic, self.count = run_id, topic, 0
         name = f"{run_id}.jsonl"
+        folder = catalog.PRODUCE_DLQ.path(cfg)
         if cfg.lake.is_local:
-            self.local = Path(cfg.lake.state.removeprefix("file://")) / "produce_dlq" / name
+            self.local = lakefs.local_path(folder) / name
             self.remote: str | None = None
         else:
-            self.local = Path(tempfile.gettempdir()) / "medallion" / "produce_dlq" / name
-            self.remote = cfg.lake.path("_state", "produce_dlq", name)
+            self.local = Path(tempfile.gettempdir()) / "medallion" / PRODUCE_DLQ_SCRATCH / name
+            self.remote = lakefs.join(folder, name)
         self._out: Any = None
 
     @property
@@ -142,7 +147,7 @@ class DeadLetterFile:
         if self.remote is not None:
             from pyarrow import fs
 
-            fs.copy_files(str(self.local), self.remote.replace("s3a://", "s3://", 1))
+            fs.copy_files(str(self.local), lakefs.pyarrow_uri(self.remote))
 
 
 class _Reports:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.ledger import Ledger
 
@@ -56,8 +56,9 @@ def _reconciled(bronze: DataFrame, silver: DataFrame) -> CheckResult:
 
 
 def _gold_covers_active_users(silver: DataFrame, gold: DataFrame) -> CheckResult:
-    active = silver.select("user_id", F.col("event_date").alias("feature_date")).distinct()
-    served = gold.where("events_1d > 0").select("user_id", "feature_date")
+    date = catalog.FEATURE_DATE
+    active = silver.select("user_id", F.col(catalog.EVENT_DATE).alias(date)).distinct()
+    served = gold.where("events_1d > 0").select("user_id", date)
     missing = active.exceptAll(served).count()
     extra = served.exceptAll(active).count()
     return CheckResult(
@@ -86,18 +87,19 @@ def _ledger_balanced(cfg: Config) -> CheckResult:
 def validate(
     spark: SparkSession, cfg: Config, layers: list[str], start: dt.date, end: dt.date
 ) -> list[CheckResult]:
-    def read(path: str, column: str) -> DataFrame | None:
+    def read(table: catalog.Dataset) -> DataFrame | None:
+        path = table.path(cfg)
         if not lakefs.exists(path):
             return None
         return (
             spark.read.option("basePath", path)
             .parquet(path)
-            .where(F.col(column).between(F.lit(start), F.lit(end)))
+            .where(F.col(table.date_column or "").between(F.lit(start), F.lit(end)))
         )
 
-    bronze = read(cfg.lake.bronze, "dt")
-    silver = read(cfg.lake.silver, "event_date")
-    gold = read(cfg.lake.path("gold", "user_activity"), "feature_date")
+    bronze = read(catalog.BRONZE)
+    silver = read(catalog.SILVER)
+    gold = read(catalog.gold_table(catalog.FAMILIES[0].name))
     results: list[CheckResult] = []
     present = {"bronze": bronze, "silver": silver, "gold": gold}
     for layer in layers:
@@ -111,7 +113,7 @@ def validate(
         if bronze is not None:
             results.append(_reconciled(bronze, silver))
     if "gold" in layers and gold is not None:
-        results.append(_null_ids(gold, "gold", ("user_id", "event_timestamp")))
+        results.append(_null_ids(gold, "gold", ("user_id", catalog.EVENT_TIMESTAMP)))
         if silver is not None:
             results.append(_gold_covers_active_users(silver, gold))
     results.append(_ledger_balanced(cfg))

@@ -6,7 +6,7 @@ the CLI stays fast. See feature_repo/README.md for the ``feast`` CLI on the same
 
 from __future__ import annotations
 
-from medallion.serving.definitions import FEATURE_TABLES, Feature, FeatureTable, definitions
+from medallion.serving.definitions import definitions
 from medallion.serving.materialize import MaterializeResult, apply, materialize
 from medallion.serving.retrieval import feature_refs, historical_features, online_features
 from medallion.serving.store import (
@@ -22,9 +22,6 @@ from medallion.serving.store import (
 )
 
 __all__ = [
-    "FEATURE_TABLES",
-    "Feature",
-    "FeatureTable",
     "MaterializeResult",
     "apply",
     "check_online_store",

@@ -5,7 +5,7 @@ and writes each user's latest one (by ``event_timestamp``, then ``created_timest
 store. Incremental runs take the window from the end of the previous run (the first one from now minus
 the TTL), and by default end at the end of the current UTC day:
 
-- so today's Gold row, computed from the events so far and stamped with the end of today (decision 6),
+- so today's Gold row, computed from the events so far and stamped with the end of today,
   is served as soon as the Gold job has written it: the online store holds each user's latest Gold row.
   Training sets stay point-in-time (a row is used only from its ``event_timestamp`` on), so a model sees
   complete days in training and today's partial ``*_1d`` values in serving; pass ``end=now`` to
@@ -39,6 +39,7 @@ from medallion.serving.store import (
     redis_errors,
     require_gold,
 )
+from medallion.times import as_utc
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -75,14 +76,17 @@ def _same_spec(registered: Any, desired: Any) -> bool:
 
 
 def apply(cfg: Config) -> list[str]:
-    """Register the ``user`` entity and the Gold feature views; returns ``["entity:user", "feature_view:…"]``.
+    """Register the families' entities and feature views; returns ``["entity:user", "feature_view:…"]``.
 
     Idempotent: when the registry already holds exactly these definitions nothing is written. Feature
     views that medallion registered earlier and that are no longer defined are removed.
     """
+    from feast import Entity
+
     objects = _desired(cfg)
-    entity, views = objects[0], objects[1:]
-    names = [f"entity:{entity.name}", *(f"feature_view:{v.name}" for v in views)]
+    entities = [o for o in objects if isinstance(o, Entity)]
+    views = [o for o in objects if not isinstance(o, Entity)]
+    names = [*(f"entity:{e.name}" for e in entities), *(f"feature_view:{v.name}" for v in views)]
     store = feature_store(cfg)
     with quiet_feast():
         registered = {fv.name: fv for fv in store.list_feature_views()}
@@ -94,14 +98,13 @@ def apply(cfg: Config) -> list[str]:
         current = {e.name: e for e in store.list_entities()}
         unchanged = (
             not stale
-            and entity.name in current
-            and _same_spec(current[entity.name], entity)
+            and all(e.name in current and _same_spec(current[e.name], e) for e in entities)
             and all(v.name in registered and _same_spec(registered[v.name], v) for v in views)
         )
         if unchanged:
             logger.debug("Feast registry already up to date: {names}", names=names)
             return names
-        store.apply([entity, *views], objects_to_delete=stale, partial=False)
+        store.apply([*entities, *views], objects_to_delete=stale, partial=False)
     logger.info("Registered {names} in {registry}", names=names, registry=feast_paths(cfg).registry)
     return names
 
@@ -179,9 +182,7 @@ def end_of_today() -> datetime:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 def _window_starts(store: FeatureStore, views: list[str]) -> list[datetime]:
@@ -191,7 +192,7 @@ def _window_starts(store: FeatureStore, views: list[str]) -> list[datetime]:
         intervals = store.get_feature_view(name).materialization_intervals
         if intervals:
             starts.append(intervals[-1][0])
-    return [s.replace(tzinfo=UTC) if s.tzinfo is None else s for s in starts]
+    return [as_utc(s) for s in starts]
 
 
 class _WriteCounter:

@@ -1,4 +1,4 @@
-"""Feast configured from medallion's config (decision 7): one source of truth for stores and paths.
+"""Feast configured from medallion's config: one source of truth for stores and paths.
 
 ``repo_config(cfg)`` is the Feast ``RepoConfig`` every medallion call uses; ``write_feature_store_yaml``
 writes the same settings into ``feature_repo/feature_store.yaml`` for the ``feast`` CLI (paths relative
@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import ConfigError, TerminalError, TransientError
+from medallion.features import FAMILIES
 from medallion.retry import retry_transient
-from medallion.serving.definitions import FEATURE_TABLES, feast_uri, table_path
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -47,13 +48,13 @@ class FeastPaths:
     """Where Feast's files are, resolved: absolute local paths, or URIs as Feast spells them."""
 
     registry: str
-    gold: str
+    gold: dict[str, str]  # feature family -> its Gold table
     sqlite: str | None  # None when the online store is Redis
 
 
 def _resolve(path: str, base_dir: Path) -> str:
     if "://" in path and not path.startswith("file://"):
-        return feast_uri(path)
+        return lakefs.pyarrow_uri(path)
     local = Path(path.removeprefix("file://")).expanduser()
     return str(local if local.is_absolute() else (base_dir / local).resolve())
 
@@ -63,7 +64,7 @@ def feast_paths(cfg: Config, base_dir: Path | None = None) -> FeastPaths:
     (the working directory by default, where ``medallion`` runs)."""
     base = Path.cwd() if base_dir is None else base_dir
     serving = cfg.serving
-    registry = _resolve(serving.registry_path or cfg.lake.path("_feast", "registry.db"), base)
+    registry = _resolve(catalog.FEAST_REGISTRY.path(cfg), base)
     if "://" in registry and not registry.startswith(_REMOTE_REGISTRY_SCHEMES):
         raise ConfigError(
             f"Feast cannot keep its registry at {registry}: it needs a local path, s3://, gs:// or az://. "
@@ -71,13 +72,14 @@ def feast_paths(cfg: Config, base_dir: Path | None = None) -> FeastPaths:
         )
     sqlite = None
     if serving.online_store == "sqlite":
-        sqlite = _resolve(serving.sqlite_path or cfg.lake.path("_feast", "online.db"), base)
+        sqlite = _resolve(catalog.FEAST_ONLINE_SQLITE.path(cfg), base)
         if "://" in sqlite:
             raise ConfigError(
                 f"The SQLite online store needs a local file, not {sqlite}: set serving.sqlite_path "
                 "(or MEDALLION__SERVING__SQLITE_PATH), or use serving.online_store: redis."
             )
-    return FeastPaths(registry=registry, gold=_resolve(cfg.lake.gold, base), sqlite=sqlite)
+    gold = {f.name: _resolve(catalog.gold_table(f.name).path(cfg), base) for f in FAMILIES}
+    return FeastPaths(registry=registry, gold=gold, sqlite=sqlite)
 
 
 def feast_settings(
@@ -141,8 +143,7 @@ def feature_store(cfg: Config, base_dir: Path | None = None) -> FeatureStore:
 
 def gold_paths(cfg: Config, base_dir: Path | None = None) -> dict[str, str]:
     """Feature view name -> the Gold directory it reads."""
-    gold = feast_paths(cfg, base_dir).gold
-    return {table.name: table_path(gold, table) for table in FEATURE_TABLES}
+    return feast_paths(cfg, base_dir).gold
 
 
 def feature_store_yaml(cfg: Config, repo_dir: str | Path, base_dir: Path | None = None) -> str:
@@ -308,12 +309,10 @@ def check_online_store(
 
 def require_gold(cfg: Config, names: list[str] | None = None, base_dir: Path | None = None) -> None:
     """Fail with a clear TerminalError when a feature view's Gold table has no partition yet."""
-    from medallion import lakefs
-
     for name, path in gold_paths(cfg, base_dir).items():
         if names is not None and name not in names:
             continue
-        if not lakefs.list_partitions(path, "feature_date"):
+        if not lakefs.list_partitions(path, catalog.FEATURE_DATE):
             raise TerminalError(
                 f"Feature view {name} has no Gold data: {path} holds no feature_date=... partition. "
                 "Run `medallion gold --start-date D1 --end-date D2` first."

@@ -31,6 +31,7 @@ import psutil
 import pyarrow.dataset as ds
 import pytest
 
+from medallion import catalog
 from tests.conftest import CONFIG_DIR, REPO
 from tests.e2e.checks import parquet, topic_records
 
@@ -304,7 +305,7 @@ def test_sigkill_and_restart_lose_and_duplicate_nothing(
         "MEDALLION__SPARK__SHUFFLE_PARTITIONS": "2",
         "MEDALLION_PII_KEY": PII_KEY,
     }
-    out = Lake(Path(cfg.lake.bronze), Path(cfg.lake.path("dlq", "bronze")), Path(checkpoint_path(cfg)))
+    out = Lake(Path(catalog.BRONZE.path(cfg)), Path(catalog.BRONZE_DLQ.path(cfg)), Path(checkpoint_path(cfg)))
     ingest = Ingest(env, tmp_path)
     rng = random.Random(SEED)
     context = f"seed {SEED}, {EVENTS:,} events, maxOffsetsPerTrigger {MAX_OFFSETS}"
@@ -353,7 +354,7 @@ def test_sigkill_and_restart_lose_and_duplicate_nothing(
     # of that batch. A record still "written" belongs to a process killed after writing the batch and
     # before Spark reported it: its input is unknown, its outputs are not.
     ingest_records = [r for r in Ledger(cfg.lake.root).records("ingest") if r.inputs.get("topic") == topic]
-    ledger = {r.inputs["batch"]: r for r in ingest_records}
+    ledger = {r.inputs["batch_id"]: r for r in ingest_records}
     assert len(ledger) == len(ingest_records), "a batch has more than one ledger record"
     assert sorted(ledger) == out.batch_ids("commits"), (sorted(ledger), out.batch_ids("commits"), context)
     landed = Counter(parquet(str(out.bronze)).column("batch").to_pylist())

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from medallion import catalog
 from medallion.bronze import job
 from medallion.ledger import Ledger
 from medallion.produce.producer import produce_events
@@ -50,7 +51,7 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     assert result.total("duplicates") == produced.duplicates > 0
     assert result.total("dlq") == sum(produced.by_bad_class.values())
 
-    bronze = parquet(cfg.lake.bronze).to_pandas()
+    bronze = parquet(catalog.BRONZE.path(cfg)).to_pandas()
     assert bronze["event_id"].is_unique
     assert len(bronze) == result.total("bronze")
     assert bronze["user"].map(lambda u: len(u["email_hmac"] or "") in (0, 64)).all()
@@ -67,7 +68,7 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     # A restart from the checkpoint finds nothing new and writes nothing.
     again = job.run(spark, cfg, pii_key=KEY, run_id="r2", ledger=ledger, once=True)
     assert again.total("input") == 0
-    assert len(parquet(cfg.lake.bronze).to_pandas()) == len(bronze)
+    assert len(parquet(catalog.BRONZE.path(cfg)).to_pandas()) == len(bronze)
 
 
 @pytest.mark.integration
@@ -80,7 +81,7 @@ def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: A
     produced = produce_events(first, count=200, seed=7, start_date="2026-01-05", days=1)
     ledger = Ledger(first.lake.root)
     assert job.run(spark, first, pii_key=KEY, run_id="a", ledger=ledger).total("input") == produced.delivered
-    before = parquet(first.lake.bronze).num_rows
+    before = parquet(catalog.BRONZE.path(first)).num_rows
 
     # Same lake, another topic: its checkpoint would number batches from 0 again, over topic a's.
     second = make_config(
@@ -89,7 +90,7 @@ def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: A
     produce_events(second, count=200, seed=8, start_date="2026-01-05", days=1)
     with pytest.raises(ConfigError, match="would overwrite"):
         job.run(spark, second, pii_key=KEY, run_id="b", ledger=ledger)
-    assert parquet(first.lake.bronze).num_rows == before
+    assert parquet(catalog.BRONZE.path(first)).num_rows == before
 
     # The owner itself goes on as before.
     more = produce_events(first, count=50, seed=9, start_date="2026-01-05", days=1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from medallion import pipeline, serving
+from medallion import catalog, pipeline, serving
 from medallion.status import collect
 from tests.e2e.checks import assert_pipeline_correct
 
@@ -35,8 +35,9 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
     # `status` (no Spark) sees the same lake: rows per table, nothing left to ingest, every run succeeded.
     report = collect(cfg)
     rows = {layer["table"]: layer["rows"] for layer in report.layers}
-    assert rows["bronze"] == counts["bronze"] and rows["dlq/bronze"] == counts["dlq"]
-    assert rows["silver"] == counts["silver"] and rows["gold/user_activity"] == counts["gold"]
+    assert rows[catalog.BRONZE.name] == counts["bronze"] and rows[catalog.BRONZE_DLQ.name] == counts["dlq"]
+    assert rows[catalog.SILVER.name] == counts["silver"]
+    assert rows[catalog.gold_table("user_activity").name] == counts["gold"]
     assert report.broker["reachable"] and set(report.lag.values()) == {0}
     assert {r["stage"] for r in report.runs} == {
         "ingest",
@@ -53,4 +54,4 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
 def assert_users(cfg: Any) -> set[str]:
     from tests.e2e.checks import parquet
 
-    return set(parquet(cfg.lake.path("gold", "user_activity")).column("user_id").to_pylist())
+    return set(parquet(catalog.gold_table("user_activity").path(cfg)).column("user_id").to_pylist())

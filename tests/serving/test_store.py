@@ -55,7 +55,7 @@ def test_relative_lake_root_is_taken_from_the_base_dir(tmp_path: Path) -> None:
     cfg = load_config("local", CONFIG_DIR, environ={})  # lake.root: ./lake
     paths = serving.feast_paths(cfg, base_dir=tmp_path)
     assert paths.registry == str(tmp_path / "lake" / "_feast" / "registry.db")
-    assert paths.gold == str(tmp_path / "lake" / "gold")
+    assert paths.gold == {"user_activity": str(tmp_path / "lake" / "gold" / "user_activity")}
     s3 = serving.feast_paths(
         load_config(
             "local",
@@ -66,7 +66,7 @@ def test_relative_lake_root_is_taken_from_the_base_dir(tmp_path: Path) -> None:
     )
     assert (s3.registry, s3.gold, s3.sqlite) == (
         "s3://bucket/lake/_feast/registry.db",
-        "s3://bucket/lake/gold",
+        {"user_activity": "s3://bucket/lake/gold/user_activity"},
         None,
     )
     with pytest.raises(ConfigError, match="SQLite online store needs a local file"):

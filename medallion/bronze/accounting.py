@@ -1,0 +1,162 @@
+"""Per-batch accounting: what a micro-batch wrote, what Spark says it read, and its one ledger record.
+
+``input = bronze + dlq + duplicates`` is checked for every batch: Bronze and DLQ counts come from the
+batch itself, input rows and dropped duplicates from Spark's progress report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from loguru import logger
+
+from medallion.bronze.ownership import checkpoint_id
+from medallion.config import Config
+from medallion.ledger import Ledger, RunRecord
+
+
+@dataclass
+class BatchMetrics:
+    batch_id: int
+    bronze: int
+    dlq: int
+    dlq_by_reason: dict[str, int]
+    pii_scrubbed: dict[str, int]
+    seconds: float
+    started_at: str = ""
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: read (+decode, dedup), bronze, dlq
+    input: int = 0  # from Spark's progress report: records read from Kafka in this batch
+    duplicates: int = 0
+    lag: int | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.input / self.seconds if self.seconds else 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.input == self.bronze + self.dlq + self.duplicates
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    batches: list[BatchMetrics] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(b, name) for b in self.batches)
+
+
+class BatchLedger:
+    """One ledger record per micro-batch, written twice under one name.
+
+    First inside foreachBatch, right after both outputs are written and before Spark commits the batch
+    (outcome ``written``: Bronze and DLQ counts, input not known yet), so a kill at any later moment
+    cannot lose the record of data that is in the lake. Then, once Spark's progress report gives the
+    input and duplicates, completed (``succeeded`` or ``unreconciled``). A batch replayed after a crash
+    writes under the same name (the checkpoint's id and the batch id), so each batch has one record:
+    the last attempt's. A record left ``written`` means the process died after the batch was written.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        cfg: Config,
+        run_id: str,
+        result: IngestResult,
+        on_batch: Callable[[BatchMetrics], None] | None,
+    ) -> None:
+        self.ledger, self.cfg, self.run_id, self.result, self.on_batch = ledger, cfg, run_id, result, on_batch
+        self.pending: dict[int, BatchMetrics] = {}
+
+    @cached_property
+    def checkpoint_id(self) -> str:
+        """Read once, at the first batch: the checkpoint's metadata exists from the query's start."""
+        return checkpoint_id(self.cfg)
+
+    def written(self, metrics: BatchMetrics) -> None:
+        self.pending[metrics.batch_id] = metrics
+        self._write(metrics, "written")
+
+    def drain(self, progress: Sequence[Any]) -> None:
+        """Complete the pending batches that Spark's progress reports cover."""
+        for report in progress:
+            metrics = self.pending.pop(report.get("batchId", -1), None)
+            if metrics is None:
+                continue
+            metrics.input = int(report.get("numInputRows", 0))
+            metrics.duplicates = duplicates_dropped(report)
+            metrics.lag = lag(report)
+            self._record(metrics)
+
+    def _write(self, m: BatchMetrics, outcome: str) -> None:
+        record = RunRecord(
+            stage="ingest",
+            run_id=f"{self.run_id}-b{m.batch_id}",
+            started_at=m.started_at,
+            inputs={"topic": self.cfg.kafka.topic, "batch_id": m.batch_id},
+        )
+        if outcome == "written":
+            record.count(output=m.bronze, dlq=m.dlq)
+        else:
+            record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
+        record.metrics = {
+            "dlq_by_reason": m.dlq_by_reason,
+            "pii_scrubbed": m.pii_scrubbed,
+            "rows_per_s": round(m.rows_per_s, 1),
+            "seconds_by_phase": m.phases,
+            "lag": m.lag,
+        }
+        record.outcome = outcome
+        record.duration_s = round(m.seconds, 3)
+        record.finished_at = now_iso()
+        self.ledger.write(record, key=f"{self.cfg.kafka.topic}-{self.checkpoint_id}-b{m.batch_id:08d}")
+
+    def _record(self, m: BatchMetrics) -> None:
+        self._write(m, "succeeded" if m.reconciled else "unreconciled")
+        if not m.reconciled:
+            logger.error(
+                "batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
+                b=m.batch_id,
+                i=m.input,
+                o=m.bronze,
+                d=m.dlq,
+                u=m.duplicates,
+            )
+        self.result.batches.append(m)
+        if self.on_batch:
+            self.on_batch(m)
+
+
+def duplicates_dropped(report: dict[str, Any]) -> int:
+    """Rows the dedup operator dropped in one batch, from its progress report."""
+    return sum(
+        int(op.get("customMetrics", {}).get("numDroppedDuplicateRows", 0))
+        for op in report.get("stateOperators", [])
+    )
+
+
+def lag(report: dict[str, Any]) -> int | None:
+    """Records behind the log end after this batch, from the progress report (None when not reported)."""
+    behind = 0
+    for source in report.get("sources", []):
+        try:
+            end = json.loads(source.get("endOffset") or "null") or {}
+            latest = json.loads(source.get("latestOffset") or "null")
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(latest, dict):
+            return None
+        behind += sum(
+            max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items()
+        )
+    return behind
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

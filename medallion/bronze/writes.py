@@ -1,0 +1,100 @@
+"""One micro-batch's two outputs: valid rows into Bronze, rejected records into the DLQ.
+
+Each is written with dynamic partition overwrite into partitions that include the batch id, so a batch
+replayed after a crash replaces exactly what its first attempt wrote (exactly-once with the replayable
+source and the checkpoint). Bronze is partitioned by the *event* hour: a replay must land in the same
+directories (ingest time would move), and Silver reads by event date.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
+
+from medallion.bronze.accounting import BatchMetrics, now_iso
+from medallion.bronze.records import PII_BITS
+from medallion.bronze.transforms import rejected_events, valid_events, with_lineage
+from medallion.catalog import BATCH, BRONZE, BRONZE_DLQ
+from medallion.config import Config
+from medallion.dlq import as_dlq_records, write_dlq
+
+
+def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) -> BatchMetrics:
+    """Write one decoded micro-batch to Bronze and the DLQ. Idempotent per batch id."""
+    start, started_at = time.perf_counter(), now_iso()
+    checked = checked.persist()
+    try:
+        counts = (
+            checked.groupBy("error_class")
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                *[
+                    F.sum(F.col("_scrubbed").bitwiseAND(bit).cast("boolean").cast("long")).alias(n)
+                    for n, bit in PII_BITS.items()
+                ],
+            )
+            .collect()
+        )
+        phases = {"read": round(time.perf_counter() - start, 3)}  # Kafka, decoding and dedup run in this job
+        reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
+        n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
+        pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_BITS}
+        # The two writes run as concurrent Spark jobs: the DLQ's is mostly fixed cost (a job, a
+        # commit), which then overlaps the Bronze write instead of following it. Each thread carries
+        # this one's Spark local properties (the query's job group: stopping the query cancels them).
+        writes = {}
+        if n_valid:
+            writes["bronze"] = lambda: write_bronze(checked, batch_id, run_id=run_id, path=BRONZE.path(cfg))
+        if reasons:
+            writes["dlq"] = lambda: write_rejected(
+                checked, batch_id, run_id=run_id, path=BRONZE_DLQ.path(cfg)
+            )
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bronze-write") as pool:
+            # One wrapper per write: each copies the properties once, so the threads never share them.
+            futures = {
+                name: pool.submit(inheritable_thread_target(checked.sparkSession)(_timed), write)
+                for name, write in writes.items()
+            }
+            phases |= {name: future.result() for name, future in futures.items()}
+    finally:
+        checked.unpersist()
+    return BatchMetrics(
+        batch_id=batch_id,
+        bronze=n_valid,
+        dlq=sum(reasons.values()),
+        dlq_by_reason=reasons,
+        pii_scrubbed=pii,
+        seconds=time.perf_counter() - start,
+        started_at=started_at,
+        phases=phases,
+    )
+
+
+def write_bronze(checked: DataFrame, batch_id: int, *, run_id: str, path: str) -> None:
+    """The batch's valid rows into Bronze, replacing what an earlier attempt of this batch wrote."""
+    bronze = valid_events(checked).transform(with_lineage(run_id, batch_id))
+    # One file per hour directory and batch, not one per Kafka partition and hour: a historical backlog
+    # spans many hours, and small files are what slows every later reader.
+    hour_columns = [c for c in BRONZE.partitions if c != BATCH]
+    bronze.repartition(*hour_columns).write.mode("overwrite").partitionBy(*BRONZE.partitions).parquet(path)
+
+
+def write_rejected(checked: DataFrame, batch_id: int, *, run_id: str, path: str) -> None:
+    """The batch's rejected records into the DLQ, replacing what an earlier attempt of this batch wrote."""
+    dlq = (
+        rejected_events(checked)
+        .transform(as_dlq_records("bronze", run_id))
+        .withColumn(BATCH, F.lit(batch_id).cast("long"))
+    )
+    write_dlq(dlq, path, BRONZE_DLQ.partitions)
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - start, 3)
