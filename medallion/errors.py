@@ -28,3 +28,10 @@ class TransientError(MedallionError):
 
 class TerminalError(MedallionError):
     """A fault that retrying cannot fix (contract violation of the whole input, lost data): fail at once."""
+
+
+class LockHeld(MedallionError):
+    """Another run of the same stage holds its lock (an overlapping cron line): nothing was done, try later.
+    Exit code 75, sysexits' EX_TEMPFAIL."""
+
+    exit_code = 75

@@ -1,36 +1,134 @@
-"""What `medallion status` reports, gathered without Spark: broker, layers, lag, DLQ, last runs, alerts."""
+"""What `medallion status` reports, gathered without Spark: tables, Kafka lag, DLQs, last runs, alerts.
+
+Everything comes from what the lake already holds: the catalogue's tables (partition names and Parquet
+footers: row counts, the newest event time from column statistics, no data read), the ingest
+checkpoint's committed offsets and the brokers' log ends, and the run ledger (newest first, so its age
+does not matter). The shape of `Status.as_dict()` is the documented, stable ``--json`` output
+(``docs/architecture.md``, "status"); `medallion.alerts` turns it into alerts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from medallion import catalog, lakefs
-from medallion.config import Config
-from medallion.ledger import Ledger
+from medallion.ledger import Ledger, RunRecord
 
-STAGES = ("ingest", "silver", "gold", "materialize")
+if TYPE_CHECKING:
+    from medallion.config import Config
+
+STAGES = ("ingest", "silver", "gold", "materialize", "validate")
+STATUS_VERSION = 1
+RECENT_BATCHES = 10  # ingest batches kept for throughput and lag trends
 
 
 @dataclass
 class Status:
+    version: int = STATUS_VERSION
+    generated_at: str = ""
     broker: dict[str, Any] = field(default_factory=dict)
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    lag: dict[str, int] = field(default_factory=dict)
+    kafka: dict[str, Any] = field(default_factory=dict)
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    dlq_24h: dict[str, dict[str, int]] = field(default_factory=dict)
+    input_24h: dict[str, int] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[str] = field(default_factory=list)
+    recent_batches: list[dict[str, Any]] = field(default_factory=list)
+    materialization: dict[str, Any] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def table(self, name: str) -> dict[str, Any]:
+        return next(t for t in self.tables if t["table"] == name)
 
-def table_stats(path: str, partition: str) -> dict[str, Any]:
-    """Rows (from Parquet footers, no data read), partition count and newest partition of one table."""
+
+def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = None) -> Status:
+    from medallion import alerts
+
+    now = now or datetime.now(UTC)
+    status = Status(generated_at=now.isoformat(timespec="seconds"))
+    _broker_and_lag(cfg, status, kafka_timeout_s)
+    status.tables = [table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer != "lookup"]
+    _runs(cfg, status, now)
+    status.alerts = [a.as_dict() for a in alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg))]
+    return status
+
+
+def _embedded(cfg: Config) -> bool:
+    from medallion.services import embedded_address
+
+    return embedded_address(cfg) is not None
+
+
+def _broker_and_lag(cfg: Config, status: Status, timeout_s: float) -> None:
+    from medallion import embedded
+    from medallion.kafka import admin
+
+    reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=timeout_s)
+    status.broker = {"address": cfg.kafka.bootstrap_servers, "reachable": reachable}
+    if _embedded(cfg) and cfg.lake.is_local:
+        running = embedded.broker_status(lakefs.local_path(catalog.STATE.path(cfg)))
+        status.broker["embedded_pid"] = getattr(running, "pid", None) if running else None
+    committed = admin.checkpoint_offsets(catalog.INGEST_CHECKPOINT.path(cfg)).get(cfg.kafka.topic, {})
+    partitions = []
+    if reachable:
+        ends = admin.end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
+        for p, end in sorted(ends.items()):
+            done = committed.get(p, 0)
+            partitions.append({"partition": p, "log_end": end, "committed": done, "lag": max(0, end - done)})
+    status.kafka = {
+        "topic": cfg.kafka.topic,
+        "partitions": partitions,
+        "lag": sum(p["lag"] for p in partitions) if reachable else None,
+    }
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> dict[str, Any]:
+    """Rows (Parquet footers), partitions, the newest partition and its freshness, without reading data.
+
+    Freshness is the age of the newest event (Bronze, Silver: the newest ``event_time`` in the newest date
+    partition's column statistics) or of the newest feature date's end (Gold); None where the table has
+    no notion of it (the DLQs) or no data.
+    """
+    path = table.path(cfg)
+    column = table.date_column or (table.partitions[0] if table.partitions else None)
+    partitions = lakefs.list_partitions(path, column) if column else []
+    out: dict[str, Any] = {
+        "table": table.name,
+        "layer": table.layer,
+        "rows": 0,
+        "partitions": len(partitions),
+        "newest_partition": None,
+        "newest": None,
+        "freshness_s": None,
+    }
+    if not partitions:
+        return out
+    newest = max(partitions, key=lambda v: (len(v), v)) if column == catalog.BATCH else partitions[-1]
+    out["newest_partition"] = f"{column}={newest}"
+    out["rows"] = _row_count(path)
+    newest_time: datetime | None = None
+    if column == catalog.FEATURE_DATE:
+        newest_time = datetime.combine(
+            date.fromisoformat(newest) + timedelta(days=1), datetime.min.time(), UTC
+        )
+    elif table.layer in ("bronze", "silver") and column is not None:
+        newest_time = _newest_event_time(lakefs.join(path, f"{column}={newest}"))
+    if newest_time is not None:
+        out["newest"] = newest_time.isoformat(timespec="seconds")
+        out["freshness_s"] = max(0.0, round((now - newest_time).total_seconds(), 1))
+    return out
+
+
+def _row_count(path: str) -> int:
     import pyarrow.dataset as ds
 
-    partitions = lakefs.list_partitions(path, partition)
-    if not partitions:
-        return {"rows": 0, "partitions": 0, "latest": None}
     filesystem, inner = lakefs.filesystem_and_path(path)
     dataset = ds.dataset(
         inner,
@@ -40,52 +138,90 @@ def table_stats(path: str, partition: str) -> dict[str, Any]:
         exclude_invalid_files=True,
         ignore_prefixes=list(catalog.HIDDEN_PREFIXES),
     )
-    return {"rows": dataset.count_rows(), "partitions": len(partitions), "latest": partitions[-1]}
+    return int(dataset.count_rows())
 
 
-def collect(cfg: Config, kafka_timeout_s: float = 2.0) -> Status:
-    from medallion import embedded
-    from medallion.kafka import admin
-    from medallion.services import embedded_address
+def _newest_event_time(partition: str, column: str = "event_time") -> datetime | None:
+    """The largest ``column`` value in the footers' statistics of the files below one partition."""
+    import pyarrow.parquet as pq
 
-    status = Status()
-    reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=kafka_timeout_s)
-    status.broker = {"address": cfg.kafka.bootstrap_servers, "reachable": reachable}
-    if embedded_address(cfg) is not None and cfg.lake.is_local:
-        running = embedded.broker_status(lakefs.local_path(catalog.STATE.path(cfg)))
-        status.broker["embedded_pid"] = getattr(running, "pid", None) if running else None
-
-    for table in catalog.CATALOG.tables():
-        if table.layer == "lookup":
+    filesystem, _ = lakefs.filesystem_and_path(partition)
+    newest: datetime | None = None
+    for path in lakefs.list_files(partition, suffix=".parquet"):
+        relative = path[len(partition) :]
+        if any(part.startswith(catalog.HIDDEN_PREFIXES) for part in relative.split("/") if part):
             continue
-        partition = table.date_column or table.partitions[0]
-        status.layers.append({"table": table.name, **table_stats(table.path(cfg), partition)})
+        _, inner = lakefs.filesystem_and_path(path)
+        with filesystem.open_input_file(inner) as f:
+            meta = pq.ParquetFile(f).metadata
+        names = meta.schema.names
+        if column not in names:
+            return None
+        index = names.index(column)
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            value = stats.max
+            if isinstance(value, datetime):
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+                newest = value if newest is None or value > newest else newest
+    return newest
 
-    committed = admin.checkpoint_offsets(catalog.INGEST_CHECKPOINT.path(cfg)).get(cfg.kafka.topic, {})
-    if reachable:
-        ends = admin.end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
-        status.lag = {str(p): end - committed.get(p, 0) for p, end in sorted(ends.items())}
 
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def _runs(cfg: Config, status: Status, now: datetime) -> None:
     ledger = Ledger(cfg.lake.root)
     for stage in STAGES:
         last = ledger.last(stage, outcome=None)
-        if last is None:
-            continue
-        status.runs.append(
-            {
-                "stage": stage,
-                "outcome": last.outcome,
-                "finished": (last.finished_at or "")[:19].replace("T", " "),
-                "seconds": last.duration_s,
-                **{k: last.counts.get(k, 0) for k in ("input", "output", "dlq", "dropped")},
-            }
-        )
-        # "written": an ingest batch is in the lake and Spark has not reported it yet (or the process was
-        # killed in between, and the batch's input count stays unknown). Not a failure.
-        if last.outcome not in ("succeeded", "written"):
-            status.alerts.append(
-                f"last {stage} run {last.run_id} {last.outcome}: {last.error or last.counts}"
-            )
-    if not reachable and not embedded_address(cfg):
-        status.alerts.append(f"Kafka unreachable at {cfg.kafka.bootstrap_servers}")
-    return status
+        if last is not None:
+            status.runs.append(run_summary(last))
+    batches = []
+    for record in ledger.newest_first("ingest"):
+        batches.append(run_summary(record))
+        if len(batches) == RECENT_BATCHES:
+            break
+    status.recent_batches = list(reversed(batches))
+    since = now - timedelta(hours=24)
+    for stage in ("ingest", "silver"):
+        by_reason: dict[str, int] = {}
+        total_input = 0
+        for record in ledger.records(stage, since=since):
+            total_input += int(record.counts.get("input", 0))
+            reasons = record.metrics.get("dlq_by_reason") or {}
+            if not reasons and record.counts.get("dlq"):
+                reasons = {"unknown": int(record.counts["dlq"])}
+            for reason, n in reasons.items():
+                by_reason[reason] = by_reason.get(reason, 0) + int(n)
+        status.dlq_24h[stage] = by_reason
+        status.input_24h[stage] = total_input
+    materialized = next((r for r in status.runs if r["stage"] == "materialize"), None)
+    if materialized is not None:
+        status.materialization = {
+            "finished_at": materialized["finished_at"],
+            "outcome": materialized["outcome"],
+            "rows": materialized["output"],
+            "online_store": materialized["metrics"].get("online_store"),
+        }
+
+
+def run_summary(record: RunRecord) -> dict[str, Any]:
+    counts = record.counts
+    return {
+        "stage": record.stage,
+        "run_id": record.run_id,
+        "outcome": record.outcome,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration_s": record.duration_s,
+        **{k: int(counts.get(k, 0)) for k in ("input", "output", "dlq", "dropped")},
+        "dq_score": record.metrics.get("dq_score"),
+        "error": record.error,
+        "metrics": {
+            k: record.metrics[k]
+            for k in ("lag", "rows_per_s", "online_store", "failure_rate")
+            if k in record.metrics
+        },
+    }
