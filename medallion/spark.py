@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 LOG_LEVEL_ENV = "MEDALLION_LOG_LEVEL"
 # Spark's logging, shipped in the package; the levels in it come from spark_log_levels.
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
+# PySpark logs each analysis error it raises, with the JVM's stack trace, as JSON on these loggers. The
+# error itself still reaches the caller (the CLI prints it in one line): the trace is for debug.
+PYSPARK_ERROR_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 # Settings every medallion session needs, whatever the master: UTC everywhere, AQE, idempotent partition
 # overwrites, and timestamps that pyarrow, DuckDB and Feast read as they are.
@@ -85,15 +89,18 @@ def driver_java_options(level: str) -> str:
     return " ".join(options)
 
 
+def current_log_level() -> str:
+    """medallion's log level for the sessions of this process: ``MEDALLION_LOG_LEVEL``, else INFO."""
+    return (os.environ.get(LOG_LEVEL_ENV) or "INFO").upper()
+
+
 def session_conf(cfg: Config, log_level: str | None = None) -> dict[str, str]:
     """The full Spark configuration for ``cfg``: base settings, local extras, then the user's own.
 
-    ``log_level`` is medallion's (default: the ``MEDALLION_LOG_LEVEL`` variable, else INFO).
+    ``log_level`` is medallion's (default: ``current_log_level()``).
     """
     conf = dict(BASE_CONF)
-    conf["spark.driver.extraJavaOptions"] = driver_java_options(
-        log_level or os.environ.get(LOG_LEVEL_ENV) or "INFO"
-    )
+    conf["spark.driver.extraJavaOptions"] = driver_java_options(log_level or current_log_level())
     if cfg.spark.master.startswith("local"):
         conf |= LOCAL_CONF
         conf["spark.driver.memory"] = cfg.spark.driver_memory
@@ -133,9 +140,13 @@ def get_spark(cfg: Config) -> SparkSession:
         # The driver binds to 127.0.0.1 already (LOCAL_CONF); saying so here too stops Spark from looking
         # up the host's address and warning that the hostname resolves to a loopback address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.logger import PySparkLogger
     from pyspark.sql import SparkSession
 
+    level = current_log_level()
+    for name in PYSPARK_ERROR_LOGGERS:
+        PySparkLogger.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
     builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
-    for key, value in session_conf(cfg).items():
+    for key, value in session_conf(cfg, level).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

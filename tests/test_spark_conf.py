@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -11,7 +12,14 @@ import pytest
 
 import medallion
 from medallion.config import load_config
-from medallion.spark import LOG4J2_FILE, LOG_LEVEL_ENV, local_cores, session_conf, spark_log_levels
+from medallion.spark import (
+    LOG4J2_FILE,
+    LOG_LEVEL_ENV,
+    PYSPARK_ERROR_LOGGERS,
+    local_cores,
+    session_conf,
+    spark_log_levels,
+)
 from tests.conftest import CONFIG_DIR, REPO
 
 
@@ -111,6 +119,10 @@ def test_sessions_start_quietly_and_register_no_source() -> None:
         "register(spark)\n"
         "print('after', manager.dataSourceExists('medallion_kafka'))\n"
         "spark.range(3).count()\n"
+        "try:\n"
+        "    spark.range(1).select('no_such_column')\n"
+        "except Exception as exc:\n"
+        "    print('raised', type(exc).__name__)\n"
         "spark.stop()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDALLION")}
@@ -118,8 +130,16 @@ def test_sessions_start_quietly_and_register_no_source() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, env=env, cwd=REPO
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["before", "False", "after", "True"]
+    assert out.stdout.split() == ["before", "False", "after", "True", "raised", "AnalysisException"]
+    assert "no_such_column" not in out.stderr  # PySpark's JSON log of the error, with the JVM's trace
     assert "replaced a previously registered" not in out.stderr
     assert "Using Spark's default log4j profile" not in out.stderr
     assert "Setting default log level" not in out.stderr
     assert not LOG4J_LINE.findall(out.stderr), out.stderr
+
+
+def test_pyspark_logs_no_analysis_error_traces_below_debug(spark: Any) -> None:
+    from pyspark.logger import PySparkLogger
+
+    for name in PYSPARK_ERROR_LOGGERS:  # the session fixture's get_spark set them (at the default level)
+        assert not PySparkLogger.getLogger(name).isEnabledFor(logging.CRITICAL - 1)
