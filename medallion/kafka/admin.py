@@ -44,6 +44,18 @@ _ADMIN_KEY_PREFIXES = (
 )  # fmt: skip
 
 _UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
+# Leadership or a coordinator still moving into place: Apache Kafka answers so for a moment after a
+# topic is created or grown (librdkafka does not always flag these as retriable in admin results).
+_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    }
+)
 
 
 class _ToLoguruTrace(logging.Handler):
@@ -78,7 +90,7 @@ def to_medallion_error(exc: BaseException, bootstrap: str, action: str) -> Medal
             "Is the broker running (`medallion up` for the embedded one) and is bootstrap_servers right?"
         )
     timed_out = {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT_QUEUE}
-    if err.retriable() or err.code() in timed_out:
+    if err.retriable() or err.code() in timed_out or err.code() in _MOVING:
         return TransientError(f"Kafka at {bootstrap}: {action} failed: {err.str()}")
     return TerminalError(f"Kafka at {bootstrap}: {action} failed: {err.str()} ({err.name()})")
 
@@ -222,6 +234,20 @@ class LogOffsets:
                 found[topic] = sorted(meta.partitions)
         return found
 
+    def leaders_known(self, topics: Iterable[str]) -> bool:
+        """Whether every partition of ``topics`` has a leader in the metadata (a new partition has none
+        for a moment on Apache Kafka, and reading or listing its offsets then fails)."""
+        for topic in topics:
+            try:
+                meta = self.admin.list_topics(topic=topic, timeout=self.timeout_s).topics.get(topic)
+            except KafkaException as exc:
+                raise to_medallion_error(exc, self.bootstrap, f"metadata of topic {topic!r}") from exc
+            if meta is None or meta.error is not None or not meta.partitions:
+                return False
+            if any(p.leader < 0 or p.error is not None for p in meta.partitions.values()):
+                return False
+        return True
+
     def all_partitions(self, topics: Iterable[str]) -> list[TP]:
         return [(t, p) for t, parts in self.partitions(topics).items() for p in parts]
 
@@ -341,7 +367,7 @@ def _wait_for_partitions(lo: LogOffsets, counts: Mapping[str, int], timeout_s: f
     deadline = time.monotonic() + timeout_s
     while True:
         current = lo.partitions(counts)
-        if all(len(current.get(t, [])) >= n for t, n in counts.items()):
+        if all(len(current.get(t, [])) >= n for t, n in counts.items()) and lo.leaders_known(counts):
             return
         if time.monotonic() > deadline:
             raise TransientError(f"Kafka at {lo.bootstrap}: topics {dict(counts)} not ready in {timeout_s}s")
@@ -417,9 +443,9 @@ def checkpoint_offsets(checkpoint_dir: str | Path) -> dict[str, dict[int, int]]:
     line per source); ``commits/N`` appears once batch N is written. Sources whose offsets are not
     ``{"topic": {"partition": offset}}`` (other source kinds in the same query) are ignored.
     """
-    root = str(checkpoint_dir)
-    committed = _batch_ids(lakefs.join(root, "commits"))
-    planned = _batch_ids(lakefs.join(root, "offsets"))
+    checkpoint = str(checkpoint_dir)
+    committed = _batch_ids(lakefs.join(checkpoint, "commits"))
+    planned = _batch_ids(lakefs.join(checkpoint, "offsets"))
     done = sorted(set(committed) & set(planned))
     if not done:
         return {}
