@@ -104,6 +104,8 @@ def feast_settings(
         # created_timestamp) would never reach Redis while SQLite takes it: with it both stores are
         # last-write-wins, and materialization already writes only the latest row per user.
         online = {"type": "redis", "connection_string": cfg.serving.redis_url, "skip_dedup": True}
+        if key_ttl_seconds(cfg):
+            online["key_ttl_seconds"] = key_ttl_seconds(cfg)
     else:
         assert paths.sqlite is not None
         online = {"type": "sqlite", "path": local(paths.sqlite)}
@@ -115,6 +117,17 @@ def feast_settings(
         "online_store": online,
         "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
     }
+
+
+def key_ttl_seconds(cfg: Config) -> int | None:
+    """Redis key expiry (``serving.redis_key_ttl_days``, default ``ttl_days``); None when keys never expire.
+
+    Feast's writer and ours both set it after every write of a key, so a key lives that long after its
+    entity's last materialized row, whichever view wrote it.
+    """
+    days = cfg.serving.redis_key_ttl_days
+    days = cfg.serving.ttl_days if days is None else days
+    return days * 86_400 if days > 0 else None
 
 
 def repo_config(cfg: Config, base_dir: Path | None = None) -> RepoConfig:

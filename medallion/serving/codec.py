@@ -1,0 +1,292 @@
+"""Feast's Redis layout, encoded column-wise with pyarrow and NumPy, and decoded without Feast.
+
+What Feast 0.67 writes for one entity of one feature view (``entity_key_serialization_version`` 3):
+
+- the key is the serialized entity key followed by the project name: ``<I n_keys>``, then per join key
+  ``<I STRING=2> <I len> name``, then per value ``<I type> <I len> bytes`` (little-endian uint32s);
+- the key is a hash; each feature's field is the 4-byte little-endian unsigned murmur3 (32 bit) of
+  ``"<view>:<feature>"`` and holds the serialized ``feast.types.Value`` protobuf; a null (and a NaN
+  double, which Feast treats as null) is the empty string;
+- ``_ts:<view>`` holds the serialized ``google.protobuf.Timestamp`` of the row's event time.
+
+The protobuf wire format of the Values we write is small and stable: a oneof member is always written,
+even when it holds the default value (``int64_val = 0`` is ``20 00``). Tags: ``0x12`` string_val,
+``0x20`` int64_val (varint), ``0x29`` double_val (8 bytes), ``0x38`` bool_val, ``0x7a`` double_list_val
+(a ``DoubleList`` message: ``0x0a`` + packed doubles). ``tests/serving/test_codec.py`` holds every
+encoder to Feast's own serializers byte for byte, so a Feast upgrade that changes a byte fails there.
+
+Building the bytes column by column (one NumPy or Arrow kernel per column and step, no Python per value)
+is what makes ``fast_write`` fast; ``decode_value`` is the reader's per-value path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import mmh3
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+STRING_TYPE = 2  # feast.value_type.ValueType.STRING
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "float_array": pa.list_(pa.float64()),
+}
+_EMPTY = pa.scalar(b"", pa.large_binary())
+
+
+def field_name(view: str, feature: str) -> bytes:
+    """The hash field of ``feature`` of ``view``: murmur3 32-bit, unsigned, little-endian."""
+    return int(mmh3.hash(f"{view}:{feature}", signed=False)).to_bytes(4, "little")
+
+
+def ts_field(view: str) -> bytes:
+    return f"_ts:{view}".encode()
+
+
+def entity_key_prefix(join_key: str) -> bytes:
+    name = join_key.encode()
+    return struct.pack("<III", 1, STRING_TYPE, len(name)) + name + struct.pack("<I", STRING_TYPE)
+
+
+def entity_key(join_key: str, value: str, project: str) -> bytes:
+    """One Redis key (the reader's path)."""
+    raw = value.encode()
+    return entity_key_prefix(join_key) + struct.pack("<I", len(raw)) + raw + project.encode()
+
+
+# --- column-wise building blocks ---------------------------------------------------------------------
+
+
+def _from_lengths(data: np.ndarray, lengths: np.ndarray) -> pa.BinaryArray:
+    """A binary array whose i-th value is the next ``lengths[i]`` bytes of ``data``."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(),
+        len(lengths),
+        [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data, dtype=np.uint8))],
+    )
+
+
+def _rows(matrix: np.ndarray, lengths: np.ndarray) -> pa.BinaryArray:
+    """Row i of ``matrix`` cut to its first ``lengths[i]`` bytes, as one binary value per row."""
+    width = matrix.shape[1]
+    keep = np.arange(width) < lengths[:, None]
+    return _from_lengths(matrix[keep], lengths)
+
+
+def _varint_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Protobuf varints of ``values`` (as unsigned 64-bit: negatives take 10 bytes) in a (n, 10) matrix."""
+    v = values.astype(np.int64, copy=False).view(np.uint64)
+    lengths = np.ones(len(v), dtype=np.int64)
+    for k in range(1, 10):
+        lengths += (v >> np.uint64(7 * k)) > 0
+    matrix = np.empty((len(v), 10), dtype=np.uint8)
+    for k in range(10):
+        group = ((v >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
+        matrix[:, k] = group | ((lengths > k + 1).astype(np.uint8) << 7)
+    return matrix, lengths
+
+
+def varints(values: np.ndarray) -> pa.BinaryArray:
+    matrix, lengths = _varint_matrix(values)
+    return _rows(matrix, lengths)
+
+
+def _tagged(tag: int, matrix: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> pa.BinaryArray:
+    """``tag`` + the row's bytes where ``valid``, the empty string (Feast's null) elsewhere."""
+    out = np.empty((matrix.shape[0], matrix.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = tag
+    out[:, 1:] = matrix
+    return _rows(out, np.where(valid, lengths + 1, 0))
+
+
+def _valid(array: pa.Array) -> np.ndarray:
+    if array.null_count == 0:
+        return np.ones(len(array), dtype=bool)
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _join(*parts: Any) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, _EMPTY)
+
+
+def encode_values(array: pa.Array, dtype: str) -> pa.Array:
+    """The serialized Feast ``Value`` of every element of ``array`` (declared ``dtype``); b"" for null."""
+    array = array.cast(ARROW_TYPES[dtype])
+    n = len(array)
+    if dtype == "float64":
+        values = array.fill_null(0.0).to_numpy()
+        valid = _valid(array) & ~np.isnan(values)
+        return _tagged(0x29, values.astype("<f8").view(np.uint8).reshape(n, 8), np.full(n, 8), valid)
+    if dtype == "int64":
+        matrix, lengths = _varint_matrix(array.fill_null(0).to_numpy())
+        return _tagged(0x20, matrix, lengths, _valid(array))
+    if dtype == "bool":
+        bits = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.uint8)
+        return _tagged(0x38, bits.reshape(n, 1), np.ones(n, dtype=np.int64), _valid(array))
+    if dtype == "string":
+        raw = array.cast(pa.large_binary())
+        lengths = pc.binary_length(raw).fill_null(0).to_numpy()
+        return _join(pa.scalar(b"\x12", pa.large_binary()), varints(lengths), raw).fill_null(_EMPTY)
+    if dtype == "float_array":
+        return _encode_double_lists(array)
+    raise ValueError(f"no Feast encoding for dtype {dtype!r}")
+
+
+def _encode_double_lists(array: pa.ListArray) -> pa.Array:
+    """``double_list_val``: 0x7a, varint(len(DoubleList)), and the DoubleList ``0a varint(8k) doubles``
+    (an empty list is an empty DoubleList: ``7a 00``). Null elements inside a list become NaN."""
+    valid = _valid(array)
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    counts = np.diff(offsets)
+    flat = array.values.fill_null(float("nan")).to_numpy()[offsets[0] : offsets[-1]].astype("<f8")
+    doubles = _from_lengths(flat.view(np.uint8), counts * 8)
+    byte_lengths = counts * 8
+    header_matrix, header_lengths = _varint_matrix(byte_lengths)
+    inner_header = _tagged(0x0A, header_matrix, header_lengths, byte_lengths > 0)
+    inner_lengths = np.where(byte_lengths > 0, 1 + header_lengths + byte_lengths, 0)
+    outer_matrix, outer_lengths = _varint_matrix(inner_lengths)
+    outer = _tagged(0x7A, outer_matrix, outer_lengths, np.ones(len(array), dtype=bool))
+    encoded = _join(outer, inner_header, doubles)
+    return pc.if_else(pa.array(valid), encoded, _EMPTY)
+
+
+def encode_timestamps(micros: np.ndarray) -> pa.BinaryArray:
+    """Serialized ``google.protobuf.Timestamp`` of each instant (microseconds since the epoch, UTC)."""
+    seconds = np.floor_divide(micros, 1_000_000)
+    nanos = (micros - seconds * 1_000_000) * 1000
+    s_matrix, s_lengths = _varint_matrix(seconds)
+    n_matrix, n_lengths = _varint_matrix(nanos)
+    s = _tagged(0x08, s_matrix, s_lengths, seconds != 0)
+    ns = _tagged(0x10, n_matrix, n_lengths, nanos != 0)
+    return _join(s, ns)
+
+
+def encode_entity_keys(join_key: str, values: pa.Array, project: str) -> pa.Array:
+    """The Redis key of each entity value (a string join key), as Feast builds it."""
+    raw = values.cast(pa.string()).cast(pa.large_binary())
+    lengths = pc.binary_length(raw).to_numpy().astype("<u4")
+    le32 = _from_lengths(lengths.view(np.uint8), np.full(len(lengths), 4))
+    prefix = pa.scalar(entity_key_prefix(join_key), pa.large_binary())
+    return _join(prefix, le32, raw, pa.scalar(project.encode(), pa.large_binary()))
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def resp_bulk_strings(values: pa.Array) -> pa.Array:
+    """``$<len>\\r\\n<value>\\r\\n`` for each value: RESP bulk strings, ready to pipeline."""
+    values = values.cast(pa.large_binary())
+    lengths = pc.cast(pc.cast(pc.binary_length(values), pa.string()), pa.large_binary())
+    dollar, crlf = pa.scalar(b"$", pa.large_binary()), pa.scalar(b"\r\n", pa.large_binary())
+    return _join(dollar, lengths, crlf, values, crlf)
+
+
+def hset_commands(
+    keys: pa.Array, fields: Sequence[bytes], values: Sequence[pa.Array], ttl_seconds: int | None
+) -> pa.Array:
+    """One RESP ``HSET key f1 v1 f2 v2 ...`` (then ``EXPIRE key ttl`` when ``ttl_seconds``) per row."""
+    header = pa.scalar(b"*%d\r\n%s" % (2 + 2 * len(fields), _bulk(b"HSET")), pa.large_binary())
+    bulk_keys = resp_bulk_strings(keys)
+    parts: list[Any] = [header, bulk_keys]
+    for name, column in zip(fields, values, strict=True):
+        parts += [pa.scalar(_bulk(name), pa.large_binary()), resp_bulk_strings(column)]
+    if ttl_seconds:
+        parts += [
+            pa.scalar(b"*3\r\n" + _bulk(b"EXPIRE"), pa.large_binary()),
+            bulk_keys,
+            pa.scalar(_bulk(str(int(ttl_seconds)).encode()), pa.large_binary()),
+        ]
+    return _join(*parts)
+
+
+def contiguous_bytes(commands: pa.Array) -> memoryview:
+    """The bytes of every value of a binary array, back to back (zero-copy when possible)."""
+    array = commands.cast(pa.large_binary()) if commands.type != pa.large_binary() else commands
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+# --- decoding (the reader) ---------------------------------------------------------------------------
+
+_DOUBLE = struct.Struct("<d")
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def decode_value(raw: bytes | None) -> Any:
+    """A Feast ``Value`` from Redis as the Python value Feast's SDK returns (None for null or missing)."""
+    if not raw:
+        return None
+    tag = raw[0]
+    if tag == 0x29 and len(raw) == 9:
+        return _DOUBLE.unpack_from(raw, 1)[0]
+    if tag == 0x20:
+        return _signed(_varint(raw, 1)[0])
+    if tag == 0x12:
+        length, pos = _varint(raw, 1)
+        if pos + length == len(raw):
+            return raw[pos:].decode()
+    if tag == 0x38 and len(raw) == 2:
+        return raw[1] == 1
+    if tag == 0x7A:
+        length, pos = _varint(raw, 1)
+        if length == 0:
+            return []
+        if raw[pos] == 0x0A:
+            size, start = _varint(raw, pos + 1)
+            if start + size == len(raw):
+                return list(np.frombuffer(raw, dtype="<f8", count=size // 8, offset=start).tolist())
+    return _decode_with_protobuf(raw)
+
+
+def _decode_with_protobuf(raw: bytes) -> Any:
+    """Any other Value (written by another writer): through Feast's protobuf class."""
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    value = Value.FromString(raw)
+    which = value.WhichOneof("val")
+    if which is None or which == "null_val":
+        return None
+    member = getattr(value, which)
+    return list(member.val) if hasattr(member, "val") else member
+
+
+def decode_timestamp(raw: bytes | None) -> tuple[int, int]:
+    """``(seconds, nanos)`` of a serialized protobuf Timestamp; (0, 0) when absent."""
+    seconds = nanos = 0
+    if raw:
+        pos = 0
+        while pos < len(raw):
+            tag = raw[pos]
+            value, pos = _varint(raw, pos + 1)
+            if tag == 0x08:
+                seconds = _signed(value)
+            elif tag == 0x10:
+                nanos = value
+    return seconds, nanos

@@ -1,0 +1,154 @@
+"""Write Gold rows into Redis in Feast's layout: whole batches of RESP commands built column-wise, pipelined.
+
+Feast's own Redis writer builds one protobuf object per value and one ``HSET`` per entity through
+redis-py's command packer, in Python; here the bytes of a batch's commands (``HSET key f1 v1 ...`` and,
+with a key TTL, ``EXPIRE key s``) are built by Arrow and NumPy kernels (`medallion.serving.codec`) and
+sent on one connection as a single buffer, then the replies are read. The result in Redis is the same
+bytes Feast writes (``tests/serving/test_fast_path.py`` compares them with Feast's), so Feast's SDK,
+``feast serve`` and our reader all read it.
+
+A batch is idempotent (``HSET`` of the same values), so a connection fault retries the batch on a new
+connection (``retry_transient``), then fails with the same clear message as the up-front check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from loguru import logger
+
+from medallion.catalog import EVENT_TIMESTAMP
+from medallion.config import Config
+from medallion.errors import ConfigError, TransientError
+from medallion.features import FeatureFamily
+from medallion.retry import retry_transient
+from medallion.serving import codec
+from medallion.serving.gold import micros
+from medallion.serving.store import parse_redis_url, unreachable_message
+
+BATCH_ROWS = 10_000
+
+
+def redis_client(cfg: Config, *, timeout_s: float = 10.0) -> Any:
+    """A redis-py client on ``serving.redis_url`` that never retries on its own (our policy does)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    address = parse_redis_url(cfg.serving.redis_url)
+    options = {k: v for k, v in address.options.items() if k in ("password", "username", "ssl")}
+    return redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        socket_connect_timeout=min(timeout_s, 2.0),
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        **options,
+    )
+
+
+class RedisWriter:
+    """Pipelined writes of one feature view's rows; ``rows_written`` counts what Redis acknowledged."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        ttl_seconds: int | None,
+        attempts: int = 5,
+        max_wait_s: float = 8.0,
+        max_delay_s: float = 60.0,
+    ) -> None:
+        self.cfg = cfg
+        self.project = cfg.serving.project
+        self.ttl_seconds = ttl_seconds
+        self.address = parse_redis_url(cfg.serving.redis_url)
+        self._client = redis_client(cfg)
+        self._retry = retry_transient(attempts=attempts, max_wait_s=max_wait_s, max_delay_s=max_delay_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def commands(self, family: FeatureFamily, rows: pa.Table) -> tuple[pa.Array, int]:
+        """The RESP bytes of ``rows`` (one HSET, and EXPIRE, per row) and the number of replies."""
+        keys = codec.encode_entity_keys(family.entity.join_key, rows[family.entity.join_key], self.project)
+        fields = [codec.ts_field(family.name)] + [
+            codec.field_name(family.name, f.name) for f in family.features
+        ]
+        values = [codec.encode_timestamps(micros(rows[EVENT_TIMESTAMP]))] + [
+            codec.encode_values(rows[f.name].combine_chunks(), f.dtype) for f in family.features
+        ]
+        commands = codec.hset_commands(keys, fields, values, self.ttl_seconds)
+        return commands, rows.num_rows * (2 if self.ttl_seconds else 1)
+
+    def write(
+        self, family: FeatureFamily, rows: pa.Table, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Write every row of ``rows`` (a Gold table slice: join key, event_timestamp, features)."""
+        written = 0
+        for offset in range(0, rows.num_rows, BATCH_ROWS):
+            batch = rows.slice(offset, BATCH_ROWS)
+            commands, replies = self.commands(family, batch)
+            self._retry(self._send)(codec.contiguous_bytes(commands), replies)
+            written += batch.num_rows
+            if progress is not None:
+                progress(batch.num_rows)
+        return written
+
+    def _send(self, payload: memoryview, replies: int) -> None:
+        import redis
+
+        pool = self._client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            raise TransientError(unreachable_message(self.address, exc)) from None
+        healthy = False
+        try:
+            connection.send_packed_command([payload], check_health=False)
+            errors = []
+            for _ in range(replies):
+                try:
+                    connection.read_response()
+                except redis.exceptions.ResponseError as exc:  # a refused command; the rest still run
+                    errors.append(str(exc))
+            healthy = True
+        except redis.exceptions.AuthenticationError as exc:
+            raise ConfigError(
+                f"The Redis online store at {self.address} refused the credentials ({exc}): check "
+                "password= in serving.redis_url."
+            ) from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            logger.debug("Redis write batch failed: {exc}", exc=exc)
+            raise TransientError(unreachable_message(self.address, exc)) from None
+        finally:
+            if not healthy:
+                connection.disconnect()
+            pool.release(connection)
+        if errors:
+            raise TransientError(
+                f"The Redis online store at {self.address} refused {len(errors)} of {replies} writes "
+                f"(first: {errors[0]}); if it is out of memory, free some or raise its maxmemory."
+            )
+
+
+def raw_write_ceiling(cfg: Config, family: FeatureFamily, rows: pa.Table) -> float:
+    """Seconds Redis itself takes for ``rows``' commands, pre-built (no encoding timed): the ceiling
+    any writer of the same bytes can reach on this connection. For ``bench/bench_materialize.py``."""
+    writer = RedisWriter(cfg, ttl_seconds=None)
+    try:
+        batches = [
+            writer.commands(family, rows.slice(offset, BATCH_ROWS))
+            for offset in range(0, rows.num_rows, BATCH_ROWS)
+        ]
+        payloads = [(bytes(codec.contiguous_bytes(c)), n) for c, n in batches]
+        started = time.perf_counter()
+        for payload, replies in payloads:
+            writer._send(memoryview(payload), replies)
+        return time.perf_counter() - started
+    finally:
+        writer.close()
