@@ -3,7 +3,7 @@
 Builds two lakes in a temporary directory that differ only in the ledger's ingest records: 1,000
 (under three hours of continuous ingest at the default 10-second trigger) and 100,000 (11.6 days).
 Both hold the same Bronze table (one small Parquet file per hour for 12 days: 288 `dt/hr/batch`
-partitions) and the same silver, gold and materialize records (one of each per hour). Ingest records
+partitions) and the same records of the other stages `status` shows (one of each per hour). Ingest records
 are written the way Bronze's job writes them: through `Ledger.write` under the key
 `<topic>-<checkpoint id>-b<batch:08d>`, with the same JSON shape (the second write of a batch replaces
 the first in place, so each is written once, with its final outcome).
@@ -12,7 +12,7 @@ Then `--rounds` rounds, each measuring both lakes in turn (so outside load hits 
 - `medallion status` as a subprocess (the real command: Python start-up, imports, the broker probe,
   Parquet footers, the ledger), with no broker (`kafka.embedded=false`, a closed port);
 - `changed_dates(cfg, Ledger(root))`, the planning step of `silver --incremental`, in-process;
-- `Ledger.last` of the four stages `status` reads, in-process: the ledger's share of `status`.
+- `Ledger.last` of every stage `status` reads, in-process: the ledger's share of `status`.
 
     python bench/bench_status.py [--records 100000] [--baseline 1000] [--rounds 5] [--keep DIR]
 
@@ -111,6 +111,17 @@ def write_bronze(cfg: Config, now: dt.datetime, last_batch: int) -> None:
         pq.write_table(table, part / "part-00000.snappy.parquet")
 
 
+def write_other_stages(ledger: Ledger, now: dt.datetime, ingest_records: int) -> None:
+    """The other stages `status` shows run hourly over the last 12 days, whatever the ingest's age."""
+    hourly = now.replace(minute=5, second=0, microsecond=0) - dt.timedelta(days=BRONZE_DAYS)
+    hours = BRONZE_DAYS * 24
+    for h in range(hours):
+        started = hourly + dt.timedelta(hours=h)
+        for offset, stage in enumerate(s for s in STAGES if s != "ingest"):
+            seen = (ingest_records - 1) * h // hours
+            ledger.write(stage_record(stage, started + dt.timedelta(minutes=offset), seen))
+
+
 def build_lake(root: Path, ingest_records: int, now: dt.datetime) -> Config:
     cfg = config(root)
     ledger = Ledger(cfg.lake.root)
@@ -122,13 +133,7 @@ def build_lake(root: Path, ingest_records: int, now: dt.datetime) -> Config:
         if batch and not batch % 20_000:
             rate = batch / (time.perf_counter() - built)
             print(f"  {batch:,} ingest records ({rate:,.0f}/s)", flush=True)
-    # The other stages run hourly over the last 12 days, whatever the ingest's age.
-    hourly = now.replace(minute=5, second=0, microsecond=0) - dt.timedelta(days=BRONZE_DAYS)
-    for h in range(BRONZE_DAYS * 24):
-        started = hourly + dt.timedelta(hours=h)
-        for offset, stage in enumerate(("silver", "gold", "materialize")):
-            seen = (ingest_records - 1) * h // (BRONZE_DAYS * 24)
-            ledger.write(stage_record(stage, started + dt.timedelta(minutes=offset), seen))
+    write_other_stages(ledger, now, ingest_records)
     write_bronze(cfg, now, ingest_records - 1)
     print(f"  built in {time.perf_counter() - built:.1f}s", flush=True)
     return cfg
@@ -194,11 +199,15 @@ def main() -> None:
             if root.exists() and args.keep:
                 print(f"reusing {root}", flush=True)
                 cfg = config(root)
+                # The same names as at the build (a stage `status` shows may have been added since).
+                start = dt.datetime.fromisoformat(Ledger(cfg.lake.root).records("silver")[-1].started_at)
+                write_other_stages(Ledger(cfg.lake.root), start.replace(minute=0) + dt.timedelta(hours=1), n)
             else:
                 print(f"building {root} with {n:,} ingest records", flush=True)
                 cfg = build_lake(root, n, now)
             # Planning sees the lake as built: the newest Bronze batch, and the last hour's dates as new.
-            dates, newest = changed_dates(cfg, Ledger(cfg.lake.root))
+            planned = changed_dates(cfg, Ledger(cfg.lake.root))  # (dates, newest batch, ...)
+            dates, newest = planned[0], planned[1]
             assert newest == n - 1 and dates, (newest, n, dates)
             lakes[n] = (root, cfg)
         # Rounds alternate the two lakes, so that load from other programs hits both alike.
@@ -215,7 +224,7 @@ def main() -> None:
     for name, label in (
         ("status", "medallion status"),
         ("planning", "silver planning"),
-        ("last", "Ledger.last x4 stages"),
+        ("last", f"Ledger.last x{len(STAGES)} stages"),
     ):
         print(f"{label:24}{small[name]:>11.3f}s{big[name]:>11.3f}s{big[name] / small[name]:>8.2f}")
     verdict = "under" if big["status"] < 2.0 else "OVER"
