@@ -1,9 +1,21 @@
 """Benchmark: Kafka → Bronze (the real ingest job) against a bare consume → Parquet loop, on one topic, in one run.
 
-    python bench/bench_ingest.py [--count 500000] [--max-offsets 100000] [--partitions 4] [--cores 2]
+    python bench/bench_ingest.py [--case both|live|backlog] [--count 500000] [--max-offsets 100000]
+                                 [--partitions 4] [--cores 2] [--compare-decoder GIT_REV]
 
-One embedded broker, one topic of ``--count`` synthetic events (1% bad records, 1% duplicates, 2% late:
-what `medallion produce --bad-ratio 0.01` sends). Then, on that same topic:
+Two cases, each in its own process with its own embedded broker (``--case both``, the default, runs one
+after the other and prints both ratios at the end):
+
+- **live**: event times are the wall clock as the events are produced (all within the last hour), as
+  production sees them: a micro-batch touches one or two hours of Bronze;
+- **backlog**: three days of history from 2026-01-05: a micro-batch touches a few dozen hours.
+
+One topic of ``--count`` synthetic events (1% bad records, 1% duplicates, 2% late: what
+`medallion produce --bad-ratio 0.01` sends). First, in a fresh process, **the decoder alone**: Bronze's
+per-record work (`BronzeDecoder`, the whole contract) on the topic's first records as the Kafka source
+reads them, on one core, in µs per record (a cold pass, then a second pass with the worker's memoized
+scrubbing warm); ``--compare-decoder REV`` measures the decoder of that git revision on the same batches.
+Then, on that same topic:
 
 - **baseline**, run before and after the ingest, each in a fresh process (the median of the two is
   compared): the least any ingester must do. One confluent-kafka consumer assigned to every partition
@@ -28,7 +40,8 @@ Python workers), sampled every 0.25 s, reported as its peak during each micro-ba
 stay flat while the topic holds many batches. PSS splits a page that forked workers share among them, so
 the sum is what the tree really holds (a sum of RSS would count each shared page once per worker).
 
-Targets: medallion >= 0.5 x the baseline; memory roughly flat across micro-batches.
+Targets: medallion >= 0.5 x the baseline in both cases, with the whole contract enforced; memory roughly
+flat across micro-batches.
 """
 
 from __future__ import annotations
@@ -36,10 +49,12 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime as dt
+import importlib.util
 import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +75,67 @@ from medallion.produce.producer import produce_events
 
 REPO = Path(__file__).resolve().parents[1]
 START_DATE = "2026-01-05"  # historical event times: the same events in every run of one seed
+BACKLOG_DAYS = 3
 BENCH_PII_KEY = "bench-ingest-not-a-secret-key"
+DECODER_RECORDS = 200_000
+
+
+# --- the decoder alone --------------------------------------------------------------------------------
+
+
+def decoder_apart(bootstrap: str, topic: str, records: int, compare: str | None) -> dict[str, Any]:
+    """`decoder_rate` in a fresh process: its caches must not stay in the memory measured for the job."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(decoder_rate, bootstrap, topic, records, compare).result()
+
+
+def _decoder_of_revision(rev: str) -> Any:
+    """``BronzeDecoder`` as ``medallion/bronze/records.py`` was at git revision ``rev``."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:medallion/bronze/records.py"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench-decoder-")) / "records_then.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("records_then", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.BronzeDecoder
+
+
+def decoder_rate(bootstrap: str, topic: str, records: int, compare: str | None) -> dict[str, Any]:
+    """µs per record of Bronze's decoder on the topic's first ``records`` (spread over its partitions), as
+    the source's reader hands them over (Arrow batches), on one core: a cold pass, then a warm one."""
+    from medallion.bronze.records import BronzeDecoder
+    from medallion.kafka.source import OffsetRange, SourceOptions, read_range
+
+    opts = SourceOptions.parse({"kafka.bootstrap.servers": bootstrap, "subscribe": topic})
+    ends = end_offsets(bootstrap, topic)
+    share = records // len(ends)
+    batches = [
+        b for p, end in ends.items() for b in read_range(opts, OffsetRange(topic, p, 0, min(share, end)))
+    ]
+    n = sum(b.num_rows for b in batches)
+    out: dict[str, Any] = {"records": n}
+    decoders = {"now": BronzeDecoder}
+    if compare:
+        decoders[compare] = _decoder_of_revision(compare)
+    for name, cls in decoders.items():
+        decoder = cls(BENCH_PII_KEY.encode())
+        passes = []
+        for _ in range(2):
+            started = time.process_time()  # CPU time: the machine may be shared
+            decoded = [decoder(b) for b in batches]
+            passes.append((time.process_time() - started) / n * 1e6)
+        valid = sum(d.column("error_class").null_count for d in decoded)
+        out[name] = {"cold_us": passes[0], "warm_us": passes[1], "valid": valid}
+    return out
 
 
 # --- the baseline ---------------------------------------------------------------------------------------
@@ -265,10 +340,12 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
       Spark's ``noop`` sink: the per-record work (parsing, the contract rules, PII
       scrubbing, dedup), with no write at all.
     """
-    from medallion.bronze.job import checked_stream, source_options
+    from medallion.bronze.stream import checked_stream, source_options
+    from medallion.kafka.source import register
     from medallion.spark import get_spark
 
     spark = get_spark(cfg)
+    register(spark)  # the plain source (``medallion_kafka``), beside the job's decoding one
     options = {k: v for k, v in source_options(cfg).items() if k != "groupIdForLag"}
     copy_to = str(work / "copy")
     plans = {
@@ -319,7 +396,18 @@ def main() -> int:
     parser.add_argument(
         "--spark-conf", nargs="*", default=[], metavar="KEY=VALUE", help="extra Spark settings"
     )
+    parser.add_argument(
+        "--case",
+        choices=("both", "live", "backlog"),
+        default="both",
+        help="live: event times now; backlog: three days of history; both: one process each, in turn",
+    )
+    parser.add_argument(
+        "--compare-decoder", metavar="GIT_REV", help="also time the decoder of this git revision (before)"
+    )
     args = parser.parse_args()
+    if args.case == "both":
+        return run_both(sys.argv[1:])
 
     os.environ.setdefault("MEDALLION_PII_KEY", BENCH_PII_KEY)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -333,7 +421,7 @@ def main() -> int:
                     "lake.root": str(Path(tmp) / "lake"),
                     "kafka.bootstrap_servers": handle.bootstrap,
                     "kafka.embedded": False,
-                    "kafka.topic": "bench_ingest",
+                    "kafka.topic": f"bench_ingest_{args.case}",
                     "kafka.partitions": args.partitions,
                     "spark.master": f"local[{args.cores}]",
                     "spark.conf": dict(kv.split("=", 1) for kv in args.spark_conf),
@@ -345,7 +433,8 @@ def main() -> int:
                 cfg,
                 count=args.count,
                 seed=args.seed,
-                start_date=START_DATE,
+                start_date=START_DATE if args.case == "backlog" else None,
+                days=BACKLOG_DAYS,
                 bad_ratio=0.01,
                 duplicate_ratio=0.01,
                 late_ratio=0.02,
@@ -355,9 +444,17 @@ def main() -> int:
             print(
                 f"embedded broker at {handle.bootstrap}; topic {cfg.kafka.topic}: {produced.delivered:,} records "
                 f"in {args.partitions} partitions ({size:,} events, {produced.duplicates:,} duplicates, "
-                f"{sum(produced.by_bad_class.values()):,} bad); {psutil.cpu_count()} CPUs, "
+                f"{sum(produced.by_bad_class.values()):,} bad); case {args.case}; {psutil.cpu_count()} CPUs, "
                 f"load average {os.getloadavg()[0]:.1f}\n"
             )
+            decoder = decoder_apart(handle.bootstrap, cfg.kafka.topic, DECODER_RECORDS, args.compare_decoder)
+            for name, d in decoder.items():
+                if name != "records":
+                    print(
+                        f"decoder ({name}) on {decoder['records']:,} records, one core: "
+                        f"{d['cold_us']:.2f} CPU µs/record cold, {d['warm_us']:.2f} warm; {d['valid']:,} valid"
+                    )
+            print(flush=True)
 
             base = [
                 baseline_apart(handle.bootstrap, cfg.kafka.topic, Path(tmp) / "baseline-1", args.max_offsets)
@@ -378,6 +475,28 @@ def main() -> int:
             report(args, watch, spark_start_s, ingest_s, result, base, produced.delivered, references)
         finally:
             stop_broker(state)
+    return 0
+
+
+def run_both(argv: list[str]) -> int:
+    """Each case in its own process (its own broker, Spark and memory), then both verdicts together."""
+    argv = [a for i, a in enumerate(argv) if a != "--case" and (i == 0 or argv[i - 1] != "--case")]
+    verdicts = []
+    for case in ("live", "backlog"):
+        print(f"===== case {case} =====", flush=True)
+        lines = []
+        with subprocess.Popen(
+            [sys.executable, __file__, "--case", case, *argv], stdout=subprocess.PIPE, text=True
+        ) as child:
+            assert child.stdout is not None
+            for line in child.stdout:
+                print(line, end="", flush=True)
+                lines.append(line)
+        if child.returncode:
+            return child.returncode
+        verdicts += [f"{case}: {line.rstrip()}" for line in lines if line.startswith(("steady", "decoder"))]
+    print("===== both cases =====")
+    print("\n".join(verdicts))
     return 0
 
 
