@@ -231,9 +231,14 @@ SILVER = Dataset(
         "referrer string, page string, email_hmac string, phone_hmac string, price decimal(18,4), "
         "quantity int, currency string, source_topic string, source_partition int, "
         "source_offset long, ingested_at timestamp, amount decimal(18,4), item_category string, "
-        "item_brand string, user_segment string, user_signup_date date, amount_usd decimal(18,4)"
+        "item_brand string, user_segment string, user_signup_date date, amount_usd decimal(18,4), "
+        "ua_browser_family string, ua_os_family string, ua_device_family string, referrer_domain string, "
+        "geo_country_name string, event_hour int, event_weekday int, is_weekend boolean"
     ),
 )
+"""Silver's columns, in the order it writes them (``event_date`` and ``event_type`` are the partitions).
+``amount_usd`` uses the rate in force on the event's date; ``ua_*`` are parsed from ``user_agent``
+(ua-parser), ``event_hour`` is UTC and ``event_weekday`` ISO (1 = Monday)."""
 
 # --- lookups ---------------------------------------------------------------------------------------
 
@@ -344,6 +349,25 @@ PII_DEV_KEY = Dataset(
     format="files",
 )
 
+METRICS = Dataset(
+    name="ops.metrics",
+    layer="ops",
+    location=("_state", "metrics"),
+    writer="every stage",
+    description="Prometheus textfiles (node-exporter's textfile collector), one per stage, and their running totals.",
+    format="files",
+    override="metrics.textfile_dir",
+)
+
+LOCKS = Dataset(
+    name="ops.locks",
+    layer="ops",
+    location=("_state", "locks"),
+    writer="every stage",
+    description="One lock file per stage, so an overlapping cron run of the same stage stops at once.",
+    format="files",
+)
+
 STATE = Dataset(
     name="ops.state",
     layer="ops",
@@ -408,6 +432,8 @@ CATALOG = Catalog(
         BRONZE_OWNER,
         STATE,
         PII_DEV_KEY,
+        METRICS,
+        LOCKS,
         FEAST_REGISTRY,
         FEAST_ONLINE_SQLITE,
     )

@@ -1,51 +1,85 @@
-"""Bronze → Silver for a date range: read the dates, flatten, dedupe, enrich, overwrite those dates."""
+"""Bronze → Silver for a date range: read, flatten, mark duplicates, enrich, normalize, judge, write.
+
+The run computes every candidate row once (cached) with its rule columns, counts everything in one
+aggregation (input, duplicates, every row rule, per date and event type), then one for the table rules.
+Only when no ``fail`` rule failed does it write: Silver's rows with dynamic partition overwrite, the rows
+a ``drop`` rule rejected to Silver's DLQ through the one DLQ writer, and it removes the partitions of
+those dates that no longer have rows. A failed run writes no data, only its rule results.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from loguru import logger
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from medallion import lakefs
+from medallion import catalog, lakefs
+from medallion.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
 from medallion.config import Config
-from medallion.lake import StageResult, bronze_batches, read_dates, write_partitions
+from medallion.dlq import as_dlq_records, write_dlq
+from medallion.errors import TerminalError
+from medallion.lake import StageResult, bronze_batches, read_dates, remove_partitions, spark_schema, spark_type
 from medallion.ledger import Ledger
+from medallion.quality import engine, results
+from medallion.quality.rules import RuleSet, rules_for
+from medallion.silver.lookups import JOINS, RATES, joined, read_lookups
+from medallion.silver.normalize import user_agent_families, with_normalized_columns, with_user_agent_families
 from medallion.silver.transforms import (
-    dedupe_events,
+    BRONZE_FILE,
+    DUPLICATE,
     flatten_event,
+    mark_duplicates,
+    rates_in_force,
     with_amounts,
-    with_item_attributes,
     with_usd_amount,
-    with_user_attributes,
 )
 
-SILVER_PARTITIONS = ("event_date", "event_type")
+STAGE = "silver"
+OUTPUT_COLUMNS = SILVER.columns + catalog.columns(f"{EVENT_DATE} date, {EVENT_TYPE} string")
+"""What Silver writes: the catalogue's columns, then its partition columns."""
 
 
-def changed_dates(cfg: Config, ledger: Ledger) -> tuple[list[dt.date], int]:
-    """Event dates that Bronze batches newer than the last successful Silver run touched, and the newest batch."""
-    batches = bronze_batches(cfg.lake.bronze)
-    last = ledger.last("silver")
+class QualityFailed(TerminalError):
+    """A ``fail`` rule failed: the run wrote nothing (exit 1)."""
+
+
+def changed_dates(cfg: Config, ledger: Ledger) -> tuple[list[dt.date], int, int]:
+    """Event dates touched by Bronze batches newer than the last successful Silver run's mark, the newest
+    batch id, and that mark (-1: none)."""
+    batches = bronze_batches(BRONZE.path(cfg))
+    last = ledger.last(STAGE)
     seen = int(last.metrics.get("max_bronze_batch", -1)) if last else -1
     newest = max((b for bs in batches.values() for b in bs), default=-1)
     dates = sorted(dt.date.fromisoformat(d) for d, bs in batches.items() if any(b > seen for b in bs))
-    return dates, newest
+    return dates, newest, seen
 
 
-def enrich(spark: SparkSession, cfg: Config, df: DataFrame) -> DataFrame:
-    """Join the lookup tables that exist (written by `produce`, or by the user for real data)."""
-    df = df.transform(with_amounts)
-    for name, transform in (
-        ("items", with_item_attributes),
-        ("users", with_user_attributes),
-        ("currency_rates", with_usd_amount),
-    ):
-        path = cfg.lake.path("lookups", name)
-        if lakefs.exists(path):
-            df = df.transform(transform(spark.read.parquet(path)))
-    return df
+def silver_rules(cfg: Config) -> RuleSet:
+    return rules_for(SILVER, cfg.quality.rules_dir)
+
+
+def silver_schema() -> Any:
+    return spark_schema(OUTPUT_COLUMNS)
+
+
+def candidates(
+    bronze: DataFrame, lookups: Mapping[str, DataFrame], ruleset: RuleSet, start: dt.date, end: dt.date
+) -> DataFrame:
+    """Every Bronze row of the dates as a Silver row, with ``_duplicate`` and the rule columns."""
+    flat = bronze.transform(flatten_event)
+    df = flat.transform(mark_duplicates).transform(with_amounts)
+    for join in JOINS:
+        df = df.transform(joined(join, lookups[join.table.name]))
+    df = df.transform(with_usd_amount(rates_in_force(lookups[RATES.name], start, end)))
+    df = df.transform(with_user_agent_families(user_agent_families(flat))).transform(with_normalized_columns)
+    typed = [F.col(c.name).cast(spark_type(c.type)).alias(c.name) for c in OUTPUT_COLUMNS]
+    df = df.select(*typed, DUPLICATE, BRONZE_FILE)
+    return df.transform(engine.annotate(ruleset, lookups))
 
 
 def run(
@@ -56,25 +90,125 @@ def run(
     run_id: str,
     ledger: Ledger,
     max_bronze_batch: int = -1,
+    rules: RuleSet | None = None,
 ) -> StageResult:
-    result = StageResult("silver", run_id, dates=[d.isoformat() for d in dates])
-    with ledger.run("silver", run_id=run_id, dates=",".join(result.dates)) as rec:
+    """Silver for ``dates`` (each replaced whole); ``max_bronze_batch`` is the mark the ledger keeps for
+    ``--incremental`` (the caller decides how far this run covers Bronze)."""
+    ruleset = rules if rules is not None else silver_rules(cfg)
+    engine.check_sql(spark, ruleset, silver_schema())  # a bad rule is a config error before any data is read
+    result = StageResult(STAGE, run_id, dates=[d.isoformat() for d in dates])
+    with ledger.run(STAGE, run_id=run_id, dates=",".join(result.dates), rules=ruleset.source) as rec:
         start = time.perf_counter()
+        rec.metrics = {"max_bronze_batch": max_bronze_batch}
         if dates:
-            bronze = read_dates(spark, cfg.lake.bronze, "dt", min(dates), max(dates), "Bronze")
-            bronze = bronze.where(bronze["dt"].isin(dates))
-            flat = bronze.transform(flatten_event).persist()
-            try:
-                result.input = flat.count()
-                silver = enrich(spark, cfg, flat.transform(dedupe_events)).persist()
-                result.output = silver.count()
-                result.dropped = result.input - result.output
-                write_partitions(silver, cfg.lake.silver, SILVER_PARTITIONS)
-                silver.unpersist()
-            finally:
-                flat.unpersist()
+            _build(spark, cfg, dates, ruleset, result, rec)
         result.seconds = time.perf_counter() - start
         rec.count(input=result.input, output=result.output, dlq=result.dlq, dropped=result.dropped)
-        rec.metrics = {"max_bronze_batch": max_bronze_batch, "duplicates_dropped": result.dropped}
-        logger.info("silver: {n} events for {d} dates", n=result.output, d=len(dates))
+        logger.info("silver: {n} events for {d} dates, {q} to the DLQ", n=result.output, d=len(dates), q=result.dlq)
     return result
+
+
+def _build(
+    spark: SparkSession, cfg: Config, dates: list[dt.date], ruleset: RuleSet, result: StageResult, rec: Any
+) -> None:
+    lookups = read_lookups(spark, cfg)
+    column = BRONZE.date_column or ""
+    bronze = read_dates(spark, BRONZE.path(cfg), column, min(dates), max(dates), "Bronze")
+    bronze = bronze.where(F.col(column).isin(dates))
+    rows = candidates(bronze, lookups, ruleset, min(dates), max(dates)).persist()
+    try:
+        groups = rows.groupBy(EVENT_DATE, EVENT_TYPE, DUPLICATE, engine.DROP).agg(*engine.row_aggregates(ruleset))
+        counts = engine.RowCounts()
+        kept: dict[str, set[str]] = {}  # event date -> event types with Silver rows
+        dlq_dates: set[str] = set()
+        for g in groups.collect():
+            n = int(g[engine.ROWS])
+            result.input += n
+            if g[DUPLICATE]:
+                result.dropped += n
+                continue
+            counts.add(ruleset, g)
+            day = g[EVENT_DATE].isoformat()
+            if g[engine.DROP]:
+                result.dlq += n
+                dlq_dates.add(day)
+            else:
+                result.output += n
+                kept.setdefault(day, set()).add(g[EVENT_TYPE])
+        silver = rows.where(~F.col(DUPLICATE) & ~F.col(engine.DROP))
+        table: list[results.RuleResult] = []
+        if ruleset.table_rules:
+            table = engine.table_results(ruleset, silver.agg(*engine.table_aggregates(ruleset)).first())
+        report = engine.report(ruleset, counts, table, run_id=result.run_id, stage=STAGE, dates=result.dates)
+        results.write(cfg, report)
+        rec.metrics["quality"] = report.summary()
+        if report.failed_fail_rules:
+            rec.count(input=result.input, output=0, dlq=0, dropped=result.dropped)
+            failed = ", ".join(f"{r.name} ({r.failed:,} of {r.checked:,} rows)" for r in report.failed_fail_rules)
+            raise QualityFailed(
+                f"Silver wrote nothing: fail rule(s) {failed} in {ruleset.source}. Silver's data for "
+                f"{result.dates[0]}..{result.dates[-1]} is as it was; see `medallion validate` and the "
+                "quality results for the rows."
+            )
+        _write(cfg, rows, silver, dates, kept, dlq_dates, result.run_id, spark)
+    finally:
+        rows.unpersist()
+
+
+def _write(
+    cfg: Config,
+    rows: DataFrame,
+    silver: DataFrame,
+    dates: list[dt.date],
+    kept: dict[str, set[str]],
+    dlq_dates: set[str],
+    run_id: str,
+    spark: SparkSession,
+) -> None:
+    out = silver.select(*[c.name for c in OUTPUT_COLUMNS])
+    spread = cfg.silver.files_per_partition
+    by = [F.col(EVENT_DATE), F.col(EVENT_TYPE)]
+    if spread > 1:
+        by.append(F.pmod(F.xxhash64("event_id"), F.lit(spread)))
+    if kept:
+        (
+            out.repartition(*by)
+            .write.mode("overwrite")
+            .option("maxRecordsPerFile", cfg.silver.max_records_per_file)
+            .partitionBy(*SILVER.partitions)
+            .parquet(SILVER.path(cfg))
+        )
+    if dlq_dates:
+        rejected = rows.where(~F.col(DUPLICATE) & F.col(engine.DROP)).transform(_dlq_shape(run_id))
+        write_dlq(rejected.repartition(EVENT_DATE), SILVER_DLQ.path(cfg), SILVER_DLQ.partitions)
+    for day in (d.isoformat() for d in dates):
+        date_dir = SILVER.partition_path(cfg, **{EVENT_DATE: day})
+        if day not in kept:
+            remove_partitions(SILVER.path(cfg), EVENT_DATE, [day])
+        else:
+            stale = [t for t in lakefs.list_partitions(date_dir, EVENT_TYPE) if t not in kept[day]]
+            if remove_partitions(date_dir, EVENT_TYPE, stale):
+                logger.info("silver {d}: removed event types with no rows now: {s}", d=day, s=stale)
+        if day not in dlq_dates:
+            remove_partitions(SILVER_DLQ.path(cfg), EVENT_DATE, [day])
+
+
+def _dlq_shape(run_id: str) -> Any:
+    payload_columns = [F.col(c.name) for c in OUTPUT_COLUMNS]
+
+    def _(df: DataFrame) -> DataFrame:
+        shaped = df.select(
+            F.col("source_topic"),
+            F.col("source_partition"),
+            F.col("source_offset"),
+            F.col(BRONZE_FILE).alias("source_file"),
+            F.col("event_id").alias("key"),
+            F.to_json(F.struct(*payload_columns)).alias("payload"),
+            F.lit("silver_rule").alias("error_class"),
+            F.concat(F.lit("failed rules: "), F.array_join(F.col(engine.FAILED), ", ")).alias("error_message"),
+            F.col(engine.FAILED).alias("failed_rules"),
+            F.col(EVENT_DATE),
+        )
+        return shaped.transform(as_dlq_records(STAGE, run_id, keep=(EVENT_DATE,)))
+
+    return _

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from medallion.catalog import EVENT_DATE
 from medallion.lake import require_columns
+
+BRONZE_FILE = "_bronze_file"  # the Bronze file a row came from (for the DLQ), not a Silver column
+DUPLICATE = "_duplicate"
 
 BRONZE_COLUMNS = ("event_id", "event_type", "event_time", "user_id", "session_id", "device", "geo", "context")
 
@@ -19,7 +24,7 @@ def flatten_event(df: DataFrame) -> DataFrame:
         "event_id",
         "event_type",
         F.col("event_time").cast("timestamp").alias("event_time"),
-        F.to_date("event_time").alias("event_date"),
+        F.to_date("event_time").alias(EVENT_DATE),
         "user_id",
         "session_id",
         "item_id",
@@ -43,6 +48,7 @@ def flatten_event(df: DataFrame) -> DataFrame:
         F.col("_partition").alias("source_partition"),
         F.col("_offset").alias("source_offset"),
         F.col("_ingested_at").alias("ingested_at"),
+        F.input_file_name().alias(BRONZE_FILE),
     )
 
 
@@ -52,8 +58,14 @@ def dedupe_events(df: DataFrame) -> DataFrame:
     Bronze already drops duplicates within its watermark; this catches the ones that arrive later.
     The choice is deterministic, so re-running a date gives the same row.
     """
+    return df.transform(mark_duplicates).where(~F.col(DUPLICATE)).drop(DUPLICATE)
+
+
+def mark_duplicates(df: DataFrame) -> DataFrame:
+    """``_duplicate``: true for every copy of an ``event_id`` but the first written to Kafka (lowest
+    topic/partition/offset), so one aggregation can count duplicates beside everything else."""
     first = Window.partitionBy("event_id").orderBy("source_topic", "source_partition", "source_offset")
-    return df.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
+    return df.withColumn(DUPLICATE, F.row_number().over(first) > 1)
 
 
 def with_amounts(df: DataFrame) -> DataFrame:
@@ -61,14 +73,37 @@ def with_amounts(df: DataFrame) -> DataFrame:
     return df.withColumn("amount", (F.col("price") * F.col("quantity")).cast("decimal(18,4)"))
 
 
-def with_usd_amount(rates: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Convert ``amount`` to USD with the currency-rates lookup (``currency``, ``rate_to_usd``)."""
+def rates_in_force(rates: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
+    """``(currency, event_date, rate_to_usd)`` for every day of [start, end] that has a rate in force.
+
+    A rate holds from its ``as_of_date`` until the next one of its currency. The result has at most
+    currencies × days rows: an equi-join on it, broadcast, is the as-of join without a range join.
+    A day before a currency's first ``as_of_date`` has no rate.
+    """
+    nxt = Window.partitionBy("currency").orderBy("as_of_date")
+    last_day = F.date_sub(F.lead("as_of_date").over(nxt), 1)
+    return (
+        rates.select("currency", F.col("rate_to_usd").cast("double").alias("rate_to_usd"), "as_of_date")
+        .withColumn("_from", F.greatest(F.col("as_of_date"), F.lit(start)))
+        .withColumn("_until", F.least(F.coalesce(last_day, F.lit(end)), F.lit(end)))
+        .where(F.col("_from") <= F.col("_until"))
+        .select("currency", F.explode(F.sequence("_from", "_until")).alias(EVENT_DATE), "rate_to_usd")
+    )
+
+
+def with_usd_amount(in_force: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """``amount_usd``: ``amount`` times the rate in force on the event's date (`rates_in_force`); USD is
+    itself. No rate in force leaves it null, which Silver's ``amount_usd_present`` rule turns into a DLQ
+    record, never a silent null."""
 
     def _(df: DataFrame) -> DataFrame:
-        r = rates.select(F.col("currency").alias("_cur"), F.col("rate_to_usd").cast("double").alias("_rate"))
-        joined = df.join(F.broadcast(r), df["currency"] == r["_cur"], "left")
+        r = in_force.select(
+            F.col("currency").alias("_cur"), F.col(EVENT_DATE).alias("_day"), F.col("rate_to_usd").alias("_rate")
+        )
+        on = (df["currency"] == r["_cur"]) & (df[EVENT_DATE] == r["_day"])
+        joined = df.join(F.broadcast(r), on, "left")
         usd = F.when(F.col("currency") == "USD", F.col("amount")).otherwise(F.col("amount") * F.col("_rate"))
-        return joined.withColumn("amount_usd", usd.cast("decimal(18,4)")).drop("_cur", "_rate")
+        return joined.withColumn("amount_usd", usd.cast("decimal(18,4)")).drop("_cur", "_day", "_rate")
 
     return _
 

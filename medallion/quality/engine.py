@@ -1,0 +1,267 @@
+"""The rule engine on Spark: every row rule of a table as one column, all counted in one aggregation.
+
+`annotate(ruleset, lookups)` adds, per row rule, a small integer column ``_dq_<i>``: null where the rule
+does not apply (its ``where`` is false, or its column is null), 0 where the row passes, 1 where it
+fails; and two summary columns: ``_dq_failed`` (the names of every rule the row failed) and
+``_dq_drop`` (the row failed a ``drop`` or ``fail`` rule). `row_aggregates` then counts every rule in one
+aggregation (``count(_dq_i)`` rows checked, ``sum(_dq_i)`` rows failed), so N rules cost one Spark job,
+not N. Table rules (`unique`, `row_count_between`, `freshness`) are one more aggregation, `table_aggregates`.
+
+Referential rules left-join the lookup's keys, broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.errors import PySparkException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from medallion.errors import ConfigError
+from medallion.quality.results import QualityReport, RuleResult
+from medallion.quality.rules import Rule, RuleSet
+
+FAILED = "_dq_failed"
+DROP = "_dq_drop"
+BLOCK = "_dq_block"  # failed a drop or fail rule: the row does not pass
+ROWS = "_dq_rows"
+
+
+def rule_column(index: int) -> str:
+    return f"_dq_{index}"
+
+
+def _ref_column(index: int) -> str:
+    return f"_dq_ref_{index}"
+
+
+def check_sql(spark: SparkSession, ruleset: RuleSet, schema: T.StructType) -> None:
+    """Analyse every ``where`` and ``expression`` against ``schema`` on an empty frame (no data read):
+    a syntax error, an unknown column or a non-boolean is a ConfigError naming file and rule."""
+    empty = spark.createDataFrame([], schema)
+    for rule in ruleset.rules:
+        for key in ("where", "expression"):
+            text = getattr(rule, key)
+            if text is None:
+                continue
+            try:
+                kind = empty.select(F.expr(text).alias("x")).schema["x"].dataType
+            except PySparkException as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise ConfigError(
+                    f"Invalid rule file {ruleset.source}: rule {rule.name!r}: `{key}` {text!r} is not valid "
+                    f"Spark SQL on the table's columns: {first}. Fix the expression."
+                ) from None
+            if not isinstance(kind, T.BooleanType):
+                raise ConfigError(
+                    f"Invalid rule file {ruleset.source}: rule {rule.name!r}: `{key}` {text!r} is "
+                    f"{kind.simpleString()}, not a boolean. Write a condition (e.g. `x > 0`)."
+                )
+
+
+def _passes(rule: Rule, index: int) -> Column:
+    """True where the row passes, for rows where the rule applies."""
+    cols = [F.col(c) for c in rule.columns]
+    if rule.type == "not_null":
+        return _all(c.isNotNull() for c in cols)
+    if rule.type == "between":
+        checks = []
+        for c in cols:
+            value = c.cast("double")
+            if rule.min is not None:
+                checks.append(value >= F.lit(float(rule.min)))
+            if rule.max is not None:
+                checks.append(value <= F.lit(float(rule.max)))
+        return _all(F.coalesce(x, F.lit(True)) for x in checks)
+    if rule.type == "in_set":
+        return _all(F.coalesce(c.cast("string").isin(list(rule.values)), F.lit(True)) for c in cols)
+    if rule.type == "regex":
+        return _all(F.coalesce(c.cast("string").rlike(rule.pattern or ""), F.lit(True)) for c in cols)
+    if rule.type == "referential":
+        return F.col(rule.columns[0]).isNull() | F.col(_ref_column(index)).isNotNull()
+    if rule.type == "expression":
+        return F.coalesce(F.expr(rule.expression or "true"), F.lit(False))
+    raise ValueError(f"{rule.type} is not a row rule")
+
+
+def _all(checks: Iterable[Column]) -> Column:
+    out: Column | None = None
+    for c in checks:
+        out = c if out is None else out & c
+    return out if out is not None else F.lit(True)
+
+
+def _any(flags: Sequence[Column]) -> Column:
+    return F.greatest(*flags, F.lit(0), F.lit(0)) == 1 if flags else F.lit(False)
+
+
+def annotate(ruleset: RuleSet, lookups: Mapping[str, DataFrame]) -> Callable[[DataFrame], DataFrame]:
+    """Add the rule columns (see the module's docstring) for every row rule of ``ruleset``.
+
+    ``lookups`` maps a catalogue name to its DataFrame, for referential rules; a missing one is an error.
+    """
+
+    def _(df: DataFrame) -> DataFrame:
+        rules = ruleset.row_rules
+        for i, rule in enumerate(rules):
+            if rule.type != "referential":
+                continue
+            if rule.lookup not in lookups:
+                raise ConfigError(
+                    f"Rule {rule.name!r} ({ruleset.source}) checks against {rule.lookup}, which is not in "
+                    "the lake. Write that table first, or remove the rule."
+                )
+            keys = lookups[rule.lookup].select(F.col(rule.key or "").alias(_ref_column(i))).distinct()
+            df = df.join(F.broadcast(keys), F.col(rule.columns[0]) == F.col(_ref_column(i)), "left")
+        flags = []
+        for i, rule in enumerate(rules):
+            applies = F.expr(rule.where) if rule.where else F.lit(True)
+            if rule.type not in ("not_null", "expression"):
+                applies = applies & _any_not_null(rule.columns)
+            flag = F.when(F.coalesce(applies, F.lit(False)), F.when(_passes(rule, i), 0).otherwise(1))
+            flags.append(flag.cast("tinyint").alias(rule_column(i)))
+        df = df.select("*", *flags).drop(*[_ref_column(i) for i in range(len(rules))])
+        names = [F.when(F.col(rule_column(i)) == 1, F.lit(r.name)) for i, r in enumerate(rules)]
+        blocking = [F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action != "warn"]
+        dropping = [F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action == "drop"]
+        return df.select(
+            "*",
+            (F.array_compact(F.array(*names)) if names else F.array().cast("array<string>")).alias(FAILED),
+            _any(dropping).alias(DROP),
+            _any(blocking).alias(BLOCK),
+        )
+
+    return _
+
+
+def _any_not_null(columns: Sequence[str]) -> Column:
+    out: Column | None = None
+    for c in columns:
+        out = F.col(c).isNotNull() if out is None else out | F.col(c).isNotNull()
+    return out if out is not None else F.lit(True)
+
+
+def row_aggregates(ruleset: RuleSet) -> list[Column]:
+    """One aggregation's columns over annotated rows: rows, rows not passing, and per rule checked/failed."""
+    out = [F.count(F.lit(1)).alias(ROWS), F.sum(F.col(BLOCK).cast("long")).alias(BLOCK)]
+    for i, _rule in enumerate(ruleset.row_rules):
+        out += [
+            F.count(rule_column(i)).alias(f"{rule_column(i)}_checked"),
+            F.sum(F.col(rule_column(i)).cast("long")).alias(f"{rule_column(i)}_failed"),
+        ]
+    return out
+
+
+@dataclass
+class RowCounts:
+    """Row-rule counts summed over the groups of one aggregation."""
+
+    rows: int = 0
+    not_passing: int = 0
+    checked: dict[str, int] | None = None
+    failed: dict[str, int] | None = None
+
+    def add(self, ruleset: RuleSet, row: Any) -> None:
+        self.checked = self.checked or {}
+        self.failed = self.failed or {}
+        self.rows += int(row[ROWS] or 0)
+        self.not_passing += int(row[BLOCK] or 0)
+        for i, rule in enumerate(ruleset.row_rules):
+            self.checked[rule.name] = self.checked.get(rule.name, 0) + int(row[f"{rule_column(i)}_checked"] or 0)
+            self.failed[rule.name] = self.failed.get(rule.name, 0) + int(row[f"{rule_column(i)}_failed"] or 0)
+
+
+def table_aggregates(ruleset: RuleSet) -> list[Column]:
+    """One aggregation's columns for every table rule (nothing for a rule set without any)."""
+    out = []
+    for i, rule in enumerate(ruleset.table_rules):
+        name = f"_dq_t{i}"
+        if rule.type == "unique":
+            # rows with every key column set, and their distinct keys: the difference is duplicate rows
+            complete = _all(F.col(c).isNotNull() for c in rule.columns)
+            out += [
+                F.sum(complete.cast("long")).alias(f"{name}_checked"),
+                F.count_distinct(*[F.col(c) for c in rule.columns]).alias(f"{name}_distinct"),
+            ]
+        elif rule.type == "row_count_between":
+            out.append(F.count(F.lit(1)).alias(f"{name}_checked"))
+        elif rule.type == "freshness":
+            out += [
+                F.count(rule.columns[0]).alias(f"{name}_checked"),
+                F.max(F.col(rule.columns[0]).cast("timestamp")).alias(f"{name}_newest"),
+            ]
+    return out
+
+
+def table_results(ruleset: RuleSet, row: Any, now: datetime | None = None) -> list[RuleResult]:
+    """The table rules' results from the row of `table_aggregates` (None: no rows at all)."""
+    now = now or datetime.now(UTC)
+    out = []
+    for i, rule in enumerate(ruleset.table_rules):
+        name = f"_dq_t{i}"
+        checked = int(row[f"{name}_checked"] or 0) if row is not None else 0
+        detail = ""
+        if rule.type == "unique":
+            failed = checked - int(row[f"{name}_distinct"] or 0) if row is not None else 0
+            detail = f"{failed:,} rows repeat a {'/'.join(rule.columns)} of another"
+        elif rule.type == "row_count_between":
+            ok = (rule.min is None or checked >= rule.min) and (rule.max is None or checked <= rule.max)
+            failed = 0 if ok else 1
+            detail = f"{checked:,} rows; expected {_range(rule)}"
+        else:
+            newest = row[f"{name}_newest"] if row is not None else None
+            if newest is not None and newest.tzinfo is None:
+                newest = newest.replace(tzinfo=UTC)  # collected as the session's UTC wall time
+            age = (now - newest).total_seconds() if newest is not None else None
+            failed = 0 if age is not None and age <= (rule.max_age_s or 0) else 1
+            detail = f"newest {rule.columns[0]} {newest.isoformat() if newest else 'none'}"
+        out.append(RuleResult.of(rule, checked=checked, failed=failed, detail=detail))
+    return out
+
+
+def _range(rule: Rule) -> str:
+    lo = "" if rule.min is None else f"≥ {rule.min:g}"
+    hi = "" if rule.max is None else f"≤ {rule.max:g}"
+    return " and ".join(x for x in (lo, hi) if x)
+
+
+def report(
+    ruleset: RuleSet, counts: RowCounts, table: list[RuleResult], *, run_id: str, stage: str, dates: list[str]
+) -> QualityReport:
+    """The run's results: every rule, and the score (share of rows passing every drop/fail rule)."""
+    results = [
+        RuleResult.of(
+            rule,
+            checked=(counts.checked or {}).get(rule.name, 0),
+            failed=(counts.failed or {}).get(rule.name, 0),
+        )
+        for rule in ruleset.row_rules
+    ]
+    return QualityReport.build(
+        table=ruleset.table,
+        stage=stage,
+        run_id=run_id,
+        rules_file=ruleset.source,
+        dates=dates,
+        rows=counts.rows,
+        rows_passing=counts.rows - counts.not_passing,
+        results=results + table,
+    )
+
+
+def evaluate(
+    df: DataFrame, ruleset: RuleSet, lookups: Mapping[str, DataFrame], *, run_id: str, stage: str, dates: list[str]
+) -> QualityReport:
+    """Every rule of ``ruleset`` over ``df`` (after the fact, as `validate` does): two aggregations."""
+    annotated = df.transform(annotate(ruleset, lookups))
+    counts = RowCounts()
+    counts.add(ruleset, annotated.agg(*row_aggregates(ruleset)).first())
+    table: list[RuleResult] = []
+    if ruleset.table_rules:
+        table = table_results(ruleset, df.agg(*table_aggregates(ruleset)).first())
+    return report(ruleset, counts, table, run_id=run_id, stage=stage, dates=dates)

@@ -1,0 +1,118 @@
+"""Rule results of a run, stored in the lake as one JSON file per run and table; read without Spark.
+
+``<lake>/_quality/results/<table>/<run_id>.json`` (the catalogue's ``quality.results``). Run ids begin
+with their UTC start time, so names sort by time and the newest is the last name listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from medallion import catalog, lakefs
+
+if TYPE_CHECKING:
+    from medallion.config import Config
+    from medallion.quality.rules import Rule
+
+
+@dataclass
+class RuleResult:
+    name: str
+    type: str
+    action: str
+    level: str
+    checked: int
+    failed: int
+    failure_rate: float
+    passed: bool
+    status: str  # pass | warn | dropped | FAIL
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    detail: str = ""
+
+    @classmethod
+    def of(cls, rule: Rule, *, checked: int, failed: int, detail: str = "") -> RuleResult:
+        return cls.build(
+            rule.name, rule.type, rule.action, rule.level, checked, failed, rule.description, list(rule.tags), detail
+        )
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        type: str,
+        action: str,
+        level: str,
+        checked: int,
+        failed: int,
+        description: str = "",
+        tags: list[str] | None = None,
+        detail: str = "",
+    ) -> RuleResult:
+        passed = failed == 0
+        status = "pass" if passed else {"warn": "warn", "drop": "dropped", "fail": "FAIL"}[action]
+        rate = round(failed / checked, 6) if checked else (1.0 if failed else 0.0)
+        return cls(name, type, action, level, checked, failed, rate, passed, status, description, tags or [], detail)
+
+
+@dataclass
+class QualityReport:
+    table: str
+    stage: str
+    run_id: str
+    rules_file: str
+    dates: list[str]
+    rows: int
+    rows_passing: int
+    score: float  # share of rows that pass every drop/fail rule (1.0 for no rows)
+    pass_rates: dict[str, float]
+    results: list[RuleResult]
+    created_at: str = ""
+
+    @classmethod
+    def build(cls, *, rows: int, rows_passing: int, results: list[RuleResult], **kw: Any) -> QualityReport:
+        return cls(
+            rows=rows,
+            rows_passing=rows_passing,
+            score=round(rows_passing / rows, 6) if rows else 1.0,
+            pass_rates={r.name: round(1.0 - r.failure_rate, 6) for r in results},
+            results=results,
+            created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            **kw,
+        )
+
+    @property
+    def failed_fail_rules(self) -> list[RuleResult]:
+        return [r for r in self.results if r.action == "fail" and not r.passed]
+
+    def summary(self) -> dict[str, Any]:
+        """What the ledger keeps: the score and, per rule, the rows failed."""
+        return {"score": self.score, "failed": {r.name: r.failed for r in self.results}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QualityReport:
+        results = [RuleResult(**r) for r in data.pop("results", [])]
+        return cls(results=results, **data)
+
+
+def results_dir(cfg: Config, table: str) -> str:
+    return lakefs.join(catalog.QUALITY_RESULTS.path(cfg), table)
+
+
+def write(cfg: Config, report: QualityReport) -> str:
+    """Store ``report`` (written whole); its path."""
+    path = lakefs.join(results_dir(cfg, report.table), f"{report.run_id}.json")
+    lakefs.write_text(path, json.dumps(asdict(report), indent=1))
+    return path
+
+
+def latest(cfg: Config, table: str) -> QualityReport | None:
+    """The newest stored report of ``table`` (no Spark)."""
+    _, names = lakefs.list_children(results_dir(cfg, table))
+    names = [n for n in names if n.endswith(".json") and not n.startswith(catalog.HIDDEN_PREFIXES)]
+    if not names:
+        return None
+    return QualityReport.from_dict(json.loads(lakefs.read_text(lakefs.join(results_dir(cfg, table), names[-1]))))
