@@ -1,8 +1,8 @@
 """How fast the command line answers: `medallion --help` against `python -c "import typer"`.
 
 Each round runs every command once, in a fresh process of this interpreter, so outside load falls on
-all of them alike; the figures are medians over the rounds. The ratio to the bare Typer import is what
-the issue targets (at most 2). ``--importtime`` also lists the slowest imports of ``medallion --help``.
+all of them alike; the figures are medians over the rounds. The target is a ratio to the bare Typer
+import of at most 2. ``--importtime`` also lists the slowest imports of ``medallion --help``.
 
     python bench/bench_cli.py [--rounds 21] [--importtime]
 """

@@ -16,7 +16,7 @@ Then `--rounds` rounds, each measuring both lakes in turn (so outside load hits 
 
     python bench/bench_status.py [--records 100000] [--baseline 1000] [--rounds 5] [--keep DIR]
 
-Target (issue): status under 2 s with a 100k-record ledger, and a cost that does not grow with the
+Target: status under 2 s with a 100k-record ledger, and a cost that does not grow with the
 ledger's age (ratio 100k / 1k near 1).
 """
 
