@@ -24,6 +24,7 @@ COMMANDS = [
     "status",
     "run",
     "config",
+    "report",
 ]
 
 
