@@ -6,12 +6,14 @@ import sys
 
 from medallion.cli import (  # noqa: F401  (importing a module registers its command)
     config_cmd,
+    features,
     gold,
     ingest,
     materialize,
     produce,
     report,
     run,
+    serve,
     services,
     silver,
     status,

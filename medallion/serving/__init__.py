@@ -1,13 +1,15 @@
 """Feast glue: Feast configured from medallion's config, materialization, online and historical reads.
 
 Importing this package does not import Feast (about 3 s): every function imports it when called, so
-the CLI stays fast. See feature_repo/README.md for the ``feast`` CLI on the same stores.
+the CLI stays fast. ``OnlineReader`` and ``medallion serve`` (`server`) read Redis without Feast at all.
+See feature_repo/README.md for the ``feast`` CLI on the same stores.
 """
 
 from __future__ import annotations
 
 from medallion.serving.definitions import definitions
 from medallion.serving.materialize import MaterializeResult, apply, materialize
+from medallion.serving.reader import OnlineReader, read_online
 from medallion.serving.retrieval import feature_refs, historical_features, online_features
 from medallion.serving.store import (
     check_online_store,
@@ -23,6 +25,7 @@ from medallion.serving.store import (
 
 __all__ = [
     "MaterializeResult",
+    "OnlineReader",
     "apply",
     "check_online_store",
     "definitions",
@@ -36,6 +39,7 @@ __all__ = [
     "online_features",
     "online_store_name",
     "parse_redis_url",
+    "read_online",
     "repo_config",
     "write_feature_store_yaml",
 ]
