@@ -25,8 +25,9 @@ Options (names are case-insensitive; those shared with Spark's kafka source mean
 - ``minPartitions``, ``maxRecordsPerPartition``: split large offset ranges into more Spark tasks.
 - ``failOnDataLoss`` (default true): fail when offsets to read are gone (retention, recreated topic);
   false logs a warning and reads on from the log start.
-- ``groupIdForLag``: also commit processed offsets to this consumer group, for lag tools only (it
-  trails the checkpoint by one batch: Spark commits a batch when it plans the next one).
+- ``groupIdForLag``: also commit processed offsets to this consumer group, for lag tools only
+  (``kafka-consumer-groups``, Burrow): at every trigger the start of the batch being planned, which is
+  the end of the last batch written, so the group is level with the checkpoint once a run is idle.
 - ``kafkaConsumer.pollTimeoutMs`` (120000), ``fetchOffset.numRetries`` (3),
   ``fetchOffset.retryIntervalMs`` (1000), ``fetchOffset.timeoutMs`` (30000), ``arrowBatchSize`` (10000).
 """
@@ -541,6 +542,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._log: LogOffsets | None = None  # created on first use: executors build readers too
         self._target: dict[TP, int] | None = None
         self._latest: dict[TP, int] | None = None
+        self._lag_committed: dict | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_log": None}
@@ -584,6 +586,10 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         logger.info("availableNow: reading up to {}", offsets_to_json(self._target))
 
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        # Spark asks for the next batch's end once the previous batch is written (a batch planned but
+        # not written before a restart is replayed from the offset log, without asking): ``start`` is
+        # processed. Spark's own commit(end) comes only when it plans a further batch, one batch late.
+        self.commit(start)
         end = plan_end(
             offsets_from_json(start),
             self._bounds(),
@@ -614,10 +620,11 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def commit(self, end: dict) -> None:
         group = self.opts.group_id_for_lag
-        if not group:
+        if not group or end == self._lag_committed:
             return
         try:
             self.log.commit_group(group, offsets_from_json(end))
+            self._lag_committed = end
         except MedallionError as exc:  # lag reporting only: the checkpoint is the truth
             logger.warning("could not commit offsets to consumer group {} (lag tools only): {}", group, exc)
 
