@@ -1,44 +1,95 @@
-"""Silver → Gold: user features per feature_date for a date range (also the backfill path)."""
+"""Silver → Gold: every declared feature family for a range of feature dates (also the backfill path).
+
+One read of Silver covers the range and the longest window before it; each family's builder turns it
+into rows per entity and feature date, written with dynamic partition overwrite: however many dates, a
+run is one Spark job per family over all of them, never one per date. A feature date the run computed
+that has no rows any more (its activity was removed upstream) loses its old partition, so a re-run
+leaves exactly what the current Silver gives.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 
+from loguru import logger
 from pyspark.sql import SparkSession
 
+from medallion.catalog import FEATURE_DATE, SILVER, gold_table
 from medallion.config import Config
-from medallion.gold.transforms import WINDOW_DAYS, daily_user_activity, feature_dates, user_activity_features
-from medallion.lake import StageResult, read_dates, write_partitions
+from medallion.features import FAMILIES, FeatureFamily
+from medallion.gold.families import BUILDERS, DATES_WRITTEN
+from medallion.gold.transforms import GoldInputs, calendar
+from medallion.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
 from medallion.ledger import Ledger
 
-FEATURE_TABLES = ("user_activity",)
+
+def read_window_days(cfg: Config, families: Sequence[FeatureFamily]) -> int:
+    """How many days back from a feature date the chosen families read (the embeddings' training window
+    is configured)."""
+    longest = max(f.window_days for f in families)
+    if any(f.name in DATES_WRITTEN for f in families):
+        longest = max(longest, cfg.gold.embedding_window_days)
+    return longest
 
 
 def run(
-    spark: SparkSession, cfg: Config, start: dt.date, end: dt.date, *, run_id: str, ledger: Ledger
+    spark: SparkSession,
+    cfg: Config,
+    start: dt.date,
+    end: dt.date,
+    *,
+    run_id: str,
+    ledger: Ledger,
+    families: Sequence[FeatureFamily] = FAMILIES,
+    only: Sequence[dt.date] | None = None,
 ) -> StageResult:
-    """Compute ``user_activity`` for every feature_date in [start, end] from the 7 days of Silver before it."""
-    result = StageResult("gold", run_id)
-    with ledger.run("gold", run_id=run_id, start_date=start, end_date=end) as rec:
+    """Compute ``families`` for every feature date in [start, end] (or the dates ``only`` names in it)."""
+    dates = [d for d in date_range(start, end) if only is None or d in set(only)]
+    result = StageResult("gold", run_id, dates=[d.isoformat() for d in dates])
+    names = [f.name for f in families]
+    with ledger.run("gold", run_id=run_id, start_date=start, end_date=end, families=",".join(names)) as rec:
+        if not dates:
+            return result
         t0 = time.perf_counter()
-        window_start = start - dt.timedelta(days=WINDOW_DAYS - 1)
-        silver = read_dates(spark, cfg.lake.silver, "event_date", window_start, end, "Silver")
-        daily = silver.transform(daily_user_activity).persist()
+        window_start = dates[0] - dt.timedelta(days=read_window_days(cfg, families) - 1)
+        date_column = SILVER.date_column or ""
+        silver = read_dates(spark, SILVER.path(cfg), date_column, window_start, dates[-1], "Silver")
+        inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
+        rows: dict[str, int] = {}
         try:
-            result.input = int(daily.groupBy().sum("events").collect()[0][0] or 0)
-            features = daily.transform(user_activity_features(feature_dates(spark, start, end))).persist()
-            result.output = features.count()
-            result.dates = sorted(
-                r[0].isoformat() for r in features.select("feature_date").distinct().collect()
-            )
-            write_partitions(features, cfg.lake.path("gold", "user_activity"), ("feature_date",))
-            features.unpersist()
+            result.input = inputs.silver.count()
+            for fam in families:
+                rows[fam.name] = _write_family(cfg, fam, inputs, dates)
         finally:
-            daily.unpersist()
+            inputs.release()
+            inputs.silver.unpersist()
+        result.output = sum(rows.values())
         result.seconds = time.perf_counter() - t0
         # Gold aggregates: its input is Silver events in the window, its output feature rows; they do not
         # reconcile one to one, so the ledger records both without a DLQ.
         rec.count(input=result.input, output=result.output)
-        rec.metrics = {"feature_dates": result.dates, "window_start": window_start.isoformat()}
+        rec.metrics = {
+            "rows_by_family": rows,
+            "window_start": window_start.isoformat(),
+            "feature_dates": result.dates,
+        }
     return result
+
+
+def _write_family(cfg: Config, fam: FeatureFamily, inputs: GoldInputs, dates: list[dt.date]) -> int:
+    table = gold_table(fam.name)
+    features = BUILDERS[fam.name](inputs).persist()
+    try:
+        per_date = {r[0]: r[1] for r in features.groupBy(FEATURE_DATE).count().collect()}
+        if per_date:
+            write_partitions(features, table.path(cfg), table.partitions)
+    finally:
+        features.unpersist()
+    written = DATES_WRITTEN[fam.name](inputs) if fam.name in DATES_WRITTEN else dates
+    stale = [d.isoformat() for d in written if d not in per_date]
+    removed = remove_partitions(table.path(cfg), FEATURE_DATE, stale)
+    if removed:
+        logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
+    return sum(per_date.values())

@@ -1,0 +1,88 @@
+"""``user_features``: a user's activity, spending, recency, breadth and conversion (absorbs user_activity)."""
+
+from __future__ import annotations
+
+from medallion.contract import EVENT_TYPES
+from medallion.features.model import USER, Feature, FeatureFamily, window_text
+
+WINDOWS = (1, 7, 30)
+RECENT = (7, 30)  # windows of the breadth and conversion features
+
+
+def _declare() -> FeatureFamily:
+    features: list[Feature] = []
+    for w in WINDOWS:
+        features.append(Feature(f"events_{w}d", "int64", f"Events of the user in {window_text(w)}."))
+        for t in EVENT_TYPES:
+            features.append(
+                Feature(f"{t}_events_{w}d", "int64", f"Events of type {t} of the user in {window_text(w)}.")
+            )
+    for w in WINDOWS:
+        features += [
+            Feature(
+                f"revenue_{w}d",
+                "float64",
+                f"Sum of amount_usd of the user's purchase events in {window_text(w)} (exact decimal sum, "
+                "then a double); a purchase without a USD amount adds 0.",
+            ),
+            Feature(
+                f"avg_order_value_{w}d",
+                "float64",
+                f"Sum of amount_usd / number of the user's purchase events with an amount_usd, in "
+                f"{window_text(w)}; null when there is no such purchase.",
+                when_empty="null",
+            ),
+        ]
+    features += [
+        Feature(
+            "days_since_last_event",
+            "float64",
+            f"(end of D − the user's latest event_time) in days (86,400 s), over {window_text(30)}; a row "
+            "exists only for users with an event there, so it is never empty.",
+            when_empty="not_applicable",
+        ),
+        Feature(
+            "days_since_last_purchase",
+            "float64",
+            f"(end of D − the user's latest purchase event_time) in days, over {window_text(30)}; null "
+            "when the user has no purchase there (older purchases are beyond Gold's 30-day horizon).",
+            when_empty="null",
+        ),
+    ]
+    for w in RECENT:
+        features += [
+            Feature(
+                f"distinct_items_{w}d",
+                "int64",
+                f"Distinct non-null item_id of the user's events in {window_text(w)}.",
+            ),
+            Feature(
+                f"distinct_categories_{w}d",
+                "int64",
+                f"Distinct non-null item_category of the user's events in {window_text(w)}.",
+            ),
+            Feature(
+                f"view_to_purchase_rate_{w}d",
+                "float64",
+                f"purchase events / page_view events of the user in {window_text(w)}; null when the user "
+                "has no page_view there.",
+                when_empty="null",
+            ),
+            Feature(
+                f"active_days_{w}d",
+                "int64",
+                f"Distinct UTC event dates with at least one event of the user in {window_text(w)}.",
+            ),
+        ]
+    return FeatureFamily(
+        name="user_features",
+        entity=USER,
+        description="Per user and feature date D, for users with at least one event in the 30 days ending "
+        "with D: counts by event type, spending, recency, breadth and conversion over 1, 7 and 30 days.",
+        window_days=30,
+        features=tuple(features),
+        tags={"entity": "user"},
+    )
+
+
+USER_FEATURES = _declare()
