@@ -165,6 +165,12 @@ class ServingConfig(Section):
     ttl_days: int = Field(
         30, ge=1, description="How long a feature row stays valid for serving and training."
     )
+    redis_key_ttl_days: int | None = Field(
+        None,
+        ge=0,
+        description="Redis expires an entity's key this many days after its last write, so entities that "
+        "leave Gold leave the online store; default `ttl_days`, 0 never.",
+    )
 
 
 class Config(Section):
