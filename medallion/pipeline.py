@@ -76,14 +76,30 @@ def gold(cfg: Config, start: dt.date, end: dt.date) -> StageResult:
     return job.run(_spark(cfg), cfg, start, end, run_id=new_run_id(), ledger=Ledger(cfg.lake.root))
 
 
-def materialize(cfg: Config, end: dt.datetime | None = None, start: dt.datetime | None = None) -> Any:
+def materialize(
+    cfg: Config,
+    end: dt.datetime | None = None,
+    start: dt.datetime | None = None,
+    *,
+    full: bool = False,
+    feature_views: list[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Any:
     from medallion import serving
 
     ledger = Ledger(cfg.lake.root)
-    with ledger.run("materialize", start=start, end=end) as rec:
-        result = serving.materialize(cfg, end=end, start=start)  # applies the definitions first
-        rec.count(output=result.rows or 0, entities=result.entities or 0)
-        rec.metrics = {"online_store": result.online_store, "window": f"{result.start} → {result.end}"}
+    inputs: dict[str, Any] = {"start": start, "end": end, "full": full, "feature_views": feature_views}
+    with ledger.run("materialize", **inputs) as rec:
+        result = serving.materialize(
+            cfg, end=end, start=start, full=full, feature_views=feature_views, progress=progress
+        )  # applies the definitions first
+        rec.count(output=result.rows, entities=result.entities)
+        rec.metrics = {
+            "online_store": result.online_store,
+            "mode": result.mode,
+            "window": f"{result.start} → {result.end}",
+            "rows_per_s": round(result.rows / result.seconds) if result.seconds else 0,
+        }
     return result
 
 
