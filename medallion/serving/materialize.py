@@ -90,6 +90,10 @@ def _spec(obj: Any) -> Any:
     spec.project = ""
     if spec.DESCRIPTOR.fields_by_name.get("batch_source") and spec.HasField("batch_source"):
         spec.batch_source.ClearField("meta")  # created/updated timestamps
+    if spec.DESCRIPTOR.fields_by_name.get("features") and spec.DESCRIPTOR.name == "FeatureServiceSpec":
+        for projection in spec.features:  # a service's views carry their sources' timestamps too
+            if projection.HasField("batch_source"):
+                projection.batch_source.ClearField("meta")
     return spec
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from medallion.catalog import EVENT_TIMESTAMP as TIMESTAMP_FIELD
 from medallion.config import Config
 from medallion.errors import ConfigError, TerminalError
-from medallion.serving.definitions import JOIN_KEY, TIMESTAMP_FIELD
+from medallion.features import FAMILIES, USER
 from medallion.serving.store import feature_store, gold_paths, quiet_feast, redis_errors, require_gold
+
+JOIN_KEY = USER.join_key  # online_features(cfg, user_ids): the user-keyed views
+_JOIN_KEYS = {f.name: f.entity.join_key for f in FAMILIES}  # feature view -> its join key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +56,8 @@ def online_features(
     store = feature_store(cfg)
     with quiet_feast(), redis_errors(cfg):
         refs = feature_refs(store, features)
+        if features is None:
+            refs = [r for r in refs if _JOIN_KEYS.get(r.split(":", 1)[0], JOIN_KEY) == JOIN_KEY]
         response = store.get_online_features(features=refs, entity_rows=[{JOIN_KEY: u} for u in user_ids])
         columns = response.to_dict()
     ids = columns.pop(JOIN_KEY)
@@ -59,11 +65,13 @@ def online_features(
 
 
 def historical_features(
-    cfg: Config, entity_df: pd.DataFrame, features: list[str] | None = None
+    cfg: Config, entity_df: pd.DataFrame, features: list[str] | None = None, *, service: str | None = None
 ) -> pd.DataFrame:
-    """A point-in-time correct training set: for each row of ``entity_df`` (``user_id``,
-    ``event_timestamp``, any label columns), the features of the user's latest Gold row with
-    ``event_timestamp`` at or before the row's time, and not older than the TTL.
+    """A point-in-time correct training set: for each row of ``entity_df`` (the join keys of the views
+    asked for, e.g. ``user_id`` and ``item_id``, ``event_timestamp``, any label columns), the features of
+    each entity's latest Gold row with ``event_timestamp`` at or before the row's time, and not older
+    than the TTL. ``features`` are names or ``view:feature`` references (all by default); ``service``
+    names a feature service instead.
 
     Every input row comes back once, in the input order, with its other columns; features with no row
     are null, integer features are pandas' nullable ``Int64``. ``event_timestamp`` is returned in UTC
@@ -78,7 +86,20 @@ def historical_features(
     """
     import pandas as pd
 
-    missing = [c for c in (JOIN_KEY, TIMESTAMP_FIELD) if c not in entity_df.columns]
+    store = feature_store(cfg)
+    if service is not None:
+        with quiet_feast():
+            try:
+                projections = store.get_feature_service(service).feature_view_projections
+            except Exception as exc:  # Feast's FeatureServiceNotFoundException, by whichever path
+                raise ConfigError(f"Unknown feature service {service!r} ({exc}).") from None
+        features = [f"{p.name}:{f.name}" for p in projections for f in p.features]
+    refs = feature_refs(store, features)
+    by_view: dict[str, list[str]] = {}
+    for ref in refs:
+        by_view.setdefault(ref.split(":", 1)[0], []).append(ref)
+    join_keys = sorted({_JOIN_KEYS.get(view, JOIN_KEY) for view in by_view})
+    missing = [c for c in (*join_keys, TIMESTAMP_FIELD) if c not in entity_df.columns]
     if missing:
         raise ConfigError(
             f"historical_features: entity_df lacks {', '.join(missing)}; "
@@ -86,30 +107,25 @@ def historical_features(
         )
     result = entity_df.copy()
     result[TIMESTAMP_FIELD] = pd.to_datetime(result[TIMESTAMP_FIELD], utc=True).astype("datetime64[ns, UTC]")
-    keys = result[[JOIN_KEY, TIMESTAMP_FIELD]].drop_duplicates().reset_index(drop=True)
-
-    store = feature_store(cfg)
-    refs = feature_refs(store, features)
-    by_view: dict[str, list[str]] = {}
-    for ref in refs:
-        by_view.setdefault(ref.split(":", 1)[0], []).append(ref)
     require_gold(cfg, list(by_view))
     tables = gold_paths(cfg)
 
     for view, view_refs in by_view.items():
+        key = _JOIN_KEYS.get(view, JOIN_KEY)
         names = [ref.split(":", 1)[1] for ref in view_refs]
-        known = keys[keys[JOIN_KEY].isin(_users_with_rows(tables[view], keys[JOIN_KEY].unique().tolist()))]
+        keys = result[[key, TIMESTAMP_FIELD]].drop_duplicates().reset_index(drop=True)
+        known = keys[keys[key].isin(_entities_with_rows(tables[view], key, keys[key].unique().tolist()))]
         if known.empty:
-            found = pd.DataFrame(columns=[JOIN_KEY, TIMESTAMP_FIELD, *names])
+            found = pd.DataFrame(columns=[key, TIMESTAMP_FIELD, *names])
         else:
             with quiet_feast():
                 found = store.get_historical_features(entity_df=known, features=view_refs).to_df()
-        found = found[[JOIN_KEY, TIMESTAMP_FIELD, *names]].copy()
+        found = found[[key, TIMESTAMP_FIELD, *names]].copy()
         found[TIMESTAMP_FIELD] = pd.to_datetime(found[TIMESTAMP_FIELD], utc=True).astype(
             "datetime64[ns, UTC]"
         )
-        found = found.drop_duplicates([JOIN_KEY, TIMESTAMP_FIELD])
-        result = result.merge(found, on=[JOIN_KEY, TIMESTAMP_FIELD], how="left", validate="many_to_one")
+        found = found.drop_duplicates([key, TIMESTAMP_FIELD])
+        result = result.merge(found, on=[key, TIMESTAMP_FIELD], how="left", validate="many_to_one")
         for ref, name in zip(view_refs, names, strict=True):
             if _is_integer(store, ref):
                 result[name] = result[name].astype("Int64")
@@ -117,8 +133,8 @@ def historical_features(
     return result
 
 
-def _users_with_rows(table_path: str, users: list[str]) -> set[str]:
-    """Which of ``users`` have at least one row in the Gold table (one column read, filtered)."""
+def _entities_with_rows(table_path: str, join_key: str, values: list[str]) -> set[str]:
+    """Which of ``values`` of ``join_key`` have at least one row in the Gold table (one column read)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
@@ -130,9 +146,9 @@ def _users_with_rows(table_path: str, users: list[str]) -> set[str]:
         inner, filesystem=filesystem, format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
     )
     column = dataset.to_table(
-        columns=[JOIN_KEY], filter=pc.field(JOIN_KEY).isin(pa.array(users, pa.string()))
+        columns=[join_key], filter=pc.field(join_key).isin(pa.array(values, pa.string()))
     )
-    return set(pc.unique(column[JOIN_KEY]).to_pylist())
+    return set(pc.unique(column[join_key]).to_pylist())
 
 
 def _is_integer(store: FeatureStore, ref: str) -> bool:

@@ -75,7 +75,9 @@ def family_rows(
                 "created_timestamp": end_of(day) + dt.timedelta(hours=1 + version, seconds=n),
             }
             for k, feature in enumerate(fam.features):
-                row[feature.name] = value(feature.dtype, rnd, (day.toordinal() % 1000) * 100_000 + n * 100 + k)
+                row[feature.name] = value(
+                    feature.dtype, rnd, (day.toordinal() % 1000) * 100_000 + n * 100 + k
+                )
             rows.append(row)
     return rows
 

@@ -1,14 +1,17 @@
-"""Point-in-time training sets from Gold through real Feast (file offline store), per timestamp encoding.
+"""Point-in-time training sets through real Feast (file offline store) against a hand-written as-of join.
 
-Gold's row for feature_date D carries event_timestamp = end of D (D+1 00:00 UTC), so an entity row at a
-time inside D must get D-1's row and never D's (no leak), and one at exactly the end of D gets D's.
+Gold's row for feature_date D carries event_timestamp = end of D, so an entity row inside D gets D-1's
+row (no leak), one at exactly the end of D gets D's, one before an entity's first row gets nulls, and
+one more than the TTL after the entity's newest earlier row gets nulls too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,102 +20,154 @@ import pytest
 from medallion import serving
 from medallion.config import Config
 from medallion.errors import ConfigError
-from tests.serving.conftest import FEATURES, end_of, gold_rows, write_gold
+from medallion.features import family
+from medallion.features.services import service
+from tests.serving.families_gold import Row, end_of, family_rows, write_family
 
 pytestmark = pytest.mark.usefixtures("feast_imported")
 
 DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=k) for k in range(10)]
-TTL_DAYS = 3
+TTL_DAYS = 2
 US = dt.timedelta(microseconds=1)
+RANKING = service("ranking")
 
 
-@pytest.fixture(scope="module", params=["micros", "int96", "mixed"])
+def as_of(rows: list[Row], key: str, entity: str, at: dt.datetime) -> Row | None:
+    """The reference: the entity's newest row with at - TTL <= event_timestamp <= at."""
+    window = [
+        r for r in rows if r[key] == entity and at - dt.timedelta(days=TTL_DAYS) <= r["event_timestamp"] <= at
+    ]
+    return max(window, key=lambda r: (r["event_timestamp"], r["created_timestamp"]), default=None)
+
+
+def same(got: Any, want: Any) -> bool:
+    if want is None or (isinstance(want, float) and math.isnan(want)):
+        return got is None or got is pd.NA or (isinstance(got, float) and math.isnan(got))
+    if isinstance(want, list):
+        return list(got) == want
+    return bool(got == want)
+
+
+@pytest.fixture(scope="module")
 def gold(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    serving_config: Callable[..., Config],
-) -> tuple[Config, list[dict[str, Any]]]:
-    """Ten days of Gold for 80 users (~70% present each day), written with one timestamp encoding."""
-    lake = tmp_path_factory.mktemp(f"lake-{request.param}")
-    rows = gold_rows(DAYS, users=80, seed=11)
-    write_gold(lake, rows, encoding=request.param)
+    tmp_path_factory: pytest.TempPathFactory, serving_config: Callable[..., Config]
+) -> tuple[Config, dict[str, list[Row]]]:
+    """Ten days of Gold of the ranking service's families, 12 entities each, ~50% present per day, so
+    gaps longer than the TTL exist; one family's files in INT96."""
+    lake = tmp_path_factory.mktemp("lake")
+    rows = {}
+    for i, name in enumerate(RANKING.families):
+        rows[name] = family_rows(family(name), DAYS, 12, seed=20 + i, presence=0.5)
+        write_family(lake, family(name), rows[name], int96=i == 1)
     cfg = serving_config(lake, **{"serving.ttl_days": TTL_DAYS})
     serving.apply(cfg)
     return cfg, rows
 
 
-def reference(rows: list[dict[str, Any]], user: str, at: dt.datetime) -> dict[str, Any] | None:
-    """The row a point-in-time join must pick: latest event_timestamp <= at, within the TTL."""
-    candidates = [
-        r
-        for r in rows
-        if r["user_id"] == user and at - dt.timedelta(days=TTL_DAYS) <= r["event_timestamp"] <= at
+def test_a_training_set_equals_the_hand_written_as_of_join(gold: tuple[Config, dict[str, list[Row]]]) -> None:
+    cfg, rows = gold
+    rnd = random.Random(3)
+    users = [f"u_{n:06d}" for n in range(12)] + ["u_unknown"]
+    items = [f"i_{n:06d}" for n in range(12)] + ["i_unknown"]
+    span = int((end_of(DAYS[-1]) - end_of(DAYS[0]) + dt.timedelta(days=3)).total_seconds())
+    times = [
+        end_of(DAYS[0]) - dt.timedelta(days=1) + dt.timedelta(seconds=rnd.randrange(span)) for _ in range(160)
     ]
-    return max(candidates, key=lambda r: (r["event_timestamp"], r["created_timestamp"]), default=None)
+    times += [end_of(d) for d in DAYS] + [end_of(d) - US for d in DAYS]  # exactly at, and just before
+    entity = pd.DataFrame(
+        {
+            "user_id": [rnd.choice(users) for _ in times],
+            "item_id": [rnd.choice(items) for _ in times],
+            "event_timestamp": times,
+        }
+    )
+    entity = pd.concat([entity, entity.iloc[:4]], ignore_index=True)  # duplicate rows stay duplicate
+    entity["label"] = range(len(entity))
+
+    frame = serving.historical_features(cfg, entity, service="ranking")
+
+    assert frame["label"].tolist() == entity["label"].tolist()
+    kinds = {"found": 0, "before_first": 0, "expired": 0, "exact": 0}
+    for name in RANKING.families:
+        fam = family(name)
+        key = fam.entity.join_key
+        for row in frame.itertuples():
+            at = row.event_timestamp.to_pydatetime()
+            want = as_of(rows[name], key, getattr(row, key), at)
+            for feature in fam.feature_names:
+                got = getattr(row, feature)
+                assert same(got, None if want is None else want[feature]), (name, feature, row)
+            earlier = [r for r in rows[name] if r[key] == getattr(row, key) and r["event_timestamp"] <= at]
+            if want is not None:
+                kinds["found"] += 1
+                kinds["exact"] += want["event_timestamp"] == at
+            elif not earlier:
+                kinds["before_first"] += 1
+            else:
+                kinds["expired"] += 1
+    assert all(n > 0 for n in kinds.values()), kinds  # every case of the point-in-time join is exercised
+    assert str(frame["events_1d"].dtype) == "Int64" and frame["item_ctr_7d"].dtype == "float64"
 
 
-def test_inside_a_day_gets_the_previous_days_row_and_its_end_gets_its_own(
-    gold: tuple[Config, list[dict[str, Any]]],
+def test_inside_a_day_gets_the_previous_day_and_its_end_gets_its_own(
+    gold: tuple[Config, dict[str, list[Row]]],
 ) -> None:
     cfg, rows = gold
-    present = {(r["user_id"], r["feature_date"]): r for r in rows}
-    day = DAYS[5]
+    present = {(r["user_id"], r["feature_date"]): r for r in rows["user_features"]}
+    day = next(
+        d
+        for d in DAYS[1:]
+        if any((u, d) in present and (u, d - dt.timedelta(days=1)) in present for u, _ in present)
+    )
     user = next(u for (u, d) in present if d == day and (u, day - dt.timedelta(days=1)) in present)
     before, own = present[(user, day - dt.timedelta(days=1))], present[(user, day)]
-    start_of_day = end_of(day - dt.timedelta(days=1))
-    times = [start_of_day, start_of_day + dt.timedelta(hours=12), end_of(day) - US, end_of(day)]
+    times = [
+        end_of(day - dt.timedelta(days=1)),
+        end_of(day) - dt.timedelta(hours=12),
+        end_of(day) - US,
+        end_of(day),
+    ]
 
-    frame = serving.historical_features(cfg, pd.DataFrame({"user_id": [user] * 4, "event_timestamp": times}))
+    frame = serving.historical_features(
+        cfg,
+        pd.DataFrame({"user_id": [user] * 4, "event_timestamp": times}),
+        features=["user_features:events_1d"],
+    )
 
     assert frame["events_1d"].tolist() == [before["events_1d"]] * 3 + [own["events_1d"]]
-    assert frame["revenue_7d"].tolist() == [before["revenue_7d"]] * 3 + [own["revenue_7d"]]
 
 
-def test_training_set_matches_a_reference_point_in_time_join(
-    gold: tuple[Config, list[dict[str, Any]]],
+def test_columns_are_checked_against_the_views_asked_for(gold: tuple[Config, dict[str, list[Row]]]) -> None:
+    cfg, _ = gold
+    with pytest.raises(ConfigError, match="lacks item_id; it has user_id, event_timestamp"):
+        serving.historical_features(
+            cfg, pd.DataFrame({"user_id": ["u"], "event_timestamp": [end_of(DAYS[0])]}), service="ranking"
+        )
+    with pytest.raises(ConfigError, match="Unknown feature service 'nope'"):
+        serving.historical_features(
+            cfg, pd.DataFrame({"user_id": ["u"], "event_timestamp": [end_of(DAYS[0])]}), service="nope"
+        )
+
+
+def test_the_cli_writes_the_training_set_as_parquet(
+    gold: tuple[Config, dict[str, list[Row]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from medallion.cli.app import STATE
+    from medallion.cli.main import run_app
+
     cfg, rows = gold
-    rnd = random.Random(5)
-    users = sorted({r["user_id"] for r in rows}) + ["user_never_seen"]
-    span = int((end_of(DAYS[-1]) - end_of(DAYS[0]) + dt.timedelta(days=2)).total_seconds())
-    times = [
-        end_of(DAYS[0]) - dt.timedelta(days=1) + dt.timedelta(seconds=rnd.randrange(span)) for _ in range(300)
-    ]
-    times += [end_of(d) for d in DAYS[:20]]  # exact boundaries
-    entity = pd.DataFrame({"user_id": [rnd.choice(users) for _ in times], "event_timestamp": times})
-    entity = pd.concat([entity, entity.iloc[:5]], ignore_index=True)  # duplicate keys stay duplicate rows
-    entity["label"] = range(len(entity))
-    entity.index = entity.index * 10  # the caller's index is kept
-
-    frame = serving.historical_features(cfg, entity)
-
-    assert frame.index.tolist() == entity.index.tolist()
-    assert frame["label"].tolist() == entity["label"].tolist()
-    assert frame["user_id"].tolist() == entity["user_id"].tolist()
-    assert str(frame["events_1d"].dtype) == "Int64" and str(frame["revenue_1d"].dtype) == "float64"
-    got, nulls = 0, 0
-    for row in frame.itertuples():
-        want = reference(rows, row.user_id, row.event_timestamp.to_pydatetime())
-        values = {name: getattr(row, name) for name in FEATURES}
-        if want is None:
-            nulls += 1
-            assert all(pd.isna(v) for v in values.values()), row
-        else:
-            got += 1
-            assert values == {name: want[name] for name in FEATURES}, row
-    assert got > 150 and nulls > 20  # both kinds are exercised: rows found, and rows with none in the window
-
-
-def test_naive_entity_timestamps_are_utc_and_columns_are_checked(
-    gold: tuple[Config, list[dict[str, Any]]],
-) -> None:
-    cfg, rows = gold
-    row = rows[-1]
-    naive = row["event_timestamp"].replace(tzinfo=None)
-    frame = serving.historical_features(
-        cfg, pd.DataFrame({"user_id": [row["user_id"]], "event_timestamp": [naive]}), features=["events_1d"]
+    row = next(r for r in rows["user_features"] if r["events_1d"] is not None)
+    entities = tmp_path / "entities.csv"
+    pd.DataFrame(
+        {"user_id": [row["user_id"]], "event_timestamp": [row["event_timestamp"].isoformat()]}
+    ).to_csv(entities, index=False)
+    monkeypatch.setattr(STATE, "_config", cfg)
+    out = tmp_path / "train.parquet"
+    code = run_app(
+        ["features", "historical", "--entities", str(entities), "--out", str(out)]
+        + ["--feature", "user_features:events_1d", "--feature", "user_features:revenue_7d"]
     )
-    assert frame["event_timestamp"].tolist() == [pd.Timestamp(row["event_timestamp"])]
+    assert code == 0
+    frame = pd.read_parquet(out)
+    assert frame.columns.tolist() == ["user_id", "event_timestamp", "events_1d", "revenue_7d"]
     assert frame["events_1d"].tolist() == [row["events_1d"]]
-    with pytest.raises(ConfigError, match="lacks event_timestamp; it has user_id, ts"):
-        serving.historical_features(cfg, pd.DataFrame({"user_id": ["u"], "ts": [naive]}))

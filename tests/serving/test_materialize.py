@@ -1,4 +1,9 @@
-"""Gold → online store with real Feast, into real SQLite and real Redis, read back with online_features."""
+"""Gold → online store for every family, into real SQLite and real Redis, read back through Feast's SDK.
+
+Our Redis writer must leave exactly what Feast's writer leaves (byte for byte), Feast's SDK must read
+each entity's newest Gold row back (every family, every feature, arrays included), and our reader must
+answer what Feast's SDK answers for the same keys.
+"""
 
 from __future__ import annotations
 
@@ -11,201 +16,235 @@ import pytest
 
 from medallion import serving
 from medallion.config import Config
-from tests.serving.conftest import FEATURES, end_of, gold_rows, latest_rows, today, write_gold
+from medallion.errors import UsageError
+from medallion.features import FAMILIES
+from tests.serving.families_gold import (
+    Row,
+    entity_id,
+    family_rows,
+    latest,
+    served,
+    write_all,
+    write_family,
+)
 
 pytestmark = pytest.mark.usefixtures("feast_imported")
 
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.integration)]
+ENTITIES = 40
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def days(first: int, last: int) -> list[dt.date]:
+    """today - first .. today - last, oldest first."""
+    return [today() - dt.timedelta(days=k) for k in range(first, last - 1, -1)]
+
+
+def feast_online(cfg: Config, view: str, key: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Feast's SDK answer for one view: ``{entity: {feature: value}}``."""
+    fam = next(f for f in FAMILIES if f.name == view)
+    store = serving.feature_store(cfg)
+    columns = store.get_online_features(
+        features=[f"{view}:{n}" for n in fam.feature_names], entity_rows=[{key: i} for i in ids]
+    ).to_dict()
+    return {i: {n: columns[n][k] for n in fam.feature_names} for k, i in enumerate(ids)}
+
+
+def expected(row: Row | None, names: tuple[str, ...]) -> dict[str, Any]:
+    return {n: None if row is None else served(row[n]) for n in names}
+
+
+def assert_serves_latest(cfg: Config, rows: dict[str, list[Row]], sample_every: int = 3) -> None:
+    for fam in FAMILIES:
+        key = fam.entity.join_key
+        newest = latest(rows[fam.name], key)
+        ids = sorted(newest)[::sample_every] + [entity_id(fam, 99_999)]
+        got = feast_online(cfg, fam.name, key, ids)
+        assert got == {i: expected(newest.get(i), fam.feature_names) for i in ids}, fam.name
+        for i in ids[:-1]:  # types too: Feast's SDK gives ints for int64, lists of floats for arrays
+            for feature in fam.features:
+                value = got[i][feature.name]
+                if value is not None:
+                    kind = {"int64": int, "float64": float, "string": str, "bool": bool, "float_array": list}
+                    assert type(value) is kind[feature.dtype], (fam.name, feature.name, value)
 
 
 @pytest.fixture(scope="module")
-def gold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """Gold for the last six days and today (partial: its event_timestamp is tonight's midnight) for 60
-    users, each present on ~70% of days, INT96 and micros files mixed."""
+def gold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[Row]]]:
+    """Gold of every family for the last six days and today (partial, stamped tonight) for 40 entities
+    each, present on ~70% of the days: some entities' newest row is days old."""
     lake = tmp_path_factory.mktemp("lake")
-    rows = gold_rows([today() - dt.timedelta(days=k) for k in range(6, -1, -1)], users=60)
-    write_gold(lake, rows, encoding="mixed")
-    return lake, rows
-
-
-@pytest.fixture
-def store_config(
-    request: pytest.FixtureRequest, tmp_path: Path, serving_config: Callable[..., Config]
-) -> Callable[[Path, str], Config]:
-    """``store_config(lake, "sqlite"|"redis")``: a config with this test's own registry and online store."""
-
-    def make(lake: Path, online_store: str) -> Config:
-        overrides: dict[str, Any] = {
-            "serving.registry_path": str(tmp_path / "registry.db"),
-            "serving.sqlite_path": str(tmp_path / "online.db"),
-            "serving.online_store": online_store,
-        }
-        if online_store == "redis":
-            server = request.getfixturevalue("redis_server")
-            overrides["serving.redis_url"] = server.url(request.getfixturevalue("redis_db"))
-        return serving_config(lake, **overrides)
-
-    return make
-
-
-def expected(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in FEATURES}
+    return lake, write_all(lake, days(6, 0), ENTITIES)
 
 
 @pytest.mark.parametrize("online_store", STORES)
-def test_materialize_serves_each_users_latest_gold_row(
-    online_store: str,
-    gold: tuple[Path, list[dict[str, Any]]],
-    store_config: Callable[[Path, str], Config],
-    request: pytest.FixtureRequest,
+def test_materialize_serves_each_entitys_newest_row_of_every_family(
+    online_store: str, gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config]
 ) -> None:
     lake, rows = gold
     cfg = store_config(lake, online_store)
-    latest = latest_rows(rows)
-    newest = max(r["event_timestamp"] for r in rows)
-    # The test means something only if some users' latest row is not on the newest day.
-    assert any(r["event_timestamp"] < newest for r in latest.values())
+    newest_day = max(r["event_timestamp"] for r in rows["user_features"])
+    assert any(r["event_timestamp"] < newest_day for r in latest(rows["user_features"], "user_id").values())
 
     result = serving.materialize(cfg)
 
-    assert result.feature_views == ["user_activity"]
-    assert result.rows == result.entities == len(latest)
-    assert result.online_store.startswith(online_store)
-    sample = sorted(latest)[::5]
-    online = serving.online_features(cfg, [*sample, "user_never_seen"])
-    assert {user: online[user] for user in sample} == {user: expected(latest[user]) for user in sample}
-    assert online["user_never_seen"] == dict.fromkeys(FEATURES)
-    some = serving.online_features(cfg, sample[:2], features=["events_7d", "user_activity:revenue_1d"])
-    assert some == {
-        u: {"events_7d": latest[u]["events_7d"], "revenue_1d": latest[u]["revenue_1d"]} for u in sample[:2]
-    }
-    if online_store == "redis":  # and it is in the test's own database
-        assert request.getfixturevalue("redis_server").client(
-            request.getfixturevalue("redis_db")
-        ).dbsize() == len(latest)
+    assert result.feature_views == [f.name for f in FAMILIES]
+    assert result.mode == "incremental" and result.online_store.startswith(online_store)
+    assert result.rows == sum(len(latest(rows[f.name], f.entity.join_key)) for f in FAMILIES)
+    assert_serves_latest(cfg, rows)
 
 
-@pytest.mark.parametrize("online_store", STORES)
-def test_incremental_materialize_picks_up_new_partitions(
-    online_store: str, tmp_path: Path, store_config: Callable[[Path, str], Config]
+@pytest.mark.integration
+def test_our_reader_answers_what_feasts_sdk_answers(
+    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config]
 ) -> None:
-    lake = tmp_path / "lake"
-    days = [today() - dt.timedelta(days=k) for k in range(6, 0, -1)]
-    first, later = gold_rows(days[:4], users=30, seed=1), gold_rows(days[4:], users=30, seed=2)
-    cfg = store_config(lake, online_store)
-
-    write_gold(lake, first)
-    one = serving.materialize(cfg, end=end_of(days[3]))
-    write_gold(lake, later)
-    two = serving.materialize(cfg, end=end_of(days[5]))
-
-    assert one.rows == len(latest_rows(first))
-    assert two.start == one.end  # the second window starts where the first ended
-    # Only the window's rows are loaded: the new days, and the first run's last day at its closed start.
-    in_window = [r for r in first + later if one.end <= r["event_timestamp"] <= two.end]
-    assert two.rows == len({r["user_id"] for r in in_window}) < len(latest_rows(first + later))
-    latest = latest_rows(first + later)
-    assert serving.online_features(cfg, sorted(latest)) == {u: expected(r) for u, r in latest.items()}
-
-
-@pytest.mark.parametrize("online_store", STORES)
-def test_rerun_of_todays_gold_is_picked_up_by_the_next_incremental_run(
-    online_store: str, tmp_path: Path, store_config: Callable[[Path, str], Config]
-) -> None:
-    lake = tmp_path / "lake"
-    days = [today() - dt.timedelta(days=1), today()]
-    rows = gold_rows(days, users=20, presence=1.0)
-    cfg = store_config(lake, online_store)
-    write_gold(lake, rows)
-    serving.materialize(cfg)  # ends tonight: today's partial row is served
-
-    rerun = [
-        {
-            **r,
-            "events_1d": r["events_1d"] + 1,
-            "created_timestamp": r["created_timestamp"] + dt.timedelta(hours=1),
-        }
-        for r in rows
-        if r["feature_date"] == days[-1]
-    ]
-    write_gold(lake, rerun)  # the Gold job ran again later today
-    again = serving.materialize(cfg)
-
-    assert again.rows == len(rerun)
-    online = serving.online_features(cfg, [r["user_id"] for r in rerun], features=["events_1d"])
-    assert online == {r["user_id"]: {"events_1d": r["events_1d"]} for r in rerun}
-
-
-@pytest.mark.parametrize("online_store", STORES)
-def test_rerun_of_a_past_date_reaches_the_online_store_with_explicit_start(
-    online_store: str, tmp_path: Path, store_config: Callable[[Path, str], Config]
-) -> None:
-    """A Gold re-run rewrites a date with the same event_timestamp: Redis must take it like SQLite does."""
-    lake = tmp_path / "lake"
-    days = [today() - dt.timedelta(days=k) for k in range(3, 0, -1)]
-    rows = gold_rows(days, users=20, presence=1.0)
-    cfg = store_config(lake, online_store)
-    write_gold(lake, rows)
+    lake, _ = gold
+    cfg = store_config(lake, "redis")
     serving.materialize(cfg)
+    store = serving.feature_store(cfg)
+    reader = serving.OnlineReader(cfg)
+    users = [f"u_{n:06d}" for n in range(0, ENTITIES + 5, 2)] + ["u_000000"]  # unknown and repeated too
+    items = [f"i_{n:06d}" for n in range(len(users))]
+    try:
+        for service in ("ranking", "user_profile", "embeddings"):
+            rows = [{"user_id": u, "item_id": i} for u, i in zip(users, items, strict=True)]
+            theirs = store.get_online_features(
+                features=store.get_feature_service(service), entity_rows=rows
+            ).to_dict()
+            ours = reader.online_dict({"user_id": users, "item_id": items}, feature_service=service)
+            assert ours == theirs, service
+        refs = ["item_features:item_ctr_7d", "user_features:events_7d", "user_embeddings:user_vector"]
+        theirs = store.get_online_features(
+            features=refs,
+            entity_rows=[{"user_id": u, "item_id": i} for u, i in zip(users, items, strict=True)],
+        ).to_dict()
+        assert reader.online_dict({"user_id": users, "item_id": items}, refs) == theirs
+    finally:
+        reader.close()
 
-    rerun = [
-        {
-            **r,
-            "events_1d": r["events_1d"] + 1,
-            "created_timestamp": r["created_timestamp"] + dt.timedelta(days=1),
-        }
-        for r in rows
-        if r["feature_date"] == days[-1]
-    ]
-    write_gold(lake, rerun)
-    assert serving.materialize(cfg).rows == 0  # behind the incremental window: why --start exists
-    serving.materialize(cfg, start=end_of(days[-1]) - dt.timedelta(hours=1))
 
-    online = serving.online_features(cfg, [r["user_id"] for r in rerun], features=["events_1d"])
-    assert online == {r["user_id"]: {"events_1d": r["events_1d"]} for r in rerun}
+@pytest.mark.integration
+def test_our_redis_writer_leaves_the_bytes_feasts_writer_leaves(
+    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config], redis_db: Any
+) -> None:
+    lake, _ = gold
+    cfg = store_config(lake, "redis", **{"serving.redis_key_ttl_days": 3})
+    client = redis_db.server.client(redis_db)
+
+    def dump() -> dict[bytes, tuple[dict[bytes, bytes], int]]:
+        return {k: (client.hgetall(k), client.ttl(k)) for k in client.scan_iter(count=1000)}
+
+    ours = serving.materialize(cfg)
+    written = dump()
+    client.flushdb()
+    with serving.store.quiet_feast():
+        serving.feature_store(cfg).materialize(start_date=ours.start, end_date=ours.end)
+    by_feast = dump()
+
+    assert len(written) == ours.entities > 0
+    assert {k: h for k, (h, _) in written.items()} == {k: h for k, (h, _) in by_feast.items()}
+    assert {ttl for _, ttl in written.values()} <= set(range(3 * 86_400 - 5, 3 * 86_400 + 1))
+    assert {ttl for _, ttl in by_feast.values()} <= set(range(3 * 86_400 - 30, 3 * 86_400 + 1))
 
 
-def test_lookback_picks_up_gold_that_landed_after_the_last_run(
-    tmp_path: Path, store_config: Callable[[Path, str], Config]
+@pytest.mark.parametrize("online_store", STORES)
+def test_incremental_runs_write_what_changed_including_a_rerun_of_a_past_date(
+    online_store: str, tmp_path: Path, store_config: Callable[..., Config]
 ) -> None:
     lake = tmp_path / "lake"
-    days = [today() - dt.timedelta(days=k) for k in range(4, 0, -1)]
-    cfg = store_config(lake, "sqlite")
-    write_gold(lake, gold_rows(days[:3], users=20, seed=3))
-    serving.materialize(cfg)  # yesterday's Gold is not written yet
-    late = gold_rows(days[3:], users=20, seed=4)
-    write_gold(lake, late)
+    cfg = store_config(lake, online_store)
+    rows = write_all(lake, days(4, 1), 30, presence=0.6)
+    first = serving.materialize(cfg)
+    assert first.rows == sum(len(latest(rows[f.name], f.entity.join_key)) for f in FAMILIES)
 
-    assert serving.materialize(cfg).rows == 0  # plain incremental: its event_timestamp is behind the window
-    assert serving.materialize(cfg, lookback=dt.timedelta(days=1)).rows == len(late)
-    user = late[0]["user_id"]
-    assert serving.online_features(cfg, [user])[user] == expected(late[0])
+    again = serving.materialize(cfg)  # nothing changed in Gold: nothing to write
+    assert (again.rows, again.mode, again.start) == (0, "incremental", first.end)
+
+    # Late events: the Gold job re-runs D-3 for user_features (new values, a newer created_timestamp),
+    # and today's partition of item_features lands.
+    users = next(f for f in FAMILIES if f.name == "user_features")
+    items = next(f for f in FAMILIES if f.name == "item_features")
+    rerun_day = today() - dt.timedelta(days=3)
+    rerun = family_rows(users, [rerun_day], 30, seed=99, presence=0.8, version=1)
+    write_family(lake, users, rerun)
+    rows["user_features"] = [r for r in rows["user_features"] if r["feature_date"] != rerun_day] + rerun
+    new_day = family_rows(items, [today()], 30, seed=5, presence=0.5)
+    write_family(lake, items, new_day)
+    rows["item_features"] += new_day
+
+    third = serving.materialize(cfg)
+
+    newest_users = latest(rows["user_features"], "user_id")
+    changed = sum(1 for r in newest_users.values() if r["feature_date"] == rerun_day)
+    assert 0 < changed < len(newest_users)  # the re-run date is the newest row of some users only
+    assert third.rows == changed + len(new_day)
+    assert_serves_latest(cfg, rows, sample_every=1)
+    view = serving.feature_store(cfg).get_feature_view("user_features")
+    assert view.materialization_intervals[-1][1] == third.end  # Feast's registry knows the window
 
 
-def test_apply_is_idempotent_and_writes_nothing_when_unchanged(
-    gold: tuple[Path, list[dict[str, Any]]], store_config: Callable[[Path, str], Config], tmp_path: Path
+@pytest.mark.parametrize("online_store", STORES)
+def test_full_rebuild_and_a_chosen_feature_view(
+    online_store: str, tmp_path: Path, store_config: Callable[..., Config]
+) -> None:
+    lake = tmp_path / "lake"
+    cfg = store_config(lake, online_store)
+    rows = write_all(lake, days(2, 1), 12, presence=1.0)
+
+    one = serving.materialize(cfg, feature_views=["item_features"])
+    assert one.feature_views == ["item_features"] and one.rows == 12
+    rest = serving.materialize(cfg)
+    assert rest.rows == 12 * (len(FAMILIES) - 1)  # item_features was already done
+    full = serving.materialize(cfg, full=True, feature_views=["user_features", "item_features"])
+    assert (full.mode, full.rows) == ("full", 24)
+    assert_serves_latest(cfg, rows, sample_every=1)
+    with pytest.raises(UsageError, match="Unknown feature view nope; the feature views are: user_features"):
+        serving.materialize(cfg, feature_views=["nope"])
+
+
+def test_apply_registers_views_and_services_once(
+    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config], tmp_path: Path
 ) -> None:
     cfg = store_config(gold[0], "sqlite")
-    assert serving.apply(cfg) == ["entity:user", "feature_view:user_activity"]
+    names = serving.apply(cfg)
+    assert names == [
+        "entity:user",
+        "entity:item",
+        *(f"feature_view:{f.name}" for f in FAMILIES),
+        "feature_service:ranking",
+        "feature_service:user_profile",
+        "feature_service:embeddings",
+    ]
     registry = tmp_path / "registry.db"
     before = registry.read_bytes()
-    assert serving.apply(cfg) == ["entity:user", "feature_view:user_activity"]
+    assert serving.apply(cfg) == names
     assert registry.read_bytes() == before
-    serving.materialize(cfg)
-    intervals = serving.feature_store(cfg).get_feature_view("user_activity").materialization_intervals
-    changed = store_config(gold[0], "sqlite").model_copy(
-        update={"serving": cfg.serving.model_copy(update={"ttl_days": 7})}
+    store = serving.feature_store(cfg)
+    ranking = store.get_feature_service("ranking")
+    assert [p.name for p in ranking.feature_view_projections] == [
+        "user_features",
+        "item_features",
+        "session_features",
+    ]
+    view = store.get_feature_view("user_features")
+    declared = FAMILIES[0]
+    assert (view.owner, view.tags["entity"], view.description) == (
+        declared.owner,
+        "user",
+        declared.description,
     )
-    serving.apply(changed)  # a changed definition is re-registered, its materialization history kept
-    view = serving.feature_store(changed).get_feature_view("user_activity")
-    assert view.ttl == dt.timedelta(days=7)
-    assert view.materialization_intervals == intervals
+    assert [f.name for f in view.features] == list(declared.feature_names)
+    embeddings = store.get_feature_view("item_embeddings")
+    assert str(embeddings.features[0].dtype) == "Array(Float64)"
 
 
 def test_materialize_without_gold_says_what_to_run(
-    tmp_path: Path, store_config: Callable[[Path, str], Config]
+    tmp_path: Path, store_config: Callable[..., Config]
 ) -> None:
     from medallion.errors import TerminalError
 
-    with pytest.raises(TerminalError, match=r"no Gold data: .*user_activity.*medallion gold"):
+    with pytest.raises(TerminalError, match=r"no Gold data: .*user_features.*medallion gold"):
         serving.materialize(store_config(tmp_path / "empty-lake", "sqlite"))
