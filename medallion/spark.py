@@ -86,7 +86,18 @@ def driver_java_options(level: str) -> str:
     """``-D`` options of the driver JVM: UTC, and Spark's logging from LOG4J2_FILE at ``level``'s levels."""
     options = ["-Duser.timezone=UTC", f"-Dlog4j2.configurationFile={LOG4J2_FILE.as_uri()}"]
     options += [f"-D{key}={value}" for key, value in spark_log_levels(level).items()]
+    if not native_blas_available():
+        # Spark ML's BLAS would try the system's libblas first and print that dlopen failed before
+        # falling back to its Java implementation: go straight to the fallback it would use anyway.
+        options.append("-Ddev.ludovic.netlib.blas.allowNative=false")
     return " ".join(options)
+
+
+def native_blas_available() -> bool:
+    """Whether this machine has the system BLAS (``libblas.so.3``) that Spark ML's native path loads."""
+    import ctypes.util
+
+    return ctypes.util.find_library("blas") is not None
 
 
 def current_log_level() -> str:
@@ -108,7 +119,20 @@ def session_conf(cfg: Config, log_level: str | None = None) -> dict[str, str]:
     if partitions:
         conf["spark.sql.shuffle.partitions"] = str(partitions)
     conf |= cfg.spark.conf
+    if cfg.ingest.source == "native" and cfg.ingest.native_jars:
+        conf["spark.jars"] = ",".join(_with_jars(conf.get("spark.jars", ""), cfg.ingest.native_jars))
     return conf
+
+
+def _with_jars(listed: str, extra: list[str]) -> list[str]:
+    """``spark.jars`` (comma-separated) plus ``extra``, local paths made absolute (executors of a cluster
+    fetch them from the driver; a relative path would depend on each process's working directory)."""
+    jars = [j.strip() for j in listed.split(",") if j.strip()]
+    for jar in extra:
+        path = jar if "://" in jar else str(Path(jar).expanduser().resolve())
+        if path not in jars:
+            jars.append(path)
+    return jars
 
 
 def local_cores(master: str) -> int | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ctypes.util
 import logging
 import os
 import re
@@ -60,6 +61,9 @@ def test_driver_gets_the_packaged_log4j_file_and_keeps_utc() -> None:
     files = [o.removeprefix("-Dlog4j2.configurationFile=") for o in options if "configurationFile" in o]
     assert files == [LOG4J2_FILE.as_uri()]
     assert LOG4J2_FILE.is_file() and LOG4J2_FILE.parent == Path(medallion.__file__).parent
+    # Spark ML's native BLAS is tried only where the system has one (else it prints a dlopen failure).
+    blas_off = "-Ddev.ludovic.netlib.blas.allowNative=false" in options
+    assert blas_off == (ctypes.util.find_library("blas") is None)
 
 
 @pytest.mark.parametrize(
