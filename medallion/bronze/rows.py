@@ -70,7 +70,7 @@ _EXPRESSIONS = {
     "int32": "int(v)",
     "long": "int(v)",
     "double": "float(v)",
-    "coordinate": "round_coordinate(float(v))",
+    "coordinate": "round_coordinate(v)",  # msgspec decodes a JSON number member as a float
     "ip": "S.ip(v)",
     "email": "S.email(v)",
     "phone": "S.phone(v)",
@@ -218,6 +218,7 @@ def _generate(
 ) -> tuple[str, int]:
     """Source of ``make(a0, a1, ...)``, which returns ``row(e, t, S)`` appending one row with ``a<i>``."""
     required = _required_paths(schema)
+    nodes = _nodes(schema)
     lines: list[str] = []
     column = 0
     children: dict[str, list[tuple[str, Stored]]] = {}
@@ -246,7 +247,10 @@ def _generate(
             if stored.column is None:
                 continue
             expr = _EXPRESSIONS[stored.how]
-            if path in required:
+            if path in required and "null" not in str(nodes[path].get("type")):
+                lines.append(f"{pad}v = {value}")
+                lines.append(f"{pad}a{column}({expr})")
+            elif path in required:
                 lines.append(f"{pad}v = {value}")
                 lines.append(f"{pad}a{column}(None if v is None else {expr})")
             else:
@@ -272,6 +276,14 @@ def _flat(children: dict[str, list[tuple[str, Stored]]], parent: str) -> list[tu
 
 def _count(children: dict[str, list[tuple[str, Stored]]], parent: str) -> int:
     return sum(1 for _, s in _flat(children, parent) if s.column is not None and s.how != "struct")
+
+
+def _nodes(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, sub in schema.get("properties", {}).items():
+        out[prefix + name] = sub
+        out |= _nodes(sub, f"{prefix}{name}.")
+    return out
 
 
 def _required_paths(schema: dict[str, Any]) -> set[str]:

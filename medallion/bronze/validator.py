@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -55,6 +55,7 @@ _KNOWN = ANNOTATIONS | _STRUCTURE | frozenset(RULE_CLASS)
 # --- keyword semantics shared by both paths ------------------------------------------------------------
 
 
+@cache
 def ecma_pattern(pattern: str) -> re.Pattern[str]:
     """``pattern`` for `re.search`, with a final ``$`` meaning the end of the string, as in ECMA-262
     (Python's ``$`` also matches before a trailing newline)."""
@@ -135,10 +136,26 @@ def _check_keywords(node: dict[str, Any], where: str) -> None:
 
 
 class Schema:
-    """The contract's JSON Schema with its ``$ref``s resolvable."""
+    """The contract's JSON Schema with its ``$ref``s resolvable; every keyword it uses must be one both
+    paths compile (checked here, once)."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.root = schema
+        self._check(schema, "")
+
+    def _check(self, node: Any, where: str) -> None:
+        if not isinstance(node, dict):
+            return
+        _check_keywords(node, where)
+        for name, sub in node.get("properties", {}).items():
+            self._check(sub, f"{where}.{name}" if where else name)
+        for key in ("not", "if", "then", "else"):
+            self._check(node.get(key), where)
+        for key in ("allOf", "anyOf"):
+            for sub in node.get(key, ()):
+                self._check(sub, where)
+        for name, sub in node.get("$defs", {}).items():
+            self._check(sub, f"$defs.{name}")
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
@@ -163,8 +180,8 @@ def rule_failures(schema: Schema, value: Any) -> list[str]:
 
 
 def _walk(schema: Schema, node: dict[str, Any], value: Any, path: str, out: list[str]) -> None:
-    node = schema.resolve(node)
-    _check_keywords(node, path)
+    if "$ref" in node:
+        node = schema.resolve(node)
     kinds = _kinds(node)
     if kinds and not any(is_kind(value, k) for k in kinds):
         out.append(f"type:{path}")
@@ -340,8 +357,10 @@ class _Builder:
         for values in ([node["enum"]] if "enum" in node else []) + (
             [[node["const"]]] if "const" in node else []
         ):
-            if all(type(x) is str for x in values):  # the common case: one set lookup
+            if all(type(x) is str for x in values):  # the common cases: one set lookup
                 parts.append(f"type({v}) is str and {v} in {self._name('in', frozenset(values))}")
+            elif all(type(x) in (int, float) for x in values):  # 1 == 1.0, but true is no number
+                parts.append(f"type({v}) in (int, float) and {v} in {self._name('in', frozenset(values))}")
             else:
                 parts.append(f"{self._name('json_in', _json_in)}({v}, {self._name('in', list(values))})")
         string_rules = []
