@@ -119,20 +119,7 @@ def session_conf(cfg: Config, log_level: str | None = None) -> dict[str, str]:
     if partitions:
         conf["spark.sql.shuffle.partitions"] = str(partitions)
     conf |= cfg.spark.conf
-    if cfg.ingest.source == "native" and cfg.ingest.native_jars:
-        conf["spark.jars"] = ",".join(_with_jars(conf.get("spark.jars", ""), cfg.ingest.native_jars))
     return conf
-
-
-def _with_jars(listed: str, extra: list[str]) -> list[str]:
-    """``spark.jars`` (comma-separated) plus ``extra``, local paths made absolute (executors of a cluster
-    fetch them from the driver; a relative path would depend on each process's working directory)."""
-    jars = [j.strip() for j in listed.split(",") if j.strip()]
-    for jar in extra:
-        path = jar if "://" in jar else str(Path(jar).expanduser().resolve())
-        if path not in jars:
-            jars.append(path)
-    return jars
 
 
 def local_cores(master: str) -> int | None:
