@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -50,7 +50,7 @@ from typing import Any
 
 from loguru import logger
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 
 KEYS = "_keys"
 _STAMP_LEN = len("20260105T130501.123Z")
@@ -123,8 +123,11 @@ def _visible(name: str) -> bool:
 
 
 class Ledger:
-    def __init__(self, lake_root: str) -> None:
-        self.root = lakefs.join(lake_root, "_ledger")
+    def __init__(self, lake_root: str, on_final: Callable[[RunRecord], object] | None = None) -> None:
+        """``on_final`` is called with every record written with its final outcome (not ``running`` or
+        ``written``): the metrics textfile follows the ledger that way."""
+        self.root = catalog.join(lake_root, *catalog.LEDGER.location)
+        self.on_final = on_final
 
     def stage_path(self, stage: str) -> str:
         return lakefs.join(self.root, stage)
@@ -140,14 +143,19 @@ class Ledger:
         text = json.dumps(asdict(record), default=str)
         if key is None:
             lakefs.write_text(path, text)
-            return path
-        entry = lakefs.join(stage_dir, KEYS, key)
-        earlier = lakefs.read_text(entry).strip() if lakefs.exists(entry) else None
-        lakefs.write_text(path, text)
-        if earlier != relative:
-            if earlier:
-                lakefs.delete_file(lakefs.join(stage_dir, earlier))
-            lakefs.write_text(entry, relative)
+        else:
+            entry = lakefs.join(stage_dir, KEYS, key)
+            earlier = lakefs.read_text(entry).strip() if lakefs.exists(entry) else None
+            lakefs.write_text(path, text)
+            if earlier != relative:
+                if earlier:
+                    lakefs.delete_file(lakefs.join(stage_dir, earlier))
+                lakefs.write_text(entry, relative)
+        if self.on_final is not None and record.outcome not in ("running", "written"):
+            try:
+                self.on_final(record)
+            except Exception as exc:  # metrics must never cost a run its ledger record
+                logger.warning("ledger: the run's metrics were not written: {exc}", exc=exc)
         return path
 
     def records(self, stage: str | None = None, since: datetime | None = None) -> list[RunRecord]:
@@ -224,7 +232,8 @@ class Ledger:
         )
         start = time.perf_counter()
         try:
-            yield record
+            with logger.contextualize(run_id=record.run_id):
+                yield record
             record.outcome = "succeeded"
         except BaseException as exc:
             record.outcome = "failed"

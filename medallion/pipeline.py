@@ -6,18 +6,28 @@ The CLI commands are thin wrappers over these; ``run_all`` chains them for ``med
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 from medallion.config import Config
 from medallion.ledger import Ledger, new_run_id
+from medallion.locks import stage_lock
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from medallion.bronze.job import BatchMetrics, IngestResult
     from medallion.lake import StageResult
+
+
+def ledger(cfg: Config) -> Ledger:
+    """The run ledger, with the Prometheus textfile following every final record."""
+    from medallion import metrics
+
+    return Ledger(cfg.lake.root, on_final=lambda record: metrics.record_run(cfg, record))
 
 
 def _spark(cfg: Config) -> SparkSession:
@@ -34,16 +44,12 @@ def ingest(
     from medallion.services import ensure_kafka
 
     key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
-    ensure_kafka(cfg)
-    return job.run(
-        _spark(cfg),
-        cfg,
-        pii_key=key,
-        run_id=new_run_id(),
-        ledger=Ledger(cfg.lake.root),
-        once=once,
-        on_batch=on_batch,
-    )
+    run_id = new_run_id()
+    with stage_lock(cfg, "ingest"), logger.contextualize(run_id=run_id):
+        ensure_kafka(cfg)
+        return job.run(
+            _spark(cfg), cfg, pii_key=key, run_id=run_id, ledger=ledger(cfg), once=once, on_batch=on_batch
+        )
 
 
 def silver(
@@ -58,22 +64,37 @@ def silver(
         date_range(start, end)  # validates the order
     elif not incremental:
         raise UsageError("silver needs both --start-date and --end-date, or --incremental.")
-    ledger = Ledger(cfg.lake.root)
-    changed, newest = job.changed_dates(cfg, ledger)
-    if incremental:
-        dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
-    else:
-        assert start is not None and end is not None  # checked above
-        dates = date_range(start, end)
-    return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=ledger, max_bronze_batch=newest)
+    runs = ledger(cfg)
+    with stage_lock(cfg, "silver"):
+        changed, newest, seen = job.changed_dates(cfg, runs)
+        if incremental:
+            dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
+        else:
+            assert start is not None and end is not None  # checked above
+            dates = date_range(start, end)
+        # The mark `--incremental` starts from moves to the newest batch only when this run rebuilt every
+        # date changed since the last mark; a run of some dates keeps it, so the others are still to do.
+        mark = newest if set(changed) <= set(dates) else seen
+        return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=runs, max_bronze_batch=mark)
 
 
-def gold(cfg: Config, start: dt.date, end: dt.date) -> StageResult:
+def gold(cfg: Config, start: dt.date, end: dt.date, families: Sequence[str] | None = None) -> StageResult:
+    """Gold for feature dates [start, end]: every declared family, or the ``families`` named."""
+    from medallion.features import FAMILIES, family
     from medallion.gold import job
     from medallion.lake import date_range
 
-    date_range(start, end)  # validates the order
-    return job.run(_spark(cfg), cfg, start, end, run_id=new_run_id(), ledger=Ledger(cfg.lake.root))
+    date_range(start, end)  # validates the order before Spark starts
+    chosen = FAMILIES
+    if families:
+        try:
+            chosen = tuple(family(name) for name in families)
+        except KeyError as exc:
+            from medallion.errors import UsageError
+
+            raise UsageError(f"--feature-type: {exc.args[0]}.") from None
+    with stage_lock(cfg, "gold"):
+        return job.run(_spark(cfg), cfg, start, end, run_id=new_run_id(), ledger=ledger(cfg), families=chosen)
 
 
 def materialize(
@@ -87,9 +108,8 @@ def materialize(
 ) -> Any:
     from medallion import serving
 
-    ledger = Ledger(cfg.lake.root)
     inputs: dict[str, Any] = {"start": start, "end": end, "full": full, "feature_views": feature_views}
-    with ledger.run("materialize", **inputs) as rec:
+    with stage_lock(cfg, "materialize"), ledger(cfg).run("materialize", **inputs) as rec:
         result = serving.materialize(
             cfg, end=end, start=start, full=full, feature_views=feature_views, progress=progress
         )  # applies the definitions first
@@ -122,8 +142,7 @@ def produce(cfg: Config, **options: Any) -> Any:
     options = {k: v for k, v in options.items() if v is not None}
     options.setdefault("seed", cfg.produce.seed)
     options.setdefault("days", cfg.produce.days)
-    ledger = Ledger(cfg.lake.root)
-    with ledger.run("produce", **{k: v for k, v in options.items() if k != "progress"}) as rec:
+    with ledger(cfg).run("produce", **{k: v for k, v in options.items() if k != "progress"}) as rec:
         result = produce_events(cfg, **options)
         rec.count(sent=result.sent, delivered=result.delivered, failed=result.failed)
     return result
@@ -136,15 +155,17 @@ def run_all(
     seed: int | None = None,
     bad_ratio: float = 0.0,
     report: Callable[[str], None] = lambda _: None,
+    summary: PipelineSummary | None = None,
 ) -> PipelineSummary:
     """Every stage in order on what the topic holds, for the embedded demo and the end-to-end test.
 
     Re-running is safe: ingestion resumes from its checkpoint and the batch layers overwrite the dates
-    they touch.
+    they touch. The first stage that fails stops the run; ``summary`` (when given) then holds the stages
+    that finished, for the caller to show.
     """
     import time
 
-    summary = PipelineSummary()
+    summary = PipelineSummary() if summary is None else summary
     days = cfg.produce.days
     first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
 
@@ -171,8 +192,8 @@ def run_all(
 
     t = time.perf_counter()
     report("gold")
-    dates = [dt.date.fromisoformat(d) for d in silvered.dates]
-    golden = gold(cfg, min(dates), max(dates))
+    first, last = gold_dates_to_rebuild([dt.date.fromisoformat(d) for d in silvered.dates])
+    golden = gold(cfg, first, last)
     summary.add("gold", time.perf_counter() - t, rows=golden.output, dlq=0)
 
     t = time.perf_counter()
@@ -191,18 +212,34 @@ def run_all(
     return summary
 
 
+def gold_dates_to_rebuild(changed: Sequence[dt.date]) -> tuple[dt.date, dt.date]:
+    """The feature dates whose windows cover changed Silver dates: a Silver date D feeds every feature
+    date from D to D + (longest window - 1), up to today (UTC)."""
+    from medallion.features import FAMILIES
+
+    longest = max(f.window_days for f in FAMILIES)
+    today = dt.datetime.now(dt.UTC).date()
+    first = min(changed)
+    return first, max(min(max(changed) + dt.timedelta(days=longest - 1), today), first)
+
+
 def latest_gold_user(cfg: Config) -> str | None:
-    """A user from the newest Gold partition (read with pyarrow: Spark is not needed for one row)."""
+    """A user from the newest partition of the first user-keyed Gold table (pyarrow: no Spark for one row)."""
     import pyarrow.dataset as ds
 
-    from medallion import lakefs
+    from medallion import catalog, lakefs
+    from medallion.features import FAMILIES, USER
 
-    path = cfg.lake.path("gold", "user_activity")
-    dates = lakefs.list_partitions(path, "feature_date")
+    fam = next((f for f in FAMILIES if f.entity == USER), None)
+    if fam is None:
+        return None
+    table = catalog.gold_table(fam.name)
+    dates = lakefs.list_partitions(table.path(cfg), catalog.FEATURE_DATE)
     if not dates:
         return None
-    filesystem, inner = lakefs.filesystem_and_path(lakefs.join(path, f"feature_date={dates[-1]}"))
-    table = ds.dataset(inner, filesystem=filesystem, format="parquet", ignore_prefixes=["_", "."]).head(
-        1, ["user_id"]
-    )
-    return str(table.column("user_id")[0]) if table.num_rows else None
+    newest = table.partition_path(cfg, **{catalog.FEATURE_DATE: dates[-1]})
+    filesystem, inner = lakefs.filesystem_and_path(newest)
+    rows = ds.dataset(
+        inner, filesystem=filesystem, format="parquet", ignore_prefixes=list(catalog.HIDDEN_PREFIXES)
+    ).head(1, [USER.join_key])
+    return str(rows.column(USER.join_key)[0]) if rows.num_rows else None

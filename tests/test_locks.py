@@ -66,3 +66,17 @@ def test_a_remote_lake_locks_on_this_machine(make_config: Any) -> None:
     # The same process holds it; a second open file description still conflicts under flock.
     with stage_lock(cfg, "silver"), pytest.raises(LockHeld), stage_lock(cfg, "silver"):
         pass
+
+
+def test_an_overlapping_cron_run_exits_75_with_one_line(make_config: Any, lake: Path) -> None:
+    from tests.cli.test_cli import medallion
+
+    proc = _holder(lake)
+    try:
+        done = medallion("silver", "--incremental", env={"MEDALLION__LAKE__ROOT": str(lake)})
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert done.returncode == 75, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: silver is already running for this lake: pid ")

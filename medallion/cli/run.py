@@ -25,13 +25,19 @@ def run(
     from medallion import pipeline
 
     cfg = STATE.config()
-    summary = pipeline.run_all(
-        cfg,
-        count=count,
-        seed=seed,
-        bad_ratio=bad_ratio,
-        report=lambda stage: console().print(f"[bold]▶ {stage}[/]"),
-    )
+    summary = pipeline.PipelineSummary()
+    current: list[str] = []
+
+    def report(stage: str) -> None:
+        current[:] = [stage]
+        console().print(f"[bold]▶ {stage}[/]")
+
+    try:
+        pipeline.run_all(cfg, count=count, seed=seed, bad_ratio=bad_ratio, report=report, summary=summary)
+    except Exception:
+        # Stop at the first failing stage: what finished before it, then its error (printed by the CLI).
+        summary_table(f"medallion run stopped at {current[0] if current else 'start'}", summary.stages)
+        raise
     summary_table("medallion run", summary.stages)
     if summary.sample_user:
         rows = [{"feature": k, "value": v} for k, v in sorted(summary.online_features.items())]
