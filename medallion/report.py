@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from medallion import catalog, lakefs
 from medallion.ledger import Ledger
+from medallion.status import data_files
 
 if TYPE_CHECKING:
     from medallion.config import Config
@@ -74,9 +75,7 @@ def _rows_per_partition(path: str, column: str) -> dict[str, int]:
     for value in lakefs.list_partitions(path, column):
         partition = lakefs.join(path, f"{column}={value}")
         total = 0
-        for file in lakefs.list_files(partition, suffix=".parquet"):
-            if any(p.startswith(catalog.HIDDEN_PREFIXES) for p in file[len(partition) :].split("/") if p):
-                continue
+        for file in data_files(partition):
             with filesystem.open_input_file(lakefs.filesystem_and_path(file)[1]) as f:
                 total += pq.ParquetFile(f).metadata.num_rows
         out[value] = total

@@ -126,19 +126,26 @@ def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> dict[str
     return out
 
 
-def _row_count(path: str) -> int:
-    import pyarrow.dataset as ds
+def data_files(path: str) -> list[str]:
+    """The Parquet files of a table, skipping hidden names (``_SUCCESS``, ``.crc``, Spark's staging)."""
+    return [
+        f
+        for f in lakefs.list_files(path, suffix=".parquet")
+        if not any(part.startswith(catalog.HIDDEN_PREFIXES) for part in f[len(path) :].split("/") if part)
+    ]
 
-    filesystem, inner = lakefs.filesystem_and_path(path)
-    dataset = ds.dataset(
-        inner,
-        filesystem=filesystem,
-        format="parquet",
-        partitioning="hive",
-        exclude_invalid_files=True,
-        ignore_prefixes=list(catalog.HIDDEN_PREFIXES),
-    )
-    return int(dataset.count_rows())
+
+def _row_count(path: str) -> int:
+    """Rows from the footers alone. Plain ``pyarrow.parquet``, not ``pyarrow.dataset``, whose import pulls
+    in pandas: most of `status`'s time once the ledger is read newest first."""
+    import pyarrow.parquet as pq
+
+    filesystem, _ = lakefs.filesystem_and_path(path)
+    total = 0
+    for file in data_files(path):
+        with filesystem.open_input_file(lakefs.filesystem_and_path(file)[1]) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
 
 
 def _newest_event_time(partition: str, column: str = "event_time") -> datetime | None:
@@ -147,10 +154,7 @@ def _newest_event_time(partition: str, column: str = "event_time") -> datetime |
 
     filesystem, _ = lakefs.filesystem_and_path(partition)
     newest: datetime | None = None
-    for path in lakefs.list_files(partition, suffix=".parquet"):
-        relative = path[len(partition) :]
-        if any(part.startswith(catalog.HIDDEN_PREFIXES) for part in relative.split("/") if part):
-            continue
+    for path in data_files(partition):
         _, inner = lakefs.filesystem_and_path(path)
         with filesystem.open_input_file(inner) as f:
             meta = pq.ParquetFile(f).metadata
