@@ -21,6 +21,7 @@ is what makes ``fast_write`` fast; ``decode_value`` is the reader's per-value pa
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +39,12 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
     "float_array": pa.list_(pa.float64()),
 }
-_EMPTY = pa.scalar(b"", pa.large_binary())
+
+
+@functools.cache
+def _empty() -> pa.Scalar:
+    # Built on first use: a pyarrow scalar made at import time would import pandas (about 0.5 s).
+    return pa.scalar(b"", pa.large_binary())
 
 
 def field_name(view: str, feature: str) -> bytes:
@@ -115,7 +121,7 @@ def _valid(array: pa.Array) -> np.ndarray:
 
 
 def _join(*parts: Any) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, _EMPTY)
+    return pc.binary_join_element_wise(*parts, _empty())
 
 
 def encode_values(array: pa.Array, dtype: str) -> pa.Array:
@@ -135,7 +141,7 @@ def encode_values(array: pa.Array, dtype: str) -> pa.Array:
     if dtype == "string":
         raw = array.cast(pa.large_binary())
         lengths = pc.binary_length(raw).fill_null(0).to_numpy()
-        return _join(pa.scalar(b"\x12", pa.large_binary()), varints(lengths), raw).fill_null(_EMPTY)
+        return _join(pa.scalar(b"\x12", pa.large_binary()), varints(lengths), raw).fill_null(_empty())
     if dtype == "float_array":
         return _encode_double_lists(array)
     raise ValueError(f"no Feast encoding for dtype {dtype!r}")
@@ -156,7 +162,7 @@ def _encode_double_lists(array: pa.ListArray) -> pa.Array:
     outer_matrix, outer_lengths = _varint_matrix(inner_lengths)
     outer = _tagged(0x7A, outer_matrix, outer_lengths, np.ones(len(array), dtype=bool))
     encoded = _join(outer, inner_header, doubles)
-    return pc.if_else(pa.array(valid), encoded, _EMPTY)
+    return pc.if_else(pa.array(valid), encoded, _empty())
 
 
 def encode_timestamps(micros: np.ndarray) -> pa.BinaryArray:

@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from loguru import logger
 
 from medallion import lakefs
@@ -45,7 +42,6 @@ from medallion.config import Config
 from medallion.errors import ConfigError, UsageError
 from medallion.features import family
 from medallion.serving.definitions import MANAGED_BY, definitions
-from medallion.serving.gold import UTC_US, latest_rows, partition_fingerprints
 from medallion.serving.store import (
     check_online_store,
     feast_paths,
@@ -59,6 +55,7 @@ from medallion.serving.store import (
 from medallion.times import as_utc
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from feast import FeatureStore
 
 # progress(view, rows_done, rows_total): called once with 0 when a view's rows are known, then per batch.
@@ -165,6 +162,8 @@ def materialize(
     raised as one TransientError; the views written before it keep their new state, so a re-run
     resumes with the rest.
     """
+    from medallion.serving.gold import latest_rows, partition_fingerprints
+
     started = time.perf_counter()
     end = _utc(end) or end_of_today()
     start = _utc(start)
@@ -258,6 +257,12 @@ def _selected(registered: list[str], wanted: Sequence[str] | None) -> list[str]:
 
 
 def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from medallion.serving.gold import UTC_US
+
     newer = pc.greater(rows[EVENT_TIMESTAMP], pa.scalar(previous_end, UTC_US))
     rewritten = pc.is_in(rows[FEATURE_DATE], value_set=pa.array(sorted(changed), pa.string()))
     return pa.array(np.asarray(pc.or_(newer, rewritten).to_numpy(zero_copy_only=False), dtype=bool))

@@ -14,6 +14,7 @@ import pytest
 from medallion import serving
 from medallion.config import Config, load_config
 from medallion.errors import ConfigError, TransientError
+from medallion.features import FAMILIES
 from medallion.serving.store import feature_store_yaml, parse_redis_url
 from tests.serving.conftest import CONFIG_DIR
 
@@ -49,13 +50,16 @@ def test_repo_config_is_built_from_our_config(tmp_path: Path, serving_config: Ca
     )
     assert (redis.online_store.type, redis.online_store.connection_string) == ("redis", "10.0.0.5:6380,db=2")
     assert redis.online_store.skip_dedup is True
+    assert redis.online_store.key_ttl_seconds == 30 * 86_400  # serving.redis_key_ttl_days: ttl_days
+    never = {"serving.online_store": "redis", "serving.redis_key_ttl_days": 0}
+    assert serving.repo_config(serving_config(lake, **never)).online_store.key_ttl_seconds is None
 
 
 def test_relative_lake_root_is_taken_from_the_base_dir(tmp_path: Path) -> None:
     cfg = load_config("local", CONFIG_DIR, environ={})  # lake.root: ./lake
     paths = serving.feast_paths(cfg, base_dir=tmp_path)
     assert paths.registry == str(tmp_path / "lake" / "_feast" / "registry.db")
-    assert paths.gold == {"user_activity": str(tmp_path / "lake" / "gold" / "user_activity")}
+    assert paths.gold == {f.name: str(tmp_path / "lake" / "gold" / f.name) for f in FAMILIES}
     s3 = serving.feast_paths(
         load_config(
             "local",
@@ -66,7 +70,7 @@ def test_relative_lake_root_is_taken_from_the_base_dir(tmp_path: Path) -> None:
     )
     assert (s3.registry, s3.gold, s3.sqlite) == (
         "s3://bucket/lake/_feast/registry.db",
-        {"user_activity": "s3://bucket/lake/gold/user_activity"},
+        {f.name: f"s3://bucket/lake/gold/{f.name}" for f in FAMILIES},
         None,
     )
     with pytest.raises(ConfigError, match="SQLite online store needs a local file"):
