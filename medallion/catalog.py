@@ -325,9 +325,32 @@ def family_of(table: Dataset) -> FeatureFamily:
 QUALITY_RESULTS = Dataset(
     name="quality.results",
     layer="quality",
-    location=("_quality", "results"),
-    writer="silver",
-    description="Per run and rule: rows checked and failed, action, outcome; the run's data-quality score.",
+    location=("_quality", "rule_results"),
+    writer="silver, validate",
+    description="One JSON file per run and table (`<table>/<run_id>.json`): per rule the rows checked and "
+    "failed, failure rate, action and outcome; the run's data-quality score. Read without Spark.",
+    format="json",
+)
+
+FEATURE_SCHEMAS = Dataset(
+    name="features.schemas",
+    layer="quality",
+    location=("_features", "schemas"),
+    writer="gold",
+    description="The feature schema registry: one JSON file per family and version (`<family>/v<N>.json`): "
+    "the features with their types and descriptions, the entity, the code version that wrote it, and "
+    "what changed from the version before. Read without Spark.",
+    format="json",
+)
+
+FEATURE_DRIFT = Dataset(
+    name="quality.drift",
+    layer="quality",
+    location=("_quality", "drift"),
+    writer="gold",
+    description="Feature drift per Gold table and feature date (`<table>/<feature_date>.json`): per feature "
+    "the PSI against the reference window, the KS statistic (numeric features), row counts and the alert. "
+    "Read without Spark.",
     format="json",
 )
 
@@ -336,7 +359,8 @@ LEDGER = Dataset(
     layer="ops",
     location=("_ledger",),
     writer="every stage",
-    description="The run ledger: one JSON record per stage run (per micro-batch for ingest), a folder per stage.",
+    description="The run ledger: one JSON record per stage run (per micro-batch for ingest), a folder per "
+    "stage, then <day>/<hour>/ by run start; _keys/ maps a key to its record.",
     format="json",
 )
 
@@ -427,6 +451,8 @@ CATALOG = Catalog(
         *LOOKUPS,
         PRODUCE_DLQ,
         QUALITY_RESULTS,
+        FEATURE_SCHEMAS,
+        FEATURE_DRIFT,
         LEDGER,
         INGEST_CHECKPOINT,
         BRONZE_OWNER,

@@ -1,6 +1,6 @@
 """Rule results of a run, stored in the lake as one JSON file per run and table; read without Spark.
 
-``<lake>/_quality/results/<table>/<run_id>.json`` (the catalogue's ``quality.results``). Run ids begin
+``<lake>/_quality/rule_results/<table>/<run_id>.json`` (the catalogue's ``quality.results``). Run ids begin
 with their UTC start time, so names sort by time and the newest is the last name listed.
 """
 

@@ -1,0 +1,222 @@
+"""Silver's job on Bronze files written the way Bronze writes them: rules, DLQ, accounting, re-runs, PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+import pytest
+
+from medallion import catalog, pipeline
+from medallion.errors import TerminalError
+from medallion.lake import spark_schema
+from medallion.ledger import Ledger
+from medallion.quality import results
+from medallion.silver import job
+from tests.silver.bronze import DAY, event, write_bronze, write_world
+
+OLD = DAY - dt.timedelta(days=4000)  # before every user's signup
+
+
+def table(path: str) -> Any:
+    return ds.dataset(path, format="parquet", partitioning="hive", ignore_prefixes=["_", "."]).to_table()
+
+
+def snapshot(path: str) -> dict[str, str]:
+    """Every file below ``path`` by relative name, with the hash of its bytes."""
+    root = Path(path)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def test_each_default_rule_sends_its_violation_to_the_dlq_by_name(spark: Any, make_config: Any) -> None:
+    cfg = make_config()
+    write_world(cfg)  # rates in force from DAY
+    valid = [
+        event("page_view"),
+        event("search"),
+        event("click", item_id="i_00002"),
+        event("purchase", currency="EUR"),
+        event("add_to_cart", currency="USD", price=0.0),
+    ]
+    bad = {
+        "ids_present": event("page_view", user_id=None),  # type: ignore[arg-type]
+        "event_type_known": event("refund"),
+        "currency_known": event("page_view", currency="XXX"),
+        "price_not_negative": event("purchase", price=-5.0),
+        "quantity_at_least_one": event("purchase", quantity=0),
+        "item_in_catalog": event("click", item_id="i_99999"),
+        "user_known": event("page_view", user_id="u_999999"),
+        "amount_usd_present": event("purchase", day=DAY - dt.timedelta(days=1)),  # no rate in force yet
+    }
+    old = event("page_view", day=OLD)  # warn only: the user signed up later
+    duplicate = dict(valid[0], _offset=10**8, **{catalog.BATCH: 1})  # the same event again, in a later batch
+    write_bronze(spark, cfg, [*valid, *bad.values(), old, duplicate])
+    ledger = Ledger(cfg.lake.root)
+    dates = [OLD, DAY - dt.timedelta(days=1), DAY]
+    result = job.run(spark, cfg, dates, run_id="r1", ledger=ledger)
+
+    dlq = table(catalog.SILVER_DLQ.path(cfg)).to_pylist()
+    assert {r["key"]: r["failed_rules"] for r in dlq} == {e["event_id"]: [rule] for rule, e in bad.items()}
+    for r in dlq:  # Bronze coordinates and the run
+        source = next(e for e in bad.values() if e["event_id"] == r["key"])
+        assert (r["source_partition"], r["source_offset"]) == (source["_partition"], source["_offset"])
+        assert f"{catalog.DT}={source[catalog.DT]}" in r["source_file"] and r["run_id"] == "r1"
+        assert r["stage"] == "silver" and r["error_message"] == f"failed rules: {r['failed_rules'][0]}"
+
+    silver = table(catalog.SILVER.path(cfg))
+    assert sorted(silver.column("event_id").to_pylist()) == sorted(e["event_id"] for e in [*valid, old])
+    # What Silver writes is what the catalogue declares, column for column and type for type.
+    written = spark.read.parquet(catalog.SILVER.path(cfg)).schema
+    assert [(f.name, f.dataType) for f in written.fields] == [
+        (f.name, f.dataType) for f in spark_schema(job.OUTPUT_COLUMNS).fields
+    ]
+
+    n = len(valid) + len(bad) + 2
+    assert (result.input, result.output, result.dlq, result.dropped) == (n, len(valid) + 1, len(bad), 1)
+    record = ledger.last("silver")
+    assert record is not None
+    c = record.counts
+    assert c["input"] == c["output"] + c["dlq"] + c["dropped"] == n
+
+    report = results.latest(cfg, catalog.SILVER.name)
+    assert report is not None and report.run_id == "r1"
+    failed = {r.name: r.failed for r in report.results}
+    assert failed == {**dict.fromkeys(failed, 0), **dict.fromkeys(bad, 1), "signup_before_event": 1}
+    assert report.rows == n - 1 and report.score == round((n - 1 - len(bad)) / (n - 1), 6)
+    assert record.metrics["quality"]["score"] == report.score
+
+
+def test_normalized_columns(spark: Any, make_config: Any) -> None:
+    from medallion.silver.normalize import country_name, referrer_domain
+
+    df = spark.createDataFrame(
+        [("https://www.google.com/search", "DE"), ("https://t.co/", "us"), (None, "ZZ"), ("not a url", None)],
+        "referrer string, country string",
+    )
+    got = df.select(referrer_domain(df["referrer"]).alias("d"), country_name(df["country"]).alias("c")).collect()
+    assert [tuple(r) for r in got] == [
+        ("google.com", "Germany"),
+        ("t.co", "United States"),
+        (None, None),
+        (None, None),
+    ]
+
+
+def test_lookups_are_broadcast_and_a_repeated_key_is_an_error(spark: Any, make_config: Any) -> None:
+    import pyarrow.parquet as pq
+
+    cfg = make_config()
+    write_world(cfg)
+    write_bronze(spark, cfg, [event("purchase")])
+    lookups = job.read_lookups(spark, cfg)
+    bronze = spark.read.parquet(catalog.BRONZE.path(cfg))
+    rows = job.candidates(bronze, lookups, job.silver_rules(cfg), DAY, DAY)
+    plan = rows._jdf.queryExecution().executedPlan().toString()
+    joins = re.findall(r"(BroadcastHashJoin|SortMergeJoin|ShuffledHashJoin|BroadcastNestedLoopJoin)", plan)
+    # items, users, rates, user agents, and the referential rules' two key sets
+    assert joins.count("BroadcastHashJoin") == 6 and set(joins) == {"BroadcastHashJoin"}, plan
+
+    users = Path(catalog.USERS.path(cfg))
+    first = next(users.glob("*.parquet"))
+    data = pq.read_table(first)
+    pq.write_table(data.slice(0, 1), users / "again.parquet")  # one user twice
+    with pytest.raises(TerminalError, match="lookup.users .* repeats its key \\(user_id\\): u_000001"):
+        job.read_lookups(spark, cfg)
+
+
+def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
+    spark: Any, make_config: Any
+) -> None:
+    cfg = make_config()
+    write_world(cfg)
+    ledger = Ledger(cfg.lake.root)
+    first = [event("page_view"), event("click"), event("purchase", item_id="i_99999")]
+    write_bronze(spark, cfg, first)
+    job.run(spark, cfg, [DAY], run_id="r1", ledger=ledger)
+    day_dir = Path(catalog.SILVER.partition_path(cfg, **{catalog.EVENT_DATE: DAY.isoformat()}))
+    assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=click", "event_type=page_view"]
+    assert table(catalog.SILVER_DLQ.path(cfg)).num_rows == 1
+
+    # Bronze's date now holds a page view only (the same dt/hr/batch partition, rewritten).
+    again = [event("page_view")]
+    write_bronze(spark, cfg, again)
+    job.run(spark, cfg, [DAY], run_id="r2", ledger=ledger)
+    assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=page_view"]
+    assert table(catalog.SILVER.path(cfg)).column("event_id").to_pylist() == [again[0]["event_id"]]
+    assert not Path(catalog.SILVER_DLQ.path(cfg), f"{catalog.EVENT_DATE}={DAY}").exists()  # no rejects now
+    per_file = [p for p in day_dir.rglob("*.parquet")]
+    assert len(per_file) == 1  # one file per partition, not one per task
+
+    # An email in clear fails the `pii_hashed` rule: the run stops and Silver stays byte for byte.
+    before = snapshot(catalog.SILVER.path(cfg))
+    write_bronze(spark, cfg, [event("page_view"), event("click", email_hmac="jane@example.com")])
+    with pytest.raises(job.QualityFailed, match="pii_hashed \\(1 of 2 rows\\)") as err:
+        job.run(spark, cfg, [DAY], run_id="r3", ledger=ledger)
+    assert err.value.exit_code == 1
+    assert snapshot(catalog.SILVER.path(cfg)) == before
+    assert not Path(catalog.SILVER_DLQ.path(cfg)).exists() or not list(Path(catalog.SILVER_DLQ.path(cfg)).rglob("*.parquet"))
+    failed = ledger.last("silver", outcome="failed")
+    assert failed is not None and failed.run_id == "r3" and "pii_hashed" in (failed.error or "")
+    report = results.latest(cfg, catalog.SILVER.name)
+    assert report is not None and report.run_id == "r3" and [r.name for r in report.failed_fail_rules] == ["pii_hashed"]
+
+    # A date with no Bronze rows any more loses its Silver partition.
+    job.run(spark, cfg, [DAY + dt.timedelta(days=1)], run_id="r4", ledger=ledger)  # nothing there: no-op
+    assert day_dir.exists()
+
+
+def test_an_explicit_range_does_not_mark_other_dates_as_done(spark: Any, make_config: Any) -> None:
+    cfg = make_config()
+    write_world(cfg)
+    later = DAY + dt.timedelta(days=1)
+    write_bronze(spark, cfg, [event("page_view", batch=0), event("page_view", day=later, batch=1)])
+    done = pipeline.silver(cfg, DAY, DAY)
+    assert done.dates == [DAY.isoformat()]
+    todo = pipeline.silver(cfg, incremental=True)
+    assert later.isoformat() in todo.dates  # the explicit run left the later batch's date to do
+    assert pipeline.silver(cfg, incremental=True).dates == []  # and now everything is done
+
+
+def test_no_pii_in_silver_or_its_dlq(spark: Any, make_config: Any) -> None:
+    """Silver adds no personal data to what Bronze kept: no email, phone, full IP or precise coordinate."""
+    cfg = make_config()
+    write_world(cfg)
+    write_bronze(spark, cfg, [event("page_view"), event("purchase"), event("click", item_id="i_99999")])
+    job.run(spark, cfg, [DAY], run_id="r1", ledger=Ledger(cfg.lake.root))
+    assert_no_pii(cfg)
+
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+PHONE = re.compile(r"\+\d[\d ()-]{6,}\d|(?<![\w-])\d{9,15}(?![\w-])")
+FULL_IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b(?!/24)")
+
+
+def assert_no_pii(cfg: Any) -> None:
+    for path in (catalog.SILVER.path(cfg), catalog.SILVER_DLQ.path(cfg)):
+        if not Path(path).exists():
+            continue
+        rows = table(path).to_pylist()
+        assert rows
+        for row in rows:
+            for name, value in row.items():
+                if name in ("geo_lat", "geo_lon") and value is not None:
+                    assert round(value, 2) == value, (name, value)
+                if not isinstance(value, str):
+                    continue
+                text = value.replace("Chrome/124.0.0.0", "")  # a version number shaped like an address
+                assert not EMAIL.search(text), (name, value)
+                assert not FULL_IPV4.search(text), (name, value)
+                if name.endswith("_hmac"):
+                    assert re.fullmatch(r"[0-9a-f]{64}", value), (name, value)
+                else:
+                    assert not PHONE.search(text), (name, value)
+            if "payload" in row and row["payload"]:
+                import json
+
+                payload = json.loads(row["payload"])
+                for key in ("geo_lat", "geo_lon"):
+                    assert payload.get(key) is None or round(payload[key], 2) == payload[key]
