@@ -86,6 +86,8 @@ def driver_java_options(level: str) -> str:
     """``-D`` options of the driver JVM: UTC, and Spark's logging from LOG4J2_FILE at ``level``'s levels."""
     options = ["-Duser.timezone=UTC", f"-Dlog4j2.configurationFile={LOG4J2_FILE.as_uri()}"]
     options += [f"-D{key}={value}" for key, value in spark_log_levels(level).items()]
+    if os.environ.get("LOGURU_SERIALIZE") == "1":  # --log-json: Spark's lines are JSON objects too
+        options.append("-Dmedallion.spark.appender=json")
     if not native_blas_available():
         # Spark ML's BLAS would try the system's libblas first and print that dlopen failed before
         # falling back to its Java implementation: go straight to the fallback it would use anyway.
@@ -119,7 +121,20 @@ def session_conf(cfg: Config, log_level: str | None = None) -> dict[str, str]:
     if partitions:
         conf["spark.sql.shuffle.partitions"] = str(partitions)
     conf |= cfg.spark.conf
+    if cfg.ingest.source == "native" and cfg.ingest.native_jars:
+        conf["spark.jars"] = ",".join(_with_jars(conf.get("spark.jars", ""), cfg.ingest.native_jars))
     return conf
+
+
+def _with_jars(listed: str, extra: list[str]) -> list[str]:
+    """``spark.jars`` (comma-separated) plus ``extra``, local paths made absolute (executors of a cluster
+    fetch them from the driver; a relative path would depend on each process's working directory)."""
+    jars = [j.strip() for j in listed.split(",") if j.strip()]
+    for jar in extra:
+        path = jar if "://" in jar else str(Path(jar).expanduser().resolve())
+        if path not in jars:
+            jars.append(path)
+    return jars
 
 
 def local_cores(master: str) -> int | None:

@@ -13,7 +13,13 @@ from medallion.config import Config, load_config
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.redis"]
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.redis",
+    "tests.fixtures.apache_kafka",
+    "tests.fixtures.spark_cluster",
+    "tests.fixtures.s3",
+]
 
 
 @pytest.fixture(scope="session")

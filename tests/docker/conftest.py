@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if ENGINE_OK:
         return
     for item in items:
-        if "docker" in item.keywords:
+        if item.get_closest_marker("docker") is not None:  # the marker; every item here has the keyword
             item.add_marker(pytest.mark.skip(reason=f"docker tests need a Docker engine: {ENGINE_WHY}"))
 
 
