@@ -11,21 +11,58 @@ from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_ta
 @app.command()
 def gold(
     start_date: Annotated[
-        datetime, typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="First feature date (UTC).")
-    ],
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="First feature date (UTC)."),
+    ] = None,
     end_date: Annotated[
-        datetime, typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="Last feature date (UTC).")
-    ],
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="Last feature date (UTC)."),
+    ] = None,
+    feature_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feature-type",
+            metavar="NAME",
+            help="Only this feature family (repeatable); all of them by default. `medallion status` lists them.",
+        ),
+    ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Only the feature dates whose windows cover Silver dates written since the last Gold run.",
+        ),
+    ] = False,
+    allow_breaking: Annotated[
+        bool,
+        typer.Option(
+            "--allow-breaking",
+            help="Write even when a feature was removed, renamed or retyped against the schema registry "
+            "(records a breaking schema version; `medallion features schema --history` shows it).",
+        ),
+    ] = False,
 ) -> None:
-    """Silver → Gold: user features for each feature date in the range (also the backfill path).
+    """Silver → Gold: the feature families for each feature date in the range (also the backfill path).
+
+    A feature date D reads only events before the end of D; a backfill of many dates is one Spark job per
+    family over all of them, and re-running a range is idempotent.
 
     \b
-    Example:
+    Examples:
       medallion gold --start-date 2026-11-01 --end-date 2026-11-07
+      medallion gold --start-date 2026-11-01 --end-date 2026-11-07 --feature-type user_features
+      medallion gold --incremental
     """
     from medallion import pipeline
 
-    result = pipeline.gold(STATE.config(), start_date.date(), end_date.date())
+    result = pipeline.gold(
+        STATE.config(),
+        start_date.date() if start_date else None,
+        end_date.date() if end_date else None,
+        families=feature_type or None,
+        incremental=incremental,
+        allow_breaking=allow_breaking,
+    )
     summary_table(
         "gold",
         [

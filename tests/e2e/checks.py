@@ -7,9 +7,9 @@ from typing import Any
 import pyarrow.dataset as ds
 from confluent_kafka import Consumer, TopicPartition
 
-from medallion import lakefs
+from medallion import catalog, lakefs
 from medallion.config import Config
-from medallion.gold.transforms import USER_ACTIVITY_FEATURES
+from medallion.features.user import USER_FEATURES
 from medallion.kafka.admin import end_offsets
 
 
@@ -46,8 +46,8 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
     """Every record is in Bronze or its DLQ exactly once; Silver has Bronze's events; Gold covers the users;
     the online store (when given) serves each sampled user's latest Gold row."""
     records = topic_records(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
-    bronze = parquet(cfg.lake.bronze).to_pandas()
-    dlq_path = cfg.lake.path("dlq", "bronze")
+    bronze = parquet(catalog.BRONZE.path(cfg)).to_pandas()
+    dlq_path = catalog.BRONZE_DLQ.path(cfg)
     dlq = parquet(dlq_path).to_pandas() if lakefs.exists(dlq_path) else None
 
     landed = list(zip(bronze["_partition"], bronze["_offset"], strict=True))
@@ -58,18 +58,18 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
         f"{len(set(records) - set(landed))} records missing, {len(set(landed) - set(records))} unexpected"
     )
 
-    silver = parquet(cfg.lake.silver).to_pandas()
+    silver = parquet(catalog.SILVER.path(cfg)).to_pandas()
     assert silver["event_id"].is_unique
     assert set(silver["event_id"]) == set(bronze["event_id"])
 
-    gold = parquet(cfg.lake.path("gold", "user_activity")).to_pandas()
+    gold = parquet(catalog.gold_table(USER_FEATURES.name).path(cfg)).to_pandas()
     assert set(gold["user_id"]) == set(silver["user_id"])
     if online:
         latest = gold.sort_values("event_timestamp").groupby("user_id").tail(1).set_index("user_id")
         for user, values in online.items():
             expected = latest.loc[user]
-            for feature in USER_ACTIVITY_FEATURES:
-                assert values[feature] == expected[feature], (
+            for feature in USER_FEATURES.feature_names:
+                assert _same(values[feature], expected[feature]), (
                     user,
                     feature,
                     values[feature],
@@ -82,3 +82,14 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
         "silver": len(silver),
         "gold": len(gold),
     }
+
+
+def _same(served: Any, stored: Any) -> bool:
+    """Equal, with a null feature (None online, NaN or None in pandas) equal only to another null."""
+    if served is None or stored is None or _is_nan(served) or _is_nan(stored):
+        return (served is None or _is_nan(served)) and (stored is None or _is_nan(stored))
+    return bool(served == stored)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
