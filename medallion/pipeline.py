@@ -78,23 +78,64 @@ def silver(
         return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=runs, max_bronze_batch=mark)
 
 
-def gold(cfg: Config, start: dt.date, end: dt.date, families: Sequence[str] | None = None) -> StageResult:
-    """Gold for feature dates [start, end]: every declared family, or the ``families`` named."""
+def gold(
+    cfg: Config,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    families: Sequence[str] | None = None,
+    *,
+    incremental: bool = False,
+    only: Sequence[dt.date] | None = None,
+    allow_breaking: bool = False,
+) -> StageResult:
+    """Gold for feature dates [start, end]: every declared family, or the ``families`` named.
+
+    ``incremental``: only the feature dates whose windows cover the Silver dates that Silver runs wrote
+    since the last Gold run of every family (within [start, end] when given). ``only``: just these
+    feature dates of the range (`gold_dates_to_rebuild` gives them for changed Silver dates).
+    ``allow_breaking``: record a breaking feature schema version instead of failing the run.
+    """
+    from medallion.errors import UsageError
     from medallion.features import FAMILIES, family
     from medallion.gold import job
     from medallion.lake import date_range
 
-    date_range(start, end)  # validates the order before Spark starts
+    if not incremental and (start is None or end is None):
+        raise UsageError("gold needs both --start-date and --end-date, or --incremental.")
+    if start is not None and end is not None:
+        date_range(start, end)  # validates the order before Spark starts
     chosen = FAMILIES
     if families:
         try:
             chosen = tuple(family(name) for name in families)
         except KeyError as exc:
-            from medallion.errors import UsageError
-
             raise UsageError(f"--feature-type: {exc.args[0]}.") from None
+    runs = ledger(cfg)
+    if incremental:
+        only = [
+            d
+            for d in gold_dates_to_rebuild(job.changed_silver_dates(cfg, runs))
+            if (start is None or d >= start) and (end is None or d <= end)
+        ]
+        if not only:
+            logger.info("gold --incremental: no Silver date changed since the last Gold run")
+            today = dt.datetime.now(dt.UTC).date()
+            start, end = start or today, end or today
+        else:
+            start, end = start or only[0], end or only[-1]
+    assert start is not None and end is not None  # checked or derived above
     with stage_lock(cfg, "gold"):
-        return job.run(_spark(cfg), cfg, start, end, run_id=new_run_id(), ledger=ledger(cfg), families=chosen)
+        return job.run(
+            _spark(cfg),
+            cfg,
+            start,
+            end,
+            run_id=new_run_id(),
+            ledger=runs,
+            families=chosen,
+            only=only,
+            allow_breaking=allow_breaking,
+        )
 
 
 def materialize(
@@ -192,8 +233,8 @@ def run_all(
 
     t = time.perf_counter()
     report("gold")
-    first, last = gold_dates_to_rebuild([dt.date.fromisoformat(d) for d in silvered.dates])
-    golden = gold(cfg, first, last)
+    rebuild = gold_dates_to_rebuild([dt.date.fromisoformat(d) for d in silvered.dates])
+    golden = gold(cfg, rebuild[0], rebuild[-1], only=rebuild)
     summary.add("gold", time.perf_counter() - t, rows=golden.output, dlq=0)
 
     t = time.perf_counter()
@@ -212,15 +253,18 @@ def run_all(
     return summary
 
 
-def gold_dates_to_rebuild(changed: Sequence[dt.date]) -> tuple[dt.date, dt.date]:
-    """The feature dates whose windows cover changed Silver dates: a Silver date D feeds every feature
-    date from D to D + (longest window - 1), up to today (UTC)."""
+def gold_dates_to_rebuild(changed: Sequence[dt.date], window_days: int | None = None) -> list[dt.date]:
+    """The feature dates whose windows cover changed Silver dates, in order: a Silver date D feeds every
+    feature date from D to D + (longest window - 1), up to today (UTC); D itself always."""
     from medallion.features import FAMILIES
 
-    longest = max(f.window_days for f in FAMILIES)
+    longest = window_days or max(f.window_days for f in FAMILIES)
     today = dt.datetime.now(dt.UTC).date()
-    first = min(changed)
-    return first, max(min(max(changed) + dt.timedelta(days=longest - 1), today), first)
+    dates: set[dt.date] = set()
+    for day in changed:
+        last = max(min(day + dt.timedelta(days=longest - 1), today), day)
+        dates.update(day + dt.timedelta(days=i) for i in range((last - day).days + 1))
+    return sorted(dates)
 
 
 def latest_gold_user(cfg: Config) -> str | None:
