@@ -123,6 +123,21 @@ class IngestConfig(Section):
     dedup_watermark: str = Field(
         "1 hour", description="How long an event_id is remembered for deduplication (event-time watermark)."
     )
+    source: Literal["python", "native"] = Field(
+        "python",
+        description="How Spark reads Kafka. `python`: medallion's own source (confluent-kafka, no jars; "
+        "the lag group `medallion-bronze-<topic>` follows the checkpoint). `native`: Spark's built-in "
+        "`kafka` format, for clusters that already run it; needs its jars (`native_jars`, or the cluster's "
+        "own classpath), reads with `isolation.level=read_committed`, and commits no consumer group. "
+        "Both feed the same decoder, dedup and exactly-once writes. Start a new checkpoint when switching "
+        "(the two were never tested on one checkpoint).",
+    )
+    native_jars: list[str] = Field(
+        default_factory=list,
+        description="Jars for `source: native`, added to `spark.jars`: spark-sql-kafka-0-10_2.13, "
+        "spark-token-provider-kafka-0-10_2.13, kafka-clients and commons-pool2 (local paths, made "
+        "absolute, or URLs the cluster can fetch). Empty when the cluster's classpath has them.",
+    )
 
 
 class ProduceConfig(Section):
