@@ -188,6 +188,33 @@ class ServingConfig(Section):
     )
 
 
+class GoldConfig(Section):
+    """Gold's feature engineering: the item embeddings (Spark ML Word2Vec over sessions' item sequences)."""
+
+    embedding_dim: int = Field(16, ge=2, le=512, description="Length of the item and user vectors.")
+    embedding_window_days: int = Field(
+        30,
+        ge=1,
+        description="Days of sessions, ending with the feature date, the item vectors are trained on.",
+    )
+    embedding_seed: int = Field(
+        42, description="Word2Vec's seed: the same seed and data give the same vectors."
+    )
+    embedding_context: int = Field(
+        5,
+        ge=1,
+        description="Word2Vec's context window: items this many places apart in a session are neighbours.",
+    )
+    embedding_min_count: int = Field(
+        1, ge=1, description="Items in fewer training events than this get no vector."
+    )
+    embeddings_every_date: bool = Field(
+        False,
+        description="Train one model per feature date of the range (point-in-time vectors for every date, one "
+        "model each) instead of one model for the range's last date, which alone then gets vector rows.",
+    )
+
+
 class Config(Section):
     """The whole medallion configuration."""
 
@@ -201,6 +228,7 @@ class Config(Section):
     produce: ProduceConfig = Field(default_factory=ProduceConfig)  # type: ignore[arg-type]
     pii: PiiConfig = Field(default_factory=PiiConfig)  # type: ignore[arg-type]
     serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
+    gold: GoldConfig = Field(default_factory=GoldConfig)  # type: ignore[arg-type]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
