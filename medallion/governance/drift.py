@@ -1,0 +1,202 @@
+"""Feature drift: the math (PSI, KS, equal-frequency cuts) and the stored results; no pyspark here.
+
+For a feature date D and a reference window R (the ``drift.reference_days`` feature dates before D, or a
+fixed baseline period), per feature:
+
+- **numeric** (``int64``, ``float64``): the cut points are the reference's exact quantiles at k/B,
+  k = 1..B-1 (B = ``drift.bins``): cut_k is the smallest value v with F_R(v) ≥ k/B, numpy's
+  ``inverted_cdf``. Repeated cut points merge, so a feature with few distinct values gets fewer bins.
+  Bin i holds the values x with cut_i < x ≤ cut_{i+1} (bin 0 from −∞, the last to +∞).
+- **categorical** (``string``, ``bool``): one bin per category seen on either side.
+- **PSI** = Σ (q_i − p_i) · ln(q_i / p_i), p the reference's and q D's share of each bin. Empty bins:
+  a share of 0 counts as ε (``drift.epsilon``, 1e-6), without renormalizing; a bin empty on both sides
+  adds 0. So a category new in D with share q adds about q · ln(q / ε).
+- **KS** (numeric only) = sup_x |F_R(x) − F_D(x)|, evaluated at every distinct value of either side
+  (the supremum of the difference of two step functions is reached at one of their jumps), so it is
+  exact: the same number as ``scipy.stats.ks_2samp(...).statistic``, not a binned approximation.
+
+Nulls and non-finite values (NaN, ±∞) are not part of either distribution: feature quality counts them.
+A side with fewer than ``drift.min_rows`` values gives no PSI or KS for that feature and date (the
+result says why). `medallion.governance.drift_spark` computes all of it in Spark; the functions here
+are the definitions, used by the tests as the reference and by `status` to read results.
+
+Results: one JSON file per Gold table and feature date, ``<quality.drift>/<table>/<feature_date>.json``
+(a re-run of the date replaces it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from medallion import catalog, lakefs
+
+if TYPE_CHECKING:
+    from medallion.config import Config
+
+NUMERIC_DTYPES = ("int64", "float64")
+CATEGORICAL_DTYPES = ("string", "bool")
+
+
+# --- the math -----------------------------------------------------------------------------------------
+
+
+def psi(reference: Sequence[float], current: Sequence[float], epsilon: float = 1e-6) -> float:
+    """PSI of two aligned count (or share) vectors; see the module's docstring for the empty-bin rule."""
+    if len(reference) != len(current):
+        raise ValueError(f"{len(reference)} reference bins against {len(current)} current bins")
+    total_r, total_c = float(sum(reference)), float(sum(current))
+    if total_r <= 0 or total_c <= 0:
+        raise ValueError("PSI needs values on both sides")
+    out = 0.0
+    for r, c in zip(reference, current, strict=True):
+        p = max(r / total_r, epsilon)
+        q = max(c / total_c, epsilon)
+        out += (q - p) * math.log(q / p)
+    return out
+
+
+def categorical_psi(reference: Mapping[str, int], current: Mapping[str, int], epsilon: float = 1e-6) -> float:
+    """PSI over the union of the categories of both sides."""
+    keys = sorted(set(reference) | set(current))
+    return psi([reference.get(k, 0) for k in keys], [current.get(k, 0) for k in keys], epsilon)
+
+
+def quantile_cuts(values: Sequence[float], counts: Sequence[int], bins: int) -> list[float]:
+    """The reference's cut points: for k = 1..bins-1 the smallest value v with F(v) ≥ k/bins, repeated
+    ones merged. ``values`` sorted ascending and distinct, ``counts`` their reference counts."""
+    total = sum(counts)
+    if total <= 0:
+        return []
+    cuts: list[float] = []
+    cumulative, k = 0, 1
+    for v, n in zip(values, counts, strict=True):
+        cumulative += n
+        while k < bins and cumulative * bins >= k * total:  # integers: no rounding at the edges
+            if not cuts or cuts[-1] != v:
+                cuts.append(v)
+            k += 1
+    return cuts
+
+
+def bin_of(cuts: Sequence[float], x: float) -> int:
+    """The bin of ``x``: the number of cut points strictly below it."""
+    return bisect.bisect_left(cuts, x)
+
+
+def bin_counts(cuts: Sequence[float], values: Sequence[float], counts: Sequence[int]) -> list[int]:
+    out = [0] * (len(cuts) + 1)
+    for v, n in zip(values, counts, strict=True):
+        out[bin_of(cuts, v)] += n
+    return out
+
+
+def ks_statistic(values: Sequence[float], reference: Sequence[int], current: Sequence[int]) -> float:
+    """sup |F_R − F_D| over ``values`` (sorted, distinct: the union of both sides' values), given each
+    value's count on either side."""
+    total_r, total_c = sum(reference), sum(current)
+    if total_r <= 0 or total_c <= 0:
+        raise ValueError("KS needs values on both sides")
+    cr = cc = 0
+    best = 0.0
+    for r, c in zip(reference, current, strict=True):
+        cr += r
+        cc += c
+        best = max(best, abs(cr / total_r - cc / total_c))
+    return best
+
+
+def value_counts(sample: Sequence[float]) -> dict[float, int]:
+    out: dict[float, int] = {}
+    for x in sample:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def numeric_drift(
+    reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = 1e-6
+) -> tuple[float, float]:
+    """(PSI, KS) of two raw samples, by the definitions above (the reference implementation)."""
+    ref, cur = value_counts(reference), value_counts(current)
+    values = sorted(set(ref) | set(cur))
+    r = [ref.get(v, 0) for v in values]
+    c = [cur.get(v, 0) for v in values]
+    ref_values = sorted(ref)
+    cuts = quantile_cuts(ref_values, [ref[v] for v in ref_values], bins)
+    return psi(bin_counts(cuts, values, r), bin_counts(cuts, values, c), epsilon), ks_statistic(values, r, c)
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureDrift:
+    feature: str
+    kind: str  # numeric | categorical
+    psi: float | None
+    ks: float | None  # numeric only
+    reference_rows: int
+    current_rows: int
+    bins: int  # bins (numeric) or categories (categorical) the PSI was summed over
+    threshold: float
+    alert: bool
+    note: str = ""
+
+
+@dataclass
+class TableDrift:
+    table: str
+    feature_date: str
+    reference: dict[str, Any]  # {"kind", "start", "end"}: the reference window's feature dates
+    run_id: str = ""
+    computed_at: str = ""
+    features: list[FeatureDrift] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableDrift:
+        data = dict(data)
+        data["features"] = [FeatureDrift(**f) for f in data.get("features", [])]
+        return cls(**data)
+
+    @property
+    def alerts(self) -> list[FeatureDrift]:
+        return [f for f in self.features if f.alert]
+
+
+def table_dir(cfg: Config, table: str) -> str:
+    return lakefs.join(catalog.FEATURE_DRIFT.path(cfg), table)
+
+
+def write(cfg: Config, result: TableDrift) -> str:
+    path = lakefs.join(table_dir(cfg, result.table), f"{result.feature_date}.json")
+    lakefs.write_text(path, json.dumps(asdict(result), indent=1))
+    return path
+
+
+def _dates(cfg: Config, table: str) -> list[str]:
+    _, names = lakefs.list_children(table_dir(cfg, table))
+    return [
+        n.removesuffix(".json")
+        for n in names
+        if n.endswith(".json") and not n.startswith(catalog.HIDDEN_PREFIXES)
+    ]
+
+
+def read(cfg: Config, table: str, feature_date: str) -> TableDrift:
+    path = lakefs.join(table_dir(cfg, table), f"{feature_date}.json")
+    return TableDrift.from_dict(json.loads(lakefs.read_text(path)))
+
+
+def latest(cfg: Config, table: str) -> TableDrift | None:
+    """The stored drift of ``table``'s newest feature date (ISO dates sort as text)."""
+    dates = _dates(cfg, table)
+    return read(cfg, table, dates[-1]) if dates else None
+
+
+def history(cfg: Config, table: str) -> list[TableDrift]:
+    """Every stored feature date of ``table``, oldest first (for plots)."""
+    return [read(cfg, table, d) for d in _dates(cfg, table)]

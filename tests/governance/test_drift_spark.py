@@ -1,0 +1,162 @@
+"""Drift in Spark on generated Gold rows: the same numbers as the definitions (and scipy's KS), an alert for
+a shifted feature and none for the unshifted ones; stored, read back by `status`, raised by `alerts`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pytest
+from scipy import stats
+
+from medallion import alerts, catalog
+from medallion.config import DriftConfig
+from medallion.features.temporal import TEMPORAL_FEATURES
+from medallion.governance import drift, drift_spark
+from medallion.status import Status, drift_status
+
+D = dt.date(2026, 11, 20)
+FAM = TEMPORAL_FEATURES
+SHIFTED, CATEGORY_SHIFTED = "hour_entropy_30d", "preferred_period_30d"
+PERIODS = ("night", "morning", "afternoon", "evening")
+
+
+def _rows(seed: int, *, shift: bool) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    out = []
+    for back in range(8):  # D-7 .. D
+        day = D - dt.timedelta(days=back)
+        moved = shift and back == 0
+        for u in range(300):
+            row: dict[str, Any] = {"user_id": f"u{u}", catalog.FEATURE_DATE: day}
+            for f in FAM.features:
+                if f.dtype == "float64":
+                    row[f.name] = round(rnd.gauss(3, 1), 2)  # rounded: ties, as real features have
+                else:
+                    row[f.name] = rnd.choice(PERIODS)
+            if moved:
+                row[SHIFTED] = round(rnd.gauss(4, 1), 2)
+                row[CATEGORY_SHIFTED] = rnd.choice(PERIODS[:1] * 3 + PERIODS)
+            if u % 50 == 0:  # nulls and NaN are left out of both distributions
+                row["weekend_share_30d"] = None
+                row["night_share_30d"] = float("nan")
+            out.append(row)
+    return out
+
+
+def _frame(spark: Any, rows: list[dict[str, Any]]) -> Any:
+    types = {"float64": "double", "string": "string"}
+    ddl = ", ".join(
+        ["user_id string", f"{catalog.FEATURE_DATE} date"]
+        + [f"{f.name} {types[f.dtype]}" for f in FAM.features]
+    )
+    names = ["user_id", catalog.FEATURE_DATE, *FAM.feature_names]
+    return spark.createDataFrame([tuple(r[n] for n in names) for r in rows], ddl)
+
+
+def _sample(rows: list[dict[str, Any]], feature: str, days: list[dt.date]) -> list[Any]:
+    return [
+        r[feature]
+        for r in rows
+        if r[catalog.FEATURE_DATE] in days and r[feature] is not None and r[feature] == r[feature]
+    ]
+
+
+def test_spark_drift_matches_the_definitions_and_alerts_only_the_shifted_features(spark: Any) -> None:
+    settings = DriftConfig.model_validate({"reference_days": 7, "bins": 10, "min_rows": 50})
+    rows = _rows(1, shift=True)
+    (result,) = drift_spark.compute(spark, _frame(spark, rows), FAM, [D], settings, run_id="r1")
+    by_name = {f.feature: f for f in result.features}
+    assert set(by_name) == set(FAM.feature_names)
+    reference = [D - dt.timedelta(days=i) for i in range(1, 8)]
+    assert result.reference == {
+        "kind": "previous_days",
+        "start": (D - dt.timedelta(days=7)).isoformat(),
+        "end": (D - dt.timedelta(days=1)).isoformat(),
+    }
+    for f in FAM.features:
+        got = by_name[f.name]
+        ref, cur = _sample(rows, f.name, reference), _sample(rows, f.name, [D])
+        assert (got.reference_rows, got.current_rows) == (len(ref), len(cur))
+        if f.dtype == "float64":
+            psi, ks = drift.numeric_drift(ref, cur, bins=10, epsilon=settings.epsilon)
+            assert got.psi == pytest.approx(psi, rel=1e-9, abs=1e-12)
+            assert got.ks == pytest.approx(ks, abs=1e-12)
+            assert got.ks == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+        else:
+            assert got.psi == pytest.approx(
+                drift.categorical_psi(drift.value_counts(ref), drift.value_counts(cur), settings.epsilon),
+                rel=1e-9,
+            )
+            assert got.ks is None
+    assert {f.feature for f in result.alerts} == {SHIFTED, CATEGORY_SHIFTED}
+    assert by_name["weekend_share_30d"].current_rows == 300 - 6  # the 6 nulls are not counted
+
+
+def test_unshifted_data_raises_no_alert_and_a_baseline_reference_is_used(spark: Any) -> None:
+    rows = _rows(2, shift=False)
+    settings = DriftConfig.model_validate({"min_rows": 50})
+    (result,) = drift_spark.compute(spark, _frame(spark, rows), FAM, [D], settings)
+    assert result.alerts == []
+    assert max(f.psi or 0 for f in result.features) < 0.2
+    baseline = DriftConfig.model_validate(
+        {
+            "reference": "baseline",
+            "baseline_start": D - dt.timedelta(days=7),
+            "baseline_end": D - dt.timedelta(days=6),
+            "min_rows": 50,
+        }
+    )
+    (fixed,) = drift_spark.compute(spark, _frame(spark, rows), FAM, [D], baseline)
+    first = {f.feature: f for f in fixed.features}[SHIFTED]
+    ref = _sample(rows, SHIFTED, [D - dt.timedelta(days=7), D - dt.timedelta(days=6)])
+    assert first.reference_rows == len(ref) == 600
+    assert first.psi == pytest.approx(drift.numeric_drift(ref, _sample(rows, SHIFTED, [D]))[0], rel=1e-9)
+
+
+def test_too_few_rows_give_no_number_and_no_alert(spark: Any) -> None:
+    rows = _rows(3, shift=True)
+    settings = DriftConfig.model_validate({"min_rows": 1_000})  # 300 rows on the date
+    (result,) = drift_spark.compute(spark, _frame(spark, rows), FAM, [D], settings)
+    assert all(f.psi is None and not f.alert and "too few" in f.note for f in result.features)
+
+
+def test_several_dates_in_one_pass_each_against_its_own_window(spark: Any) -> None:
+    rows = _rows(4, shift=True)
+    settings = DriftConfig.model_validate({"reference_days": 3, "min_rows": 50})
+    day_before = D - dt.timedelta(days=1)
+    results = drift_spark.compute(spark, _frame(spark, rows), FAM, [day_before, D], settings)
+    assert [r.feature_date for r in results] == [day_before.isoformat(), D.isoformat()]
+    earlier = {f.feature: f for f in results[0].features}[SHIFTED]
+    ref = _sample(rows, SHIFTED, [day_before - dt.timedelta(days=i) for i in (1, 2, 3)])
+    psi, ks = drift.numeric_drift(ref, _sample(rows, SHIFTED, [day_before]))
+    assert (earlier.psi, earlier.ks) == (pytest.approx(psi, rel=1e-9), pytest.approx(ks, abs=1e-12))
+    assert not earlier.alert and {f.feature for f in results[1].alerts} == {SHIFTED, CATEGORY_SHIFTED}
+
+
+def test_stored_drift_reaches_status_and_the_feature_drift_alert(spark: Any, make_config: Any) -> None:
+    cfg = make_config(**{"drift.min_rows": 50, "drift.feature_thresholds": {CATEGORY_SHIFTED: 5.0}})
+    rows = _rows(5, shift=True)
+    older = drift_spark.compute(
+        spark, _frame(spark, _rows(6, shift=False)), FAM, [D - dt.timedelta(days=1)], cfg.drift
+    )
+    newest = drift_spark.compute(spark, _frame(spark, rows), FAM, [D], cfg.drift)
+    for result in older + newest:
+        drift.write(cfg, result)
+    table = catalog.gold_table(FAM.name).name
+    assert [h.feature_date for h in drift.history(cfg, table)] == [
+        (D - dt.timedelta(days=1)).isoformat(),
+        D.isoformat(),
+    ]
+    status = Status(drift=drift_status(cfg))
+    assert {r[catalog.FEATURE_DATE] for r in status.drift} == {D.isoformat()}  # the latest date only
+    assert len(status.drift) == len(FAM.features)
+    raised = [
+        a
+        for a in alerts.evaluate(status, cfg.alerts, embedded=True, drift=cfg.drift)
+        if a.name == "feature_drift"
+    ]
+    # the shifted category's own threshold (5.0) is above its PSI: only the numeric feature alerts
+    assert [a.source for a in raised] == [f"{table}.{SHIFTED}"]
+    assert raised[0].threshold == 0.2 and raised[0].value > 0.2
