@@ -9,11 +9,12 @@ error names the file (or variable) and the key, and ends with how to fix it.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medallion.errors import ConfigError
 
@@ -215,6 +216,64 @@ class GoldConfig(Section):
     )
 
 
+class DriftConfig(Section):
+    """Feature drift, computed by each Gold run per table and feature date: PSI (numeric and categorical
+    features) and the Kolmogorov–Smirnov statistic (numeric), against a reference window."""
+
+    enabled: bool = Field(True, description="Compute drift in every Gold run (off: the run skips it).")
+    reference: Literal["previous_days", "baseline"] = Field(
+        "previous_days",
+        description="The reference a feature date D is compared with: `previous_days` (the `reference_days` "
+        "feature dates before D) or `baseline` (the fixed feature dates `baseline_start` .. `baseline_end`).",
+    )
+    reference_days: int = Field(7, ge=1, description="Feature dates before D in a `previous_days` reference.")
+    baseline_start: date | None = Field(None, description="First feature date of a `baseline` reference.")
+    baseline_end: date | None = Field(None, description="Last feature date of a `baseline` reference.")
+    bins: int = Field(
+        10,
+        ge=2,
+        le=100,
+        description="Equal-frequency bins of a numeric feature's PSI, cut at the reference's exact quantiles "
+        "(repeated cut points merge, so a feature with few values gets fewer bins).",
+    )
+    epsilon: float = Field(
+        1e-6,
+        gt=0,
+        lt=0.01,
+        description="A bin (or category) empty on one side counts as this share there, so PSI stays finite; "
+        "one empty on both sides adds nothing.",
+    )
+    min_rows: int = Field(
+        100,
+        ge=1,
+        description="Fewer non-null values than this on either side: no PSI or KS for that feature and date.",
+    )
+    psi_threshold: float = Field(
+        0.2,
+        gt=0,
+        description="`status` raises the feature_drift alert when a feature's latest PSI is above this.",
+    )
+    feature_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="PSI thresholds per feature name, overriding `psi_threshold` (e.g. `{revenue_7d: 0.3}`).",
+    )
+
+    @model_validator(mode="after")
+    def _baseline_given(self) -> DriftConfig:
+        if self.reference == "baseline":
+            if self.baseline_start is None or self.baseline_end is None:
+                raise ValueError(
+                    "reference is baseline: set drift.baseline_start and drift.baseline_end (feature dates)"
+                )
+            if self.baseline_end < self.baseline_start:
+                raise ValueError("baseline_end is before baseline_start")
+        return self
+
+    def threshold(self, feature: str) -> float:
+        """The PSI alert threshold of ``feature``."""
+        return self.feature_thresholds.get(feature, self.psi_threshold)
+
+
 class Config(Section):
     """The whole medallion configuration."""
 
@@ -228,6 +287,7 @@ class Config(Section):
     produce: ProduceConfig = Field(default_factory=ProduceConfig)  # type: ignore[arg-type]
     pii: PiiConfig = Field(default_factory=PiiConfig)  # type: ignore[arg-type]
     serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
+    drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
     gold: GoldConfig = Field(default_factory=GoldConfig)  # type: ignore[arg-type]
 
 
