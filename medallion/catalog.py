@@ -327,7 +327,7 @@ QUALITY_RESULTS = Dataset(
     layer="quality",
     location=("_quality", "rule_results"),
     writer="silver, validate",
-    description="One JSON file per run and table (`<table>/<run_id>.json`): per rule the rows checked and "
+    description="One JSON file per run and table (`<table>/<time>-<run_id>.json`): per rule the rows checked and "
     "failed, failure rate, action and outcome; the run's data-quality score. Read without Spark.",
     format="json",
 )

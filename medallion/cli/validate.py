@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_table
+from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, console, summary_table
 
 
 @app.command()
@@ -19,31 +20,70 @@ def validate(
     layer: Annotated[
         list[str] | None, typer.Option(help="bronze, silver or gold; repeat for several (default: all).")
     ] = None,
+    rules: Annotated[
+        str | None,
+        typer.Option(help="A rule file for Silver instead of the configured one (with --layer silver)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON document.")] = False,
 ) -> None:
-    """Run the data-quality checks on the lake for a date range; exit 1 when any fails (for CI and cron).
+    """Run the declared data-quality rules (and the reconciliation checks) on the lake for a date range;
+    exit 1 when a `fail` rule fails (for CI and cron).
 
     \b
     Example:
-      medallion validate --start-date 2026-11-01 --end-date 2026-11-07 --layer silver
+      medallion validate --layer silver --start-date 2026-11-01 --end-date 2026-11-07
     """
+    from dataclasses import asdict
+
     from medallion.errors import UsageError
     from medallion.lake import date_range
-    from medallion.quality.checks import LAYERS, validate
+    from medallion.ledger import Ledger, new_run_id
+    from medallion.quality import results
+    from medallion.quality.validate import LAYERS, STAGE, rule_files
+    from medallion.quality.validate import validate as run_rules
     from medallion.spark import get_spark
 
-    date_range(start_date.date(), end_date.date())  # validates the order, before Spark starts
+    start, end = start_date.date(), end_date.date()
+    date_range(start, end)  # validates the order, before Spark starts
     layers = layer or list(LAYERS)
     unknown = sorted(set(layers) - set(LAYERS))
     if unknown:
         raise UsageError(f"Unknown layer {', '.join(unknown)} (--layer): use {', '.join(LAYERS)}.")
+    if rules is not None and "silver" not in layers:
+        raise UsageError("--rules is a rule file for Silver: give it with --layer silver.")
     cfg = STATE.config()
-    results = validate(get_spark(cfg), cfg, layers, start_date.date(), end_date.date())
-    summary_table(
-        "validate",
-        [
-            {"layer": r.layer, "check": r.name, "ok": "pass" if r.passed else "FAIL", "detail": r.detail}
-            for r in results
-        ],
-    )
-    if not all(r.passed for r in results):
+    rulesets = rule_files(cfg, layers, rules)  # a bad rule file is exit 2 before Spark starts
+    run_id = new_run_id()
+    with Ledger(cfg.lake.root).run(STAGE, run_id=run_id, start_date=start, end_date=end, layers=",".join(layers)) as rec:
+        reports = run_rules(get_spark(cfg), cfg, layers, start, end, run_id=run_id, rulesets=rulesets)
+        for report in reports:
+            results.write(cfg, report)
+        failed = [f"{rep.table}: {r.name}" for rep in reports for r in rep.failed_fail_rules]
+        rec.count(rules=sum(len(r.results) for r in reports), failed=len(failed))
+        rec.metrics = {rep.table: rep.summary() for rep in reports}
+    if as_json:
+        console().print_json(json.dumps([asdict(r) for r in reports], default=str))
+    else:
+        summary_table(
+            "validate",
+            [
+                {
+                    "table": rep.table,
+                    "rule": r.name,
+                    "checked": r.checked,
+                    "failed": r.failed,
+                    "%": f"{100 * r.failure_rate:.2f}",
+                    "action": r.action,
+                    "status": r.status,
+                }
+                for rep in reports
+                for r in rep.results
+            ],
+        )
+        for rep in reports:
+            console().print(f"{rep.table}: data-quality score {rep.score:.4f} over {rep.rows:,} rows")
+    if failed:
+        from medallion.cli.app import err_console
+
+        err_console().print(f"validate: fail rule(s) failed: {', '.join(failed)}", highlight=False)
         raise typer.Exit(1)

@@ -1,7 +1,7 @@
 """Rule results of a run, stored in the lake as one JSON file per run and table; read without Spark.
 
-``<lake>/_quality/rule_results/<table>/<run_id>.json`` (the catalogue's ``quality.results``). Run ids begin
-with their UTC start time, so names sort by time and the newest is the last name listed.
+``<lake>/_quality/rule_results/<table>/<created>-<run_id>.json`` (the catalogue's ``quality.results``):
+names begin with the report's UTC time, so they sort by time and the newest is the last name listed.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def results_dir(cfg: Config, table: str) -> str:
 
 def write(cfg: Config, report: QualityReport) -> str:
     """Store ``report`` (written whole); its path."""
-    path = lakefs.join(results_dir(cfg, report.table), f"{report.run_id}.json")
+    stamp = report.created_at.replace("-", "").replace(":", "").replace("+00:00", "Z")
+    path = lakefs.join(results_dir(cfg, report.table), f"{stamp}-{report.run_id}.json")
     lakefs.write_text(path, json.dumps(asdict(report), indent=1))
     return path
 

@@ -1,0 +1,82 @@
+"""`medallion validate` over what Silver wrote: the same rules, the reconciliation checks, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+from medallion import catalog
+from medallion.cli.main import app
+from medallion.ledger import Ledger
+from medallion.quality import results
+from medallion.silver import job
+from tests.conftest import CONFIG_DIR, REPO
+from tests.silver.bronze import DAY, event, write_bronze, write_world
+
+
+def invoke(lake: Path, *args: str) -> Any:
+    env = {"MEDALLION__LAKE__ROOT": str(lake), "MEDALLION__SPARK__MASTER": "local[2]"}
+    return CliRunner().invoke(app, ["--config-dir", str(CONFIG_DIR), "validate", *args], env=env)
+
+
+def test_validate_reruns_silvers_rules_and_reconciles(spark: Any, make_config: Any, lake: Path, tmp_path: Path) -> None:
+    cfg = make_config()
+    write_world(cfg)
+    write_bronze(spark, cfg, [event("page_view"), event("purchase"), event("click", item_id="i_99999")])
+    job.run(spark, cfg, [DAY], run_id="s1", ledger=Ledger(cfg.lake.root))
+    day = DAY.isoformat()
+
+    ok = invoke(lake, "--layer", "silver", "--start-date", day, "--end-date", day, "--json")
+    assert ok.exit_code == 0, ok.output
+    [report] = json.loads(ok.output[ok.output.index("[") :])
+    statuses = {r["name"]: (r["checked"], r["failed"], r["status"]) for r in report["results"]}
+    assert statuses["item_in_catalog"] == (1, 0, "pass")  # Silver dropped the unknown item
+    assert statuses["reconciled_with_bronze"] == (3, 0, "pass")  # 2 in Silver + 1 in its DLQ
+    assert statuses["ledger_balanced"][1:] == (0, "pass")
+    assert set(statuses) >= {r.name for r in job.silver_rules(cfg).rules}
+    stored = results.latest(cfg, catalog.SILVER.name)
+    assert stored is not None and stored.stage == "validate" and stored.score == 1.0
+    assert Ledger(cfg.lake.root).last("validate") is not None
+
+    # A stricter rule file of the user's: purchases must be in USD. It fails, so exit 1.
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        yaml.safe_dump(
+            {
+                "table": catalog.SILVER.name,
+                "rules": [
+                    {
+                        "name": "usd_only",
+                        "type": "in_set",
+                        "column": "currency",
+                        "values": ["USD"],
+                        "where": "event_type = 'purchase'",
+                        "action": "fail",
+                    }
+                ],
+            }
+        )
+    )
+    failed = invoke(lake, "--layer", "silver", "--start-date", day, "--end-date", day, "--rules", str(strict))
+    assert failed.exit_code == 1, failed.output
+    assert "usd_only" in failed.output and "FAIL" in failed.output
+
+
+def test_a_bad_rule_file_is_exit_2_before_spark_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"rules": [{"name": "r", "type": "not_null", "column": "evnt_id", "action": "warn"}]}))
+    out = subprocess.run(
+        [sys.executable, "-m", "medallion.cli.main", "--config-dir", str(CONFIG_DIR), "validate", "--layer", "silver",
+         "--start-date", "2026-01-01", "--end-date", "2026-01-02", "--rules", str(bad)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "MEDALLION__LAKE__ROOT": str(tmp_path / "lake")},
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert str(bad) in out.stderr and "'r'" in out.stderr and "'evnt_id'" in out.stderr
+    assert "pyspark" not in out.stderr.lower()
