@@ -21,6 +21,8 @@ from medallion.config import Config
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.gold.families import BUILDERS, DATES_WRITTEN
 from medallion.gold.transforms import GoldInputs, calendar
+from medallion.governance.gold import FeatureGuard
+from medallion.governance.quality import active_entities
 from medallion.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
 from medallion.ledger import Ledger
 
@@ -44,14 +46,22 @@ def run(
     ledger: Ledger,
     families: Sequence[FeatureFamily] = FAMILIES,
     only: Sequence[dt.date] | None = None,
+    allow_breaking: bool = False,
 ) -> StageResult:
-    """Compute ``families`` for every feature date in [start, end] (or the dates ``only`` names in it)."""
+    """Compute ``families`` for every feature date in [start, end] (or the dates ``only`` names in it).
+
+    Feature governance (`medallion.governance.gold`): a breaking schema change fails the run before
+    anything is read or written unless ``allow_breaking``; each table's quality checks run before it is
+    written; its new schema version and its drift are recorded after."""
     dates = [d for d in date_range(start, end) if only is None or d in set(only)]
     result = StageResult("gold", run_id, dates=[d.isoformat() for d in dates])
     names = [f.name for f in families]
     with ledger.run("gold", run_id=run_id, start_date=start, end_date=end, families=",".join(names)) as rec:
         if not dates:
             return result
+        guard = FeatureGuard.start(
+            cfg, families, run_id=run_id, metrics=rec.metrics, allow_breaking=allow_breaking
+        )
         t0 = time.perf_counter()
         window_start = dates[0] - dt.timedelta(days=read_window_days(cfg, families) - 1)
         date_column = SILVER.date_column or ""
@@ -61,7 +71,7 @@ def run(
         try:
             result.input = inputs.silver.count()
             for fam in families:
-                rows[fam.name] = _write_family(cfg, fam, inputs, dates)
+                rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
         finally:
             inputs.release()
             inputs.silver.unpersist()
@@ -70,7 +80,7 @@ def run(
         # Gold aggregates: its input is Silver events in the window, its output feature rows; they do not
         # reconcile one to one, so the ledger records both without a DLQ.
         rec.count(input=result.input, output=result.output)
-        rec.metrics = {
+        rec.metrics |= {
             "rows_by_family": rows,
             "window_start": window_start.isoformat(),
             "feature_dates": result.dates,
@@ -78,18 +88,22 @@ def run(
     return result
 
 
-def _write_family(cfg: Config, fam: FeatureFamily, inputs: GoldInputs, dates: list[dt.date]) -> int:
+def _write_family(
+    cfg: Config, fam: FeatureFamily, inputs: GoldInputs, dates: list[dt.date], guard: FeatureGuard
+) -> int:
     table = gold_table(fam.name)
     features = BUILDERS[fam.name](inputs).persist()
+    written = DATES_WRITTEN[fam.name](inputs) if fam.name in DATES_WRITTEN else dates
     try:
+        guard.before_write(fam, features, written, active_entities(inputs.silver, inputs.dates, fam))
         per_date = {r[0]: r[1] for r in features.groupBy(FEATURE_DATE).count().collect()}
         if per_date:
             write_partitions(features, table.path(cfg), table.partitions)
     finally:
         features.unpersist()
-    written = DATES_WRITTEN[fam.name](inputs) if fam.name in DATES_WRITTEN else dates
     stale = [d.isoformat() for d in written if d not in per_date]
     removed = remove_partitions(table.path(cfg), FEATURE_DATE, stale)
     if removed:
         logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
+    guard.after_write(inputs.silver.sparkSession, fam, sorted(d for d in written if d in per_date))
     return sum(per_date.values())
