@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from medallion.catalog import FEATURE_DATE
+
 if TYPE_CHECKING:
-    from medallion.config import AlertsConfig
+    from medallion.config import AlertsConfig, DriftConfig
     from medallion.status import Status
 
 WARNING, CRITICAL = "warning", "critical"
@@ -34,8 +36,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def evaluate(status: Status, limits: AlertsConfig, *, embedded: bool = False) -> list[Alert]:
-    """Every alert the status raises, most severe first."""
+def evaluate(
+    status: Status, limits: AlertsConfig, *, embedded: bool = False, drift: DriftConfig | None = None
+) -> list[Alert]:
+    """Every alert the status raises, most severe first (``drift``: the PSI thresholds; the defaults
+    when not given)."""
     found: list[Alert] = []
     runs = {r["stage"]: r for r in status.runs}
 
@@ -69,6 +74,7 @@ def evaluate(status: Status, limits: AlertsConfig, *, embedded: bool = False) ->
     found += _silver(runs.get("silver"), limits)
     found += _validation(runs.get("validate"), limits)
     found += _gold(status, limits)
+    found += _drift(status, drift)
     found.sort(key=lambda a: a.severity != CRITICAL)
     return found
 
@@ -241,6 +247,36 @@ def _gold(status: Status, limits: AlertsConfig) -> list[Alert]:
                 value=round(hours, 1),
                 threshold=threshold,
                 source=table["table"],
+            )
+        )
+    return out
+
+
+def _drift(status: Status, settings: DriftConfig | None) -> list[Alert]:
+    """A warning per Gold feature whose latest PSI is above its threshold (``drift.psi_threshold``, or
+    its own in ``drift.feature_thresholds``)."""
+    if settings is None:
+        from medallion.config import DriftConfig
+
+        settings = DriftConfig.model_validate({})
+    out = []
+    for row in status.drift:
+        psi = row.get("psi")
+        threshold = settings.threshold(row["feature"])
+        if psi is None or psi <= threshold:
+            continue
+        ks = row.get("ks")
+        out.append(
+            Alert(
+                "feature_drift",
+                WARNING,
+                f"{row['table']}.{row['feature']} drifted on {row[FEATURE_DATE]}: PSI {psi:.3f} against "
+                f"{row['reference']}"
+                + (f", KS {ks:.3f}" if ks is not None else "")
+                + f" (threshold {threshold:g})",
+                value=psi,
+                threshold=threshold,
+                source=f"{row['table']}.{row['feature']}",
             )
         )
     return out

@@ -36,6 +36,7 @@ class Status:
     runs: list[dict[str, Any]] = field(default_factory=list)
     recent_batches: list[dict[str, Any]] = field(default_factory=list)
     materialization: dict[str, Any] = field(default_factory=dict)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # the latest drift per Gold feature
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,7 +54,10 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = No
     _broker_and_lag(cfg, status, kafka_timeout_s)
     status.tables = [table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer != "lookup"]
     _runs(cfg, status, now)
-    status.alerts = [a.as_dict() for a in alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg))]
+    status.drift = drift_status(cfg)
+    status.alerts = [
+        a.as_dict() for a in alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg), drift=cfg.drift)
+    ]
     return status
 
 
@@ -171,6 +175,35 @@ def _newest_event_time(partition: str, column: str = "event_time") -> datetime |
                 value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
                 newest = value if newest is None or value > newest else newest
     return newest
+
+
+# --- drift ------------------------------------------------------------------------------------------
+
+
+def drift_status(cfg: Config) -> list[dict[str, Any]]:
+    """Per Gold feature, its drift on the newest feature date the Gold runs computed drift for (the
+    stored results of `medallion.governance.drift`, no Spark)."""
+    from medallion.governance import drift
+
+    out = []
+    for table in catalog.GOLD_TABLES:
+        latest = drift.latest(cfg, table.name)
+        if latest is None:
+            continue
+        for f in latest.features:
+            out.append(
+                {
+                    "table": table.name,
+                    "feature": f.feature,
+                    catalog.FEATURE_DATE: latest.feature_date,
+                    "kind": f.kind,
+                    "psi": None if f.psi is None else round(f.psi, 6),
+                    "ks": None if f.ks is None else round(f.ks, 6),
+                    "reference": f"{latest.reference['start']}..{latest.reference['end']}",
+                    "note": f.note,
+                }
+            )
+    return out
 
 
 # --- runs -------------------------------------------------------------------------------------------

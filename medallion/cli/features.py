@@ -145,3 +145,75 @@ def historical(
         "training set",
         [{"rows": len(result), "features": len(added), "out": str(out)}],
     )
+
+
+@features_app.command("schema")
+def schema(
+    name: Annotated[
+        str | None, typer.Argument(help="A feature family (e.g. user_features); default: every family.")
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Every registered version, oldest first, with what changed.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the schemas as JSON.")] = False,
+) -> None:
+    """Show the feature schema registry: each family's current schema version (with NAME: its features),
+    or with --history every version and what changed. Read from the lake, no Spark.
+
+    \b
+    Examples:
+      medallion features schema
+      medallion features schema user_features
+      medallion features schema user_features --history
+    """
+    from dataclasses import asdict
+
+    import orjson
+
+    from medallion.cli.app import summary_table
+    from medallion.errors import UsageError
+    from medallion.features import FAMILIES, family
+    from medallion.governance import registry
+
+    cfg = STATE.config()
+    if name is not None:
+        try:
+            family(name)
+        except KeyError as exc:
+            raise UsageError(f"{exc.args[0]}.") from None
+    names = [name] if name else [f.name for f in FAMILIES]
+    versions = {
+        n: (registry.history(cfg, n) if history else [v for v in [registry.latest(cfg, n)] if v])
+        for n in names
+    }
+    if as_json:
+        typer.echo(orjson.dumps({n: [asdict(v) for v in vs] for n, vs in versions.items()}).decode())
+        return
+    rows = [
+        {
+            "family": v.family,
+            "version": v.version,
+            "features": len(v.features),
+            "breaking": "BREAKING" if v.breaking else "",
+            "change": registry.Change.from_dict(v.change).text(),
+            "code": v.code_version,
+            "created": v.created_at,
+        }
+        for vs in versions.values()
+        for v in vs
+    ]
+    unregistered = [n for n, vs in versions.items() if not vs]
+    summary_table("feature schemas" + (" (history)" if history else ""), rows)
+    if name and not history and versions[name]:
+        current = versions[name][-1]
+        summary_table(
+            f"{name} v{current.version} (entity {current.entity}, key {current.join_key})",
+            [
+                {"feature": f.name, "type": f.dtype, "spark": f.spark_type, "description": f.description}
+                for f in current.features
+            ],
+        )
+    if unregistered:
+        console().print(
+            f"not registered yet (no Gold run since the registry began): {', '.join(unregistered)}"
+        )
