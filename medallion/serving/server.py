@@ -13,6 +13,7 @@ no web framework to start or to tune, and each request is one pipelined Redis ro
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +23,7 @@ from loguru import logger
 
 from medallion.config import Config
 from medallion.errors import MedallionError, TransientError
+from medallion.features import FAMILIES, FeatureFamily
 from medallion.serving.reader import OnlineReader
 
 
@@ -76,8 +78,14 @@ def _handler(reader: OnlineReader) -> type[BaseHTTPRequestHandler]:
 class FeatureServer:
     """The HTTP server around one reader; ``start()`` serves in a thread, ``serve_forever()`` in this one."""
 
-    def __init__(self, cfg: Config, host: str = "127.0.0.1", port: int = 6566) -> None:
-        self.reader = OnlineReader(cfg)
+    def __init__(
+        self,
+        cfg: Config,
+        host: str = "127.0.0.1",
+        port: int = 6566,
+        families: Sequence[FeatureFamily] = FAMILIES,
+    ) -> None:
+        self.reader = OnlineReader(cfg, families)
         self.httpd = ThreadingHTTPServer((host, port), _handler(self.reader))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
