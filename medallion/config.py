@@ -27,42 +27,13 @@ class Section(BaseModel):
 
 
 class LakeConfig(Section):
-    """Where the lake lives. Each layer is a directory (or object-store prefix) below ``root``."""
+    """Where the lake lives. Each dataset (`medallion.catalog`) is a directory or object-store prefix below it."""
 
     root: str = Field("./lake", description="Lake root: a local path, `s3a://bucket/prefix` or `hdfs://...`.")
-
-    def path(self, *parts: str) -> str:
-        """A path below the root, for local paths and URIs alike."""
-        return "/".join([self.root.rstrip("/"), *parts])
 
     @property
     def is_local(self) -> bool:
         return "://" not in self.root or self.root.startswith("file://")
-
-    @property
-    def bronze(self) -> str:
-        return self.path("bronze", "user_events")
-
-    @property
-    def silver(self) -> str:
-        return self.path("silver", "user_events")
-
-    @property
-    def gold(self) -> str:
-        return self.path("gold")
-
-    @property
-    def dlq(self) -> str:
-        return self.path("dlq")
-
-    @property
-    def checkpoints(self) -> str:
-        return self.path("_checkpoints")
-
-    @property
-    def state(self) -> str:
-        """Local-only state: pid files, logs, the run ledger, the dev PII key."""
-        return self.path("_state")
 
 
 class KafkaConfig(Section):
@@ -216,6 +187,86 @@ class GoldConfig(Section):
     )
 
 
+class SilverConfig(Section):
+    """Bronze → Silver: how its files are laid out."""
+
+    files_per_partition: int = Field(
+        1,
+        ge=1,
+        description="Files Silver writes per `event_date`/`event_type` partition (rows are spread by a hash of "
+        "`event_id`). 1 suits partitions up to about 1 GB; raise it so that each file stays within 128 MB-1 GB.",
+    )
+    max_records_per_file: int = Field(
+        5_000_000,
+        ge=0,
+        description="A file holding this many rows is closed and another begun (0: no limit); about 1 GB of "
+        "Silver rows.",
+    )
+
+
+class QualityConfig(Section):
+    """Data-quality rules: the shipped defaults per table, or the user's own files."""
+
+    rules_dir: str | None = Field(
+        None,
+        description="Folder of the user's rule files, one `<table>.yaml` per catalogue table (e.g. "
+        "`silver.user_events.yaml`); a table without one there uses the rules shipped with medallion.",
+    )
+
+
+class AlertsConfig(Section):
+    """Thresholds `medallion status` raises alerts at (and `--fail-on-alert` exits 1 on)."""
+
+    bronze_error_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Critical when the last ingest batch sent more than this share to the DLQ.",
+    )
+    dlq_rate: float = Field(
+        0.01, ge=0, le=1, description="Warning when the DLQs took more than this share of all input in 24 h."
+    )
+    validation_failure_rate: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Warning when the last validate run's rules failed more than this share of rows.",
+    )
+    min_events_per_s: float = Field(
+        100.0,
+        ge=0,
+        description="Warning when ingest moves fewer events per second than this while lag grows.",
+    )
+    max_batch_seconds: float = Field(
+        60.0, gt=0, description="Warning when an ingest micro-batch took longer."
+    )
+    min_silver_dq_score: float = Field(
+        0.7, ge=0, le=1, description="Critical when the last Silver run's data-quality score is below this."
+    )
+    max_silver_seconds: float = Field(
+        300.0, gt=0, description="Warning when the last Silver run took longer."
+    )
+    gold_warning_hours: float = Field(
+        24.0, gt=0, description="Warning when the newest Gold feature date ended longer ago than this."
+    )
+    gold_critical_hours: float = Field(
+        48.0, gt=0, description="Critical when the newest Gold feature date ended longer ago than this."
+    )
+    max_lag_records: int = Field(
+        1_000_000, ge=0, description="Warning when the ingest is more records than this behind the log end."
+    )
+
+
+class MetricsConfig(Section):
+    """Prometheus metrics: `medallion status --prometheus`, and a textfile after every run."""
+
+    textfile_dir: str | None = Field(
+        None,
+        description="Folder for node-exporter's textfile collector (`*.prom`, written atomically after every "
+        "run). Null: `<lake>/_state/metrics` for a local lake, none for a remote one.",
+    )
+
+
 class DriftConfig(Section):
     """Feature drift, computed by each Gold run per table and feature date: PSI (numeric and categorical
     features) and the Kolmogorov–Smirnov statistic (numeric), against a reference window."""
@@ -287,8 +338,12 @@ class Config(Section):
     produce: ProduceConfig = Field(default_factory=ProduceConfig)  # type: ignore[arg-type]
     pii: PiiConfig = Field(default_factory=PiiConfig)  # type: ignore[arg-type]
     serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
-    drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
+    silver: SilverConfig = Field(default_factory=SilverConfig)  # type: ignore[arg-type]
+    quality: QualityConfig = Field(default_factory=QualityConfig)  # type: ignore[arg-type]
     gold: GoldConfig = Field(default_factory=GoldConfig)  # type: ignore[arg-type]
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
+    drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
