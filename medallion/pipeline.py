@@ -44,7 +44,12 @@ def ingest(
     from medallion.services import ensure_kafka
 
     key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
+    import os
+
+    from medallion import RUN_ID_ENV
+
     run_id = new_run_id()
+    os.environ[RUN_ID_ENV] = run_id  # for Spark's Python workers, started with this environment
     with stage_lock(cfg, "ingest"), logger.contextualize(run_id=run_id):
         ensure_kafka(cfg)
         return job.run(

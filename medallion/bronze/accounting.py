@@ -119,6 +119,16 @@ class BatchLedger:
 
     def _record(self, m: BatchMetrics) -> None:
         self._write(m, "succeeded" if m.reconciled else "unreconciled")
+        logger.info(
+            "batch {b}: {i} records → bronze {o}, dlq {d}, duplicates {u} in {s:.1f}s (lag {lag})",
+            b=m.batch_id,
+            i=m.input,
+            o=m.bronze,
+            d=m.dlq,
+            u=m.duplicates,
+            s=m.seconds,
+            lag=m.lag,
+        )
         if not m.reconciled:
             logger.error(
                 "batch {b}: input {i} != bronze {o} + dlq {d} + duplicates {u}",
