@@ -54,7 +54,9 @@ def validate(
     cfg = STATE.config()
     rulesets = rule_files(cfg, layers, rules)  # a bad rule file is exit 2 before Spark starts
     run_id = new_run_id()
-    with Ledger(cfg.lake.root).run(STAGE, run_id=run_id, start_date=start, end_date=end, layers=",".join(layers)) as rec:
+    with Ledger(cfg.lake.root).run(
+        STAGE, run_id=run_id, start_date=start, end_date=end, layers=",".join(layers)
+    ) as rec:
         reports = run_rules(get_spark(cfg), cfg, layers, start, end, run_id=run_id, rulesets=rulesets)
         for report in reports:
             results.write(cfg, report)

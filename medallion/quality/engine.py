@@ -116,7 +116,7 @@ def annotate(ruleset: RuleSet, lookups: Mapping[str, DataFrame]) -> Callable[[Da
                     f"Rule {rule.name!r} ({ruleset.source}) checks against {rule.lookup}, which is not in "
                     "the lake. Write that table first, or remove the rule."
                 )
-            keys = lookups[rule.lookup].select(F.col(rule.key or "").alias(_ref_column(i))).distinct()
+            keys = lookups[rule.lookup or ""].select(F.col(rule.key or "").alias(_ref_column(i))).distinct()
             df = df.join(F.broadcast(keys), F.col(rule.columns[0]) == F.col(_ref_column(i)), "left")
         flags = []
         for i, rule in enumerate(rules):
@@ -127,8 +127,12 @@ def annotate(ruleset: RuleSet, lookups: Mapping[str, DataFrame]) -> Callable[[Da
             flags.append(flag.cast("tinyint").alias(rule_column(i)))
         df = df.select("*", *flags).drop(*[_ref_column(i) for i in range(len(rules))])
         names = [F.when(F.col(rule_column(i)) == 1, F.lit(r.name)) for i, r in enumerate(rules)]
-        blocking = [F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action != "warn"]
-        dropping = [F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action == "drop"]
+        blocking = [
+            F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action != "warn"
+        ]
+        dropping = [
+            F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action == "drop"
+        ]
         return df.select(
             "*",
             (F.array_compact(F.array(*names)) if names else F.array().cast("array<string>")).alias(FAILED),
@@ -172,7 +176,9 @@ class RowCounts:
         self.rows += int(row[ROWS] or 0)
         self.not_passing += int(row[BLOCK] or 0)
         for i, rule in enumerate(ruleset.row_rules):
-            self.checked[rule.name] = self.checked.get(rule.name, 0) + int(row[f"{rule_column(i)}_checked"] or 0)
+            self.checked[rule.name] = self.checked.get(rule.name, 0) + int(
+                row[f"{rule_column(i)}_checked"] or 0
+            )
             self.failed[rule.name] = self.failed.get(rule.name, 0) + int(row[f"{rule_column(i)}_failed"] or 0)
 
 
@@ -255,7 +261,13 @@ def report(
 
 
 def evaluate(
-    df: DataFrame, ruleset: RuleSet, lookups: Mapping[str, DataFrame], *, run_id: str, stage: str, dates: list[str]
+    df: DataFrame,
+    ruleset: RuleSet,
+    lookups: Mapping[str, DataFrame],
+    *,
+    run_id: str,
+    stage: str,
+    dates: list[str],
 ) -> QualityReport:
     """Every rule of ``ruleset`` over ``df`` (after the fact, as `validate` does): two aggregations."""
     annotated = df.transform(annotate(ruleset, lookups))

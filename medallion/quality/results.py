@@ -36,7 +36,15 @@ class RuleResult:
     @classmethod
     def of(cls, rule: Rule, *, checked: int, failed: int, detail: str = "") -> RuleResult:
         return cls.build(
-            rule.name, rule.type, rule.action, rule.level, checked, failed, rule.description, list(rule.tags), detail
+            rule.name,
+            rule.type,
+            rule.action,
+            rule.level,
+            checked,
+            failed,
+            rule.description,
+            list(rule.tags),
+            detail,
         )
 
     @classmethod
@@ -55,7 +63,9 @@ class RuleResult:
         passed = failed == 0
         status = "pass" if passed else {"warn": "warn", "drop": "dropped", "fail": "FAIL"}[action]
         rate = round(failed / checked, 6) if checked else (1.0 if failed else 0.0)
-        return cls(name, type, action, level, checked, failed, rate, passed, status, description, tags or [], detail)
+        return cls(
+            name, type, action, level, checked, failed, rate, passed, status, description, tags or [], detail
+        )
 
 
 @dataclass
@@ -116,4 +126,6 @@ def latest(cfg: Config, table: str) -> QualityReport | None:
     names = [n for n in names if n.endswith(".json") and not n.startswith(catalog.HIDDEN_PREFIXES)]
     if not names:
         return None
-    return QualityReport.from_dict(json.loads(lakefs.read_text(lakefs.join(results_dir(cfg, table), names[-1]))))
+    return QualityReport.from_dict(
+        json.loads(lakefs.read_text(lakefs.join(results_dir(cfg, table), names[-1])))
+    )

@@ -162,9 +162,13 @@ def load_rules(table: catalog.Dataset, path: str | Path | None) -> RuleSet:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
-        raise ConfigError(f"Cannot read rule file {source}: {exc.strerror}. Check the path (--rules).") from None
+        raise ConfigError(
+            f"Cannot read rule file {source}: {exc.strerror}. Check the path (--rules)."
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Invalid YAML in rule file {source}: {exc}. Fix the syntax of that file.") from None
+        raise ConfigError(
+            f"Invalid YAML in rule file {source}: {exc}. Fix the syntax of that file."
+        ) from None
     return parse_rules(table, data, source)
 
 
@@ -281,7 +285,7 @@ def _parse_rule(item: Any, index: int, known: tuple[str, ...], bad: Any) -> Rule
     return Rule(
         name=name,
         type=kind,
-        action=action,
+        action=str(action),
         description=str(item.get("description") or ""),
         tags=tuple(tags),
         columns=columns,
@@ -311,10 +315,14 @@ def _referential(item: dict[str, Any], label: str, bad: Any, column: str) -> dic
         raise bad(f"{label}: lookup {name!r} is not a table of the catalogue; use one of {lookups}") from None
     key = item.get("key") or (target.key[0] if len(target.key) == 1 else column)
     if key not in table_columns(target):
-        raise bad(f"{label}: column {key!r} is not a column of {target.name}; it has {', '.join(table_columns(target))}")
+        raise bad(
+            f"{label}: column {key!r} is not a column of {target.name}; it has {', '.join(table_columns(target))}"
+        )
     return {"lookup": target.name, "key": key}
 
 
-def rules_for(table: catalog.Dataset, rules_dir: str | None = None, path: str | Path | None = None) -> RuleSet:
+def rules_for(
+    table: catalog.Dataset, rules_dir: str | None = None, path: str | Path | None = None
+) -> RuleSet:
     """The rules of ``table``: from ``path`` when given (``validate --rules``), else `rules_file`."""
     return load_rules(table, path if path is not None else rules_file(table, rules_dir))

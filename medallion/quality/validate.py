@@ -50,7 +50,9 @@ def rule_files(cfg: Config, layers: list[str], rules_path: str | None) -> dict[s
     }
 
 
-def _read(spark: SparkSession, cfg: Config, table: catalog.Dataset, start: dt.date, end: dt.date) -> DataFrame | None:
+def _read(
+    spark: SparkSession, cfg: Config, table: catalog.Dataset, start: dt.date, end: dt.date
+) -> DataFrame | None:
     path = table.path(cfg)
     if not lakefs.exists(path):
         return None
@@ -79,15 +81,25 @@ def validate(
         table, ruleset = layer_table(layer), rulesets[layer]
         df = _read(spark, cfg, table, start, end)
         if df is None:
-            missing = RuleResult.build("exists", "exists", "fail", "table", 0, 1, detail=f"no {layer} data in the lake")
+            missing = RuleResult.build(
+                "exists", "exists", "fail", "table", 0, 1, detail=f"no {layer} data in the lake"
+            )
             reports.append(
                 QualityReport.build(
-                    table=table.name, stage=STAGE, run_id=run_id, rules_file=ruleset.source, dates=dates,
-                    rows=0, rows_passing=0, results=[missing],
+                    table=table.name,
+                    stage=STAGE,
+                    run_id=run_id,
+                    rules_file=ruleset.source,
+                    dates=dates,
+                    rows=0,
+                    rows_passing=0,
+                    results=[missing],
                 )  # fmt: skip
             )
             continue
-        lookups = {name: spark.read.parquet(catalog.CATALOG.get(name).path(cfg)) for name in ruleset.lookups()}
+        lookups = {
+            name: spark.read.parquet(catalog.CATALOG.get(name).path(cfg)) for name in ruleset.lookups()
+        }
         report = engine.evaluate(df, ruleset, lookups, run_id=run_id, stage=STAGE, dates=dates)
         report.results += _checks(spark, cfg, layer, df, start, end)
         reports.append(report)
@@ -106,16 +118,32 @@ def _checks(
             landed = df.count() + (dlq.count() if dlq is not None else 0)
             out.append(
                 RuleResult.build(
-                    "reconciled_with_bronze", "reconciliation", "fail", "table", events, abs(events - landed),
+                    "reconciled_with_bronze",
+                    "reconciliation",
+                    "fail",
+                    "table",
+                    events,
+                    abs(events - landed),
                     "Bronze's distinct events = Silver's rows + Silver's DLQ rows",
                     detail=f"{events:,} distinct Bronze events, {landed:,} in Silver and its DLQ",
                 )  # fmt: skip
             )
-        runs = [r for r in Ledger(cfg.lake.root).records(layer) if r.outcome == "succeeded" and "dlq" in r.counts]
-        bad = [r.run_id for r in runs if r.counts.get("input", 0) != sum(r.counts.get(k, 0) for k in ("output", "dlq", "dropped"))]
+        runs = [
+            r for r in Ledger(cfg.lake.root).records(layer) if r.outcome == "succeeded" and "dlq" in r.counts
+        ]
+        bad = [
+            r.run_id
+            for r in runs
+            if r.counts.get("input", 0) != sum(r.counts.get(k, 0) for k in ("output", "dlq", "dropped"))
+        ]
         out.append(
             RuleResult.build(
-                "ledger_balanced", "reconciliation", "fail", "table", len(runs), len(bad),
+                "ledger_balanced",
+                "reconciliation",
+                "fail",
+                "table",
+                len(runs),
+                len(bad),
                 "Every Silver run: input = output + dlq + dropped",
                 detail=f"{len(runs)} runs" + (f"; unbalanced: {', '.join(bad[:5])}" if bad else ""),
             )  # fmt: skip
@@ -129,7 +157,12 @@ def _checks(
             missing, extra = active.exceptAll(served).count(), served.exceptAll(active).count()
             out.append(
                 RuleResult.build(
-                    "covers_active_users", "reconciliation", "fail", "table", active.count(), missing + extra,
+                    "covers_active_users",
+                    "reconciliation",
+                    "fail",
+                    "table",
+                    active.count(),
+                    missing + extra,
                     "A Gold row for every user-day active in Silver, and none for others",
                     detail=f"{missing:,} active user-days without a Gold row, {extra:,} Gold rows without activity",
                 )  # fmt: skip

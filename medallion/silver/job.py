@@ -23,7 +23,14 @@ from medallion.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
 from medallion.errors import TerminalError
-from medallion.lake import StageResult, bronze_batches, read_dates, remove_partitions, spark_schema, spark_type
+from medallion.lake import (
+    StageResult,
+    bronze_batches,
+    read_dates,
+    remove_partitions,
+    spark_schema,
+    spark_type,
+)
 from medallion.ledger import Ledger
 from medallion.quality import engine, results
 from medallion.quality.rules import RuleSet, rules_for
@@ -104,7 +111,9 @@ def run(
             _build(spark, cfg, dates, ruleset, result, rec)
         result.seconds = time.perf_counter() - start
         rec.count(input=result.input, output=result.output, dlq=result.dlq, dropped=result.dropped)
-        logger.info("silver: {n} events for {d} dates, {q} to the DLQ", n=result.output, d=len(dates), q=result.dlq)
+        logger.info(
+            "silver: {n} events for {d} dates, {q} to the DLQ", n=result.output, d=len(dates), q=result.dlq
+        )
     return result
 
 
@@ -117,7 +126,9 @@ def _build(
     bronze = bronze.where(F.col(column).isin(dates))
     rows = candidates(bronze, lookups, ruleset, min(dates), max(dates)).persist()
     try:
-        groups = rows.groupBy(EVENT_DATE, EVENT_TYPE, DUPLICATE, engine.DROP).agg(*engine.row_aggregates(ruleset))
+        groups = rows.groupBy(EVENT_DATE, EVENT_TYPE, DUPLICATE, engine.DROP).agg(
+            *engine.row_aggregates(ruleset)
+        )
         counts = engine.RowCounts()
         kept: dict[str, set[str]] = {}  # event date -> event types with Silver rows
         dlq_dates: set[str] = set()
@@ -144,7 +155,9 @@ def _build(
         rec.metrics["quality"] = report.summary()
         if report.failed_fail_rules:
             rec.count(input=result.input, output=0, dlq=0, dropped=result.dropped)
-            failed = ", ".join(f"{r.name} ({r.failed:,} of {r.checked:,} rows)" for r in report.failed_fail_rules)
+            failed = ", ".join(
+                f"{r.name} ({r.failed:,} of {r.checked:,} rows)" for r in report.failed_fail_rules
+            )
             raise QualityFailed(
                 f"Silver wrote nothing: fail rule(s) {failed} in {ruleset.source}. Silver's data for "
                 f"{result.dates[0]}..{result.dates[-1]} is as it was; see `medallion validate` and the "
@@ -205,7 +218,9 @@ def _dlq_shape(run_id: str) -> Any:
             F.col("event_id").alias("key"),
             F.to_json(F.struct(*payload_columns)).alias("payload"),
             F.lit("silver_rule").alias("error_class"),
-            F.concat(F.lit("failed rules: "), F.array_join(F.col(engine.FAILED), ", ")).alias("error_message"),
+            F.concat(F.lit("failed rules: "), F.array_join(F.col(engine.FAILED), ", ")).alias(
+                "error_message"
+            ),
             F.col(engine.FAILED).alias("failed_rules"),
             F.col(EVENT_DATE),
         )

@@ -98,7 +98,9 @@ def with_usd_amount(in_force: DataFrame) -> Callable[[DataFrame], DataFrame]:
 
     def _(df: DataFrame) -> DataFrame:
         r = in_force.select(
-            F.col("currency").alias("_cur"), F.col(EVENT_DATE).alias("_day"), F.col("rate_to_usd").alias("_rate")
+            F.col("currency").alias("_cur"),
+            F.col(EVENT_DATE).alias("_day"),
+            F.col("rate_to_usd").alias("_rate"),
         )
         on = (df["currency"] == r["_cur"]) & (df[EVENT_DATE] == r["_day"])
         joined = df.join(F.broadcast(r), on, "left")

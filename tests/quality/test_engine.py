@@ -26,7 +26,12 @@ SCHEMA = (
     "item_id string, event_time timestamp"
 )
 TABLE = catalog.Dataset(
-    name="test.events", layer="silver", location=("t",), writer="test", description="", columns=catalog.columns(SCHEMA)
+    name="test.events",
+    layer="silver",
+    location=("t",),
+    writer="test",
+    description="",
+    columns=catalog.columns(SCHEMA),
 )
 
 
@@ -34,7 +39,9 @@ def rules(*items: dict[str, Any]) -> Any:
     return parse_rules(TABLE, {"table": TABLE.name, "rules": list(items)}, "test.yaml")
 
 
-def run(spark: Any, ruleset: Any, rows: list[tuple[Any, ...]] = ROWS, lookups: dict[str, Any] | None = None) -> Any:
+def run(
+    spark: Any, ruleset: Any, rows: list[tuple[Any, ...]] = ROWS, lookups: dict[str, Any] | None = None
+) -> Any:
     df = spark.createDataFrame(rows, SCHEMA)
     return engine.evaluate(df, ruleset, lookups or {}, run_id="r", stage="test", dates=[])
 
@@ -57,9 +64,21 @@ def test_every_rule_type_counts_rows_checked_and_failed(spark: Any) -> None:
             "where": "event_type = 'purchase'",
             "action": "warn",
         },
-        {"name": "types", "type": "in_set", "column": "event_type", "values_from": "event_types", "action": "warn"},
+        {
+            "name": "types",
+            "type": "in_set",
+            "column": "event_type",
+            "values_from": "event_types",
+            "action": "warn",
+        },
         {"name": "cur", "type": "regex", "column": "currency", "pattern": "^(EUR|USD)$", "action": "warn"},
-        {"name": "item", "type": "referential", "column": "item_id", "lookup": "lookup.items", "action": "warn"},
+        {
+            "name": "item",
+            "type": "referential",
+            "column": "item_id",
+            "lookup": "lookup.items",
+            "action": "warn",
+        },
         {"name": "expr", "type": "expression", "expression": "price IS NULL OR price < 5", "action": "warn"},
         {"name": "uniq", "type": "unique", "columns": ["event_id"], "action": "warn"},
         {"name": "count", "type": "row_count_between", "min": 1, "max": 3, "action": "warn"},
@@ -84,7 +103,13 @@ def test_actions_and_the_score(spark: Any) -> None:
     ruleset = rules(
         {"name": "price", "type": "between", "column": "price", "min": 0, "action": "drop"},
         {"name": "user", "type": "not_null", "column": "user_id", "action": "fail"},
-        {"name": "types", "type": "in_set", "column": "event_type", "values_from": "event_types", "action": "warn"},
+        {
+            "name": "types",
+            "type": "in_set",
+            "column": "event_type",
+            "values_from": "event_types",
+            "action": "warn",
+        },
         {"name": "uniq", "type": "unique", "columns": ["event_id"], "action": "fail"},
     )
     report = run(spark, ruleset)
@@ -110,7 +135,9 @@ def test_annotate_names_every_failed_rule_and_flags_drops(spark: Any) -> None:
         {"name": "user", "type": "not_null", "column": "user_id", "action": "fail"},
     )
     df = spark.createDataFrame(ROWS, SCHEMA).transform(engine.annotate(ruleset, {}))
-    got = {(r.event_id, r.event_type): (r[engine.FAILED], r[engine.DROP], r[engine.BLOCK]) for r in df.collect()}
+    got = {
+        (r.event_id, r.event_type): (r[engine.FAILED], r[engine.DROP], r[engine.BLOCK]) for r in df.collect()
+    }
     assert got == {
         ("e1", "purchase"): ([], False, False),
         ("e2", "purchase"): (["price", "qty"], True, True),
@@ -164,7 +191,11 @@ def test_bad_sql_is_a_config_error_before_any_data(spark: Any) -> None:
     from medallion.lake import spark_schema
 
     schema = spark_schema(TABLE.columns)
-    engine.check_sql(spark, rules({"name": "ok", "type": "expression", "expression": "price > 0", "action": "warn"}), schema)
+    engine.check_sql(
+        spark,
+        rules({"name": "ok", "type": "expression", "expression": "price > 0", "action": "warn"}),
+        schema,
+    )
     cases = {
         "price >": "is not valid Spark SQL",
         "pryce > 0": "is not valid Spark SQL",
@@ -181,6 +212,14 @@ def test_bad_sql_is_a_config_error_before_any_data(spark: Any) -> None:
 
 
 def test_a_referential_rule_without_its_lookup_is_an_error(spark: Any) -> None:
-    ruleset = rules({"name": "item", "type": "referential", "column": "item_id", "lookup": "lookup.items", "action": "drop"})
+    ruleset = rules(
+        {
+            "name": "item",
+            "type": "referential",
+            "column": "item_id",
+            "lookup": "lookup.items",
+            "action": "drop",
+        }
+    )
     with pytest.raises(ConfigError, match="lookup.items, which is not in the lake"):
         run(spark, ruleset)

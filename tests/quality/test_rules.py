@@ -10,7 +10,14 @@ import yaml
 
 from medallion import catalog, contract
 from medallion.errors import ConfigError
-from medallion.quality.rules import ROW_TYPES, TABLE_TYPES, default_rules_file, load_rules, rules_file, rules_for
+from medallion.quality.rules import (
+    ROW_TYPES,
+    TABLE_TYPES,
+    default_rules_file,
+    load_rules,
+    rules_file,
+    rules_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +37,10 @@ def test_the_shipped_silver_rules_load_and_cover_every_rule_type_but_freshness()
     assert by_name["event_type_known"].values == contract.EVENT_TYPES
     assert by_name["currency_known"].values == contract.CURRENCIES
     assert "'purchase'" in (by_name["price_not_negative"].where or "")  # ${commerce_event_types} expanded
-    assert by_name["item_in_catalog"].lookup == catalog.ITEMS.name and by_name["item_in_catalog"].key == "item_id"
+    assert (
+        by_name["item_in_catalog"].lookup == catalog.ITEMS.name
+        and by_name["item_in_catalog"].key == "item_id"
+    )
     assert all(r.description and r.tags for r in rules.rules)
 
 
@@ -98,7 +108,10 @@ BAD = {
         {"name": "r11", "type": "between", "column": "price", "min": 5, "max": 1, "action": "warn"},
         ["r11", "`min` 5 is above `max` 1"],
     ),
-    "bad name": ({"name": "Bad Name", "type": "not_null", "column": "x", "action": "warn"}, ["lower_snake_case"]),
+    "bad name": (
+        {"name": "Bad Name", "type": "not_null", "column": "x", "action": "warn"},
+        ["lower_snake_case"],
+    ),
     "bad age": (
         {"name": "r12", "type": "freshness", "column": "event_time", "max_age": "soon", "action": "warn"},
         ["r12", "max_age"],

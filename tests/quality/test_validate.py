@@ -25,7 +25,9 @@ def invoke(lake: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["--config-dir", str(CONFIG_DIR), "validate", *args], env=env)
 
 
-def test_validate_reruns_silvers_rules_and_reconciles(spark: Any, make_config: Any, lake: Path, tmp_path: Path) -> None:
+def test_validate_reruns_silvers_rules_and_reconciles(
+    spark: Any, make_config: Any, lake: Path, tmp_path: Path
+) -> None:
     cfg = make_config()
     write_world(cfg)
     write_bronze(spark, cfg, [event("page_view"), event("purchase"), event("click", item_id="i_99999")])
@@ -70,7 +72,9 @@ def test_validate_reruns_silvers_rules_and_reconciles(spark: Any, make_config: A
 
 def test_a_bad_rule_file_is_exit_2_before_spark_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"rules": [{"name": "r", "type": "not_null", "column": "evnt_id", "action": "warn"}]}))
+    bad.write_text(
+        yaml.safe_dump({"rules": [{"name": "r", "type": "not_null", "column": "evnt_id", "action": "warn"}]})
+    )
     out = subprocess.run(
         [sys.executable, "-m", "medallion.cli.main", "--config-dir", str(CONFIG_DIR), "validate", "--layer", "silver",
          "--start-date", "2026-01-01", "--end-date", "2026-01-02", "--rules", str(bad)],

@@ -29,7 +29,11 @@ def table(path: str) -> Any:
 def snapshot(path: str) -> dict[str, str]:
     """Every file below ``path`` by relative name, with the hash of its bytes."""
     root = Path(path)
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_each_default_rule_sends_its_violation_to_the_dlq_by_name(spark: Any, make_config: Any) -> None:
@@ -97,7 +101,9 @@ def test_normalized_columns(spark: Any, make_config: Any) -> None:
         [("https://www.google.com/search", "DE"), ("https://t.co/", "us"), (None, "ZZ"), ("not a url", None)],
         "referrer string, country string",
     )
-    got = df.select(referrer_domain(df["referrer"]).alias("d"), country_name(df["country"]).alias("c")).collect()
+    got = df.select(
+        referrer_domain(df["referrer"]).alias("d"), country_name(df["country"]).alias("c")
+    ).collect()
     assert [tuple(r) for r in got] == [
         ("google.com", "Germany"),
         ("t.co", "United States"),
@@ -158,11 +164,17 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
         job.run(spark, cfg, [DAY], run_id="r3", ledger=ledger)
     assert err.value.exit_code == 1
     assert snapshot(catalog.SILVER.path(cfg)) == before
-    assert not Path(catalog.SILVER_DLQ.path(cfg)).exists() or not list(Path(catalog.SILVER_DLQ.path(cfg)).rglob("*.parquet"))
+    assert not Path(catalog.SILVER_DLQ.path(cfg)).exists() or not list(
+        Path(catalog.SILVER_DLQ.path(cfg)).rglob("*.parquet")
+    )
     failed = ledger.last("silver", outcome="failed")
     assert failed is not None and failed.run_id == "r3" and "pii_hashed" in (failed.error or "")
     report = results.latest(cfg, catalog.SILVER.name)
-    assert report is not None and report.run_id == "r3" and [r.name for r in report.failed_fail_rules] == ["pii_hashed"]
+    assert (
+        report is not None
+        and report.run_id == "r3"
+        and [r.name for r in report.failed_fail_rules] == ["pii_hashed"]
+    )
 
     # A date with no Bronze rows any more loses its Silver partition.
     job.run(spark, cfg, [DAY + dt.timedelta(days=1)], run_id="r4", ledger=ledger)  # nothing there: no-op
