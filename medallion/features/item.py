@@ -27,15 +27,15 @@ def _declare() -> FeatureFamily:
             Feature(
                 f"item_ctr_{w}d",
                 "float64",
-                f"click events / page_view events of the item in {window_text(w)}; null when it had no "
-                "page_view there.",
+                f"Distinct users who both viewed (page_view) and clicked the item / distinct users who "
+                f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
                 when_empty="null",
             ),
             Feature(
                 f"item_conversion_rate_{w}d",
                 "float64",
-                f"purchase events / page_view events of the item in {window_text(w)}; null when it had no "
-                "page_view there.",
+                f"Distinct users who both viewed (page_view) and purchased the item / distinct users who "
+                f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
                 when_empty="null",
             ),
             Feature(

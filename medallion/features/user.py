@@ -64,8 +64,8 @@ def _declare() -> FeatureFamily:
             Feature(
                 f"view_to_purchase_rate_{w}d",
                 "float64",
-                f"purchase events / page_view events of the user in {window_text(w)}; null when the user "
-                "has no page_view there.",
+                f"Distinct items the user both viewed (page_view) and purchased / distinct items the user "
+                f"viewed, in {window_text(w)}; null when the user viewed no item there.",
                 when_empty="null",
             ),
             Feature(

@@ -107,3 +107,36 @@ def _write_family(
         logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
     guard.after_write(inputs.silver.sparkSession, fam, sorted(d for d in written if d in per_date))
     return sum(per_date.values())
+
+
+def changed_silver_dates(cfg: Config, ledger: Ledger) -> list[dt.date]:
+    """Silver dates that Silver runs wrote since the last successful Gold run of every family.
+
+    Without such a Gold run, every date Silver holds. Read from the ledger (newest first, stopping at that
+    Gold run) and Silver's partition names: no data is read.
+    """
+    from medallion import lakefs
+
+    every = sorted(f.name for f in FAMILIES)
+    baseline = next(
+        (
+            r
+            for r in ledger.newest_first("gold")
+            if r.outcome == "succeeded" and sorted(str(r.inputs.get("families", "")).split(",")) == every
+        ),
+        None,
+    )
+    if baseline is None:
+        return [
+            dt.date.fromisoformat(d)
+            for d in lakefs.list_partitions(SILVER.path(cfg), SILVER.date_column or "")
+        ]
+    changed: set[dt.date] = set()
+    for record in ledger.newest_first("silver"):
+        if record.started_at < baseline.started_at:
+            break
+        if record.outcome == "succeeded":
+            changed.update(
+                dt.date.fromisoformat(d) for d in str(record.inputs.get("dates") or "").split(",") if d
+            )
+    return sorted(changed)

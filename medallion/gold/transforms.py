@@ -102,6 +102,11 @@ def count_if(condition: Column) -> Column:
     return F.sum(F.when(condition, 1).otherwise(0))
 
 
+def union_in(sets: Column) -> Column:
+    """The union of per-day sets (``collect_set`` columns) over the group's rows (nulls skipped)."""
+    return F.array_distinct(F.flatten(F.collect_list(sets)))
+
+
 def distinct_in(sets: Column) -> Column:
     """Size of the union of per-day sets (``collect_set`` columns) over the group's rows (nulls skipped)."""
     return F.size(F.array_distinct(F.flatten(F.collect_list(sets))))

@@ -96,7 +96,9 @@ def user_features(rows: list[Row], dates: list[dt.date]) -> Result:
             f[f"distinct_categories_{w}d"] = len(
                 {r["item_category"] for r in ev if r["item_category"] is not None}
             )
-            f[f"view_to_purchase_rate_{w}d"] = div(f[f"purchase_events_{w}d"], f[f"page_view_events_{w}d"])
+            viewed = {r["item_id"] for r in ev if r["event_type"] == "page_view" and r["item_id"] is not None}
+            bought = {r["item_id"] for r in ev if r["event_type"] == "purchase" and r["item_id"] is not None}
+            f[f"view_to_purchase_rate_{w}d"] = div(len(viewed & bought), len(viewed))
             f[f"active_days_{w}d"] = len({r["event_time"].astimezone(UTC).date() for r in ev})
         ev30 = window(events, day, 30)
         f["days_since_last_event"] = days_before_end(day, max(r["event_time"] for r in ev30))
@@ -119,8 +121,11 @@ def item_features(rows: list[Row], dates: list[dt.date]) -> Result:
                 f[f"item_{kind}_{w}d"] = sum(1 for r in ev if r["event_type"] == t)
         for w in (7, 30):
             ev = window(events, day, w)
-            f[f"item_ctr_{w}d"] = div(f[f"item_clicks_{w}d"], f[f"item_views_{w}d"])
-            f[f"item_conversion_rate_{w}d"] = div(f[f"item_purchases_{w}d"], f[f"item_views_{w}d"])
+            viewers = {r["user_id"] for r in ev if r["event_type"] == "page_view"}
+            clickers = {r["user_id"] for r in ev if r["event_type"] == "click"}
+            buyers = {r["user_id"] for r in ev if r["event_type"] == "purchase"}
+            f[f"item_ctr_{w}d"] = div(len(viewers & clickers), len(viewers))
+            f[f"item_conversion_rate_{w}d"] = div(len(viewers & buyers), len(viewers))
             f[f"item_revenue_{w}d"] = float(_amount_sum(ev))
             f[f"item_unique_users_{w}d"] = len({r["user_id"] for r in ev})
         days_by_user: dict[str, set[dt.date]] = defaultdict(set)

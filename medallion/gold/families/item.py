@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.item import ITEM_FEATURES, KINDS, RATE_WINDOWS, WINDOWS
-from medallion.gold.transforms import GoldInputs, as_declared, count_if, over_window, ratio, within
+from medallion.gold.transforms import GoldInputs, as_declared, count_if, over_window, ratio, union_in, within
 
 
 def daily_item_activity(silver: DataFrame) -> DataFrame:
@@ -20,6 +20,10 @@ def daily_item_activity(silver: DataFrame) -> DataFrame:
             F.count(F.lit(1)).alias("events"),
             *(count_if(F.col(EVENT_TYPE) == t).alias(kind) for kind, t in KINDS.items()),
             F.sum(F.when(purchase, F.col("amount_usd"))).alias("amount"),
+            *(
+                F.collect_set(F.when(F.col(EVENT_TYPE) == t, F.col("user_id"))).alias(f"{t}_users")
+                for t in ("page_view", "click", "purchase")
+            ),
         )
     )
 
@@ -53,15 +57,20 @@ def build(inputs: GoldInputs) -> DataFrame:
     for w in WINDOWS:
         aggs.append(in_w(w, "events").alias(f"item_events_{w}d"))
         aggs += [in_w(w, kind).alias(f"item_{kind}_{w}d") for kind in KINDS]
-    aggs += [F.sum(F.when(within(w), F.col("amount"))).alias(f"_amount_{w}d") for w in RATE_WINDOWS]
+    for w in RATE_WINDOWS:
+        aggs.append(F.sum(F.when(within(w), F.col("amount"))).alias(f"_amount_{w}d"))
+        aggs += [
+            union_in(F.when(within(w), F.col(f"{t}_users"))).alias(f"_{t}_{w}")
+            for t in ("page_view", "click", "purchase")
+        ]
     aggs.append(F.coalesce(F.sum(F.when(previous_week, F.col("events"))), F.lit(0)).alias("_previous_week"))
     counts = joined.groupBy("item_id", FEATURE_DATE).agg(*aggs)
 
     derived: dict[str, F.Column] = {}
     for w in RATE_WINDOWS:
-        views = F.col(f"item_views_{w}d")
-        derived[f"item_ctr_{w}d"] = ratio(F.col(f"item_clicks_{w}d"), views)
-        derived[f"item_conversion_rate_{w}d"] = ratio(F.col(f"item_purchases_{w}d"), views)
+        viewers = F.col(f"_page_view_{w}")
+        for feature, t in ((f"item_ctr_{w}d", "click"), (f"item_conversion_rate_{w}d", "purchase")):
+            derived[feature] = ratio(F.size(F.array_intersect(viewers, F.col(f"_{t}_{w}"))), F.size(viewers))
         derived[f"item_revenue_{w}d"] = F.coalesce(F.col(f"_amount_{w}d").cast("double"), F.lit(0.0))
     previous = F.col("_previous_week")
     derived["item_growth_7d"] = ratio(F.col("item_events_7d") - previous, previous)

@@ -16,6 +16,7 @@ from medallion.gold.transforms import (
     distinct_in,
     over_window,
     ratio,
+    union_in,
     within,
 )
 
@@ -32,6 +33,8 @@ def daily_user_activity(silver: DataFrame) -> DataFrame:
         F.max(F.when(purchase, F.col("event_time"))).alias("last_purchase"),
         F.collect_set("item_id").alias("items"),
         F.collect_set("item_category").alias("categories"),
+        F.collect_set(F.when(F.col(EVENT_TYPE) == "page_view", F.col("item_id"))).alias("viewed"),
+        F.collect_set(F.when(purchase, F.col("item_id"))).alias("bought"),
     )
 
 
@@ -57,6 +60,8 @@ def build(inputs: GoldInputs) -> DataFrame:
             distinct_in(F.when(within(w), F.col("items"))).alias(f"distinct_items_{w}d"),
             distinct_in(F.when(within(w), F.col("categories"))).alias(f"distinct_categories_{w}d"),
             count_if(within(w)).alias(f"active_days_{w}d"),
+            union_in(F.when(within(w), F.col("viewed"))).alias(f"_viewed_{w}"),
+            union_in(F.when(within(w), F.col("bought"))).alias(f"_bought_{w}"),
         ]
     aggs += [F.max("last_time").alias("_last_time"), F.max("last_purchase").alias("_last_purchase")]
     features = joined.groupBy("user_id", FEATURE_DATE).agg(*aggs)
@@ -67,8 +72,9 @@ def build(inputs: GoldInputs) -> DataFrame:
         derived[f"revenue_{w}d"] = F.coalesce(amount, F.lit(0.0))
         derived[f"avg_order_value_{w}d"] = ratio(amount, F.col(f"_priced_{w}d"))
     for w in RECENT:
+        viewed = F.col(f"_viewed_{w}")
         derived[f"view_to_purchase_rate_{w}d"] = ratio(
-            F.col(f"purchase_events_{w}d"), F.col(f"page_view_events_{w}d")
+            F.size(F.array_intersect(viewed, F.col(f"_bought_{w}"))), F.size(viewed)
         )
     derived["days_since_last_event"] = days_before_end(F.col("_last_time"))
     derived["days_since_last_purchase"] = days_before_end(F.col("_last_purchase"))
