@@ -71,13 +71,20 @@ class HttpClient:
     """A keep-alive JSON client for ``POST /get-online-features``."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.connection.request(
-            "POST", "/get-online-features", orjson.dumps(body), {"Content-Type": "application/json"}
-        )
-        response = self.connection.getresponse()
+        payload = orjson.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        try:
+            self.connection.request("POST", "/get-online-features", payload, headers)
+            response = self.connection.getresponse()
+        except (ConnectionError, http.client.HTTPException):  # the server closed an idle keep-alive
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.connection.request("POST", "/get-online-features", payload, headers)
+            response = self.connection.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"{response.status}: {data[:500]!r}")
@@ -195,6 +202,7 @@ def main() -> None:
         for shape, batches in shapes.items():
             for name, call in paths.items():
                 results[(shape, name)] = timed(call, batches)
+                print(f"  {shape} {name}: p50/p99 {results[(shape, name)]}", file=sys.stderr, flush=True)
         reader.close()
     finally:
         for process in processes:
