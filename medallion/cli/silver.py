@@ -45,8 +45,20 @@ def silver(
                 "dates": len(result.dates),
                 "input": result.input,
                 "output": result.output,
+                "dlq (rules)": result.dlq,
                 "duplicates dropped": result.dropped,
                 "seconds": round(result.seconds, 1),
             }
         ],
     )
+    if result.dates:
+        from medallion import catalog
+        from medallion.cli.app import console
+        from medallion.quality import results
+
+        report = results.latest(STATE.config(), catalog.SILVER.name)
+        if report is not None and report.run_id == result.run_id:
+            failing = ", ".join(f"{r.name} {r.failed:,}" for r in report.results if not r.passed)
+            console().print(
+                f"data-quality score {report.score:.4f}" + (f"; rules failed: {failing}" if failing else "")
+            )

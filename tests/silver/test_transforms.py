@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from medallion.silver.transforms import dedupe_events, with_amounts, with_item_attributes, with_usd_amount
+from medallion.silver.transforms import (
+    dedupe_events,
+    rates_in_force,
+    with_amounts,
+    with_item_attributes,
+    with_usd_amount,
+)
 
 EVENTS = (
     "event_id string, source_topic string, source_partition int, source_offset long, item_id string, "
@@ -24,18 +31,33 @@ def test_dedupe_keeps_the_first_written_copy_deterministically(spark: Any) -> No
     ]
 
 
-def test_amounts_in_usd_and_item_attributes(spark: Any) -> None:
+def test_amounts_in_usd_at_the_rate_in_force_and_item_attributes(spark: Any) -> None:
+    d1, d2, d3 = dt.date(2026, 1, 4), dt.date(2026, 1, 5), dt.date(2026, 1, 6)
     rows = [
-        ("e1", "t", 0, 1, "i1", Decimal("10.00"), 3, "EUR"),
-        ("e2", "t", 0, 2, "i9", Decimal("5.00"), 1, "USD"),
-        ("e3", "t", 0, 3, None, None, None, None),
+        ("e1", "t", 0, 1, "i1", Decimal("10.00"), 3, "EUR", d2),
+        ("e2", "t", 0, 2, "i9", Decimal("5.00"), 1, "USD", d1),
+        ("e3", "t", 0, 3, None, None, None, None, d2),
+        ("e4", "t", 0, 4, "i1", Decimal("10.00"), 1, "EUR", d3),  # the newer rate
+        ("e5", "t", 0, 5, "i1", Decimal("10.00"), 1, "EUR", d1),  # before any EUR rate: none
+        ("e6", "t", 0, 6, "i1", Decimal("10.00"), 1, "GBP", d2),  # no GBP rate at all
     ]
-    rates = spark.createDataFrame([("EUR", 1.1), ("USD", 1.0)], "currency string, rate_to_usd double")
+    rates = spark.createDataFrame(
+        [("EUR", 1.1, d2), ("EUR", 1.2, d3), ("USD", 1.0, d1)],
+        "currency string, rate_to_usd double, as_of_date date",
+    )
     items = spark.createDataFrame([("i1", "books", "Acme")], "item_id string, category string, brand string")
+    in_force = rates_in_force(rates, d1, d3)
+    assert sorted(tuple(r) for r in in_force.collect()) == [
+        ("EUR", d2, 1.1),
+        ("EUR", d3, 1.2),
+        ("USD", d1, 1.0),
+        ("USD", d2, 1.0),
+        ("USD", d3, 1.0),
+    ]
     out = (
-        spark.createDataFrame(rows, EVENTS)
+        spark.createDataFrame(rows, EVENTS + ", event_date date")
         .transform(with_amounts)
-        .transform(with_usd_amount(rates))
+        .transform(with_usd_amount(in_force))
         .transform(with_item_attributes(items))
     )
     got = {r.event_id: (r.amount, r.amount_usd, r.item_category) for r in out.collect()}
@@ -43,5 +65,8 @@ def test_amounts_in_usd_and_item_attributes(spark: Any) -> None:
         "e1": (Decimal("30.0000"), Decimal("33.0000"), "books"),
         "e2": (Decimal("5.0000"), Decimal("5.0000"), None),
         "e3": (None, None, None),
+        "e4": (Decimal("10.0000"), Decimal("12.0000"), "books"),
+        "e5": (Decimal("10.0000"), None, "books"),
+        "e6": (Decimal("10.0000"), None, "books"),
     }
     assert out.count() == len(rows)  # a left join on a lookup never adds or drops events
