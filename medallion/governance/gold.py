@@ -26,7 +26,7 @@ from medallion.config import Config
 from medallion.errors import TerminalError
 from medallion.features import FeatureFamily
 from medallion.governance import drift, quality, registry
-from medallion.lake import read_dates
+from medallion.lake import read_dates, spark_type
 from medallion.quality import results
 from medallion.quality.results import QualityReport
 
@@ -100,10 +100,11 @@ class FeatureGuard:
     def _same_schema(self, fam: FeatureFamily, features: DataFrame) -> None:
         expected = registry.declared(fam)
         built = {f.name: f.dataType.simpleString() for f in features.schema.fields}
+        declared = {s.name: spark_type(s.spark_type).simpleString() for s in expected.features}
         problems = [
-            f"{s.name} is {built.get(s.name, 'missing')}, declared {s.spark_type}"
-            for s in expected.features
-            if built.get(s.name) != s.spark_type
+            f"{name} is {built.get(name, 'missing')}, declared {kind}"
+            for name, kind in declared.items()
+            if built.get(name) != kind
         ]
         extra = sorted(
             set(built) - {c.name for c in catalog.gold_table(fam.name).columns} - {catalog.FEATURE_DATE}
