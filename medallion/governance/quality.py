@@ -24,7 +24,7 @@ Per feature (the check's name is ``<check>:<feature>``):
   0 for a feature that is never empty (``when_empty`` zero or not_applicable), 1 (no limit) for one
   declared null when its window is empty.
 - ``non_finite``: no NaN or ±∞ (in a vector: no such element); NaN is allowed for ``when_empty: nan``.
-- ``range``: values outside [``min``, ``max``]; counts (``int64``) default to ``min: 0``.
+- ``range``: finite values outside [``min``, ``max``]; counts (``int64``) default to ``min: 0``.
 - ``constant``: the feature takes one value over every row of the run (at least 2 rows).
 
 An "active entity" of feature date D is one with a Silver event in the family's window ending with D.
@@ -248,7 +248,8 @@ def _violations(t: FeatureThresholds) -> dict[str, Any]:
             outside = outside | (value < F.lit(t.min))
         if t.max is not None:
             outside = outside | (value > F.lit(t.max))
-        out["range"] = F.coalesce(outside & ~F.isnan(value), F.lit(False))
+        finite = ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))  # non_finite counts the others
+        out["range"] = F.coalesce(outside & finite, F.lit(False))
     return out
 
 
@@ -464,3 +465,35 @@ def summary(reports: list[QualityReport]) -> dict[str, Any]:
         "score": min((r.score for r in reports), default=1.0),
         "failed": {f"{r.table}:{x.name}": x.failed for r in reports for x in r.results if x.failed},
     }
+
+
+def validate_gold(
+    spark: Any, cfg: Any, start: dt.date, end: dt.date, *, run_id: str, stage: str = "validate"
+) -> list[QualityReport]:
+    """The feature checks of every Gold table over the feature dates [start, end], as they are in the
+    lake (for `medallion validate --layer gold`): one report per table holding rows there. The active
+    entities come from Silver (its window back from ``start``) when Silver is in the lake."""
+    from medallion import lakefs
+    from medallion.features import FAMILIES
+    from medallion.lake import date_range, read_dates
+
+    dates = date_range(start, end)
+    calendar = spark.createDataFrame([(d,) for d in dates], f"{catalog.FEATURE_DATE} date")
+    silver_path = catalog.SILVER.path(cfg)
+    reports = []
+    for fam in FAMILIES:
+        table = catalog.gold_table(fam.name)
+        if not lakefs.exists(table.path(cfg)):
+            continue
+        rows = read_dates(spark, table.path(cfg), catalog.FEATURE_DATE, start, end, table.name)
+        active = None
+        if lakefs.exists(silver_path):
+            first = start - dt.timedelta(days=fam.window_days - 1)
+            silver = read_dates(spark, silver_path, catalog.SILVER.date_column or "", first, end, "Silver")
+            active = {
+                r[catalog.FEATURE_DATE]: int(r["active"])
+                for r in active_entities(silver, calendar, fam).collect()
+            }
+        thresholds = load_thresholds(fam, cfg.quality.rules_dir)
+        reports.append(check(rows, thresholds, run_id=run_id, stage=stage, dates=dates, active=active))
+    return reports

@@ -82,7 +82,8 @@ def test_ks_equals_scipy_and_psi_equals_symmetric_kl_on_random_samples(seed: int
     p, q = np.maximum(p, 1e-6), np.maximum(q, 1e-6)
     oracle = float(np.sum(special.rel_entr(q, p) + special.rel_entr(p, q)))
     assert psi == pytest.approx(oracle, rel=1e-9)
-    assert len(cuts) + 1 == (bins if seed % 2 == 0 else len(cuts) + 1)
+    if seed % 2 == 0:  # continuous values: no cut point repeats, so every bin is there
+        assert len(cuts) + 1 == bins
 
 
 def test_the_same_sample_does_not_drift_and_a_shifted_one_does() -> None:
