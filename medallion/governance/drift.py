@@ -29,15 +29,16 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medallion import catalog, lakefs
 
 if TYPE_CHECKING:
     from medallion.config import Config
 
+K = TypeVar("K", bound=Hashable)
 NUMERIC_DTYPES = ("int64", "float64")
 CATEGORICAL_DTYPES = ("string", "bool")
 
@@ -110,8 +111,8 @@ def ks_statistic(values: Sequence[float], reference: Sequence[int], current: Seq
     return best
 
 
-def value_counts(sample: Sequence[float]) -> dict[float, int]:
-    out: dict[float, int] = {}
+def value_counts(sample: Sequence[K]) -> dict[K, int]:
+    out: dict[K, int] = {}
     for x in sample:
         out[x] = out.get(x, 0) + 1
     return out

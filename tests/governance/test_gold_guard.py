@@ -55,6 +55,12 @@ def _feast_types(fam: Any, cfg: Any) -> dict[str, str]:
     return {f.name: str(f.dtype) for f in view.schema}
 
 
+def _last(lake: Path, **kw: Any) -> Any:
+    record = Ledger(str(lake)).last("gold", **kw)
+    assert record is not None
+    return record
+
+
 def _declare(monkeypatch: pytest.MonkeyPatch, fam: Any) -> None:
     """Make ``fam`` the declaration of its table for the catalogue (as an edit of medallion/features would)."""
     tables = tuple(catalog._gold_dataset(fam) if t.name == TABLE.name else t for t in catalog.GOLD_TABLES)
@@ -97,7 +103,7 @@ def test_a_changed_declaration_is_followed_by_registry_files_and_feast_or_the_ru
     )
     assert _gold_types(cfg)["revenue_share_1d"] == "double"
     assert _feast_types(added, cfg)["revenue_share_1d"] == "Float64"
-    assert Ledger(str(lake)).last("gold").metrics["schema_versions"][FAM.name]["version"] == 2
+    assert _last(lake).metrics["schema_versions"][FAM.name]["version"] == 2
 
     # A retyped feature: the run fails before anything is written...
     retyped = dataclasses.replace(
@@ -111,7 +117,7 @@ def test_a_changed_declaration_is_followed_by_registry_files_and_feast_or_the_ru
     with pytest.raises(registry.SchemaBreak, match=r"retyped events_1d: int64 \(long\) → float64 \(double\)"):
         job.run(spark, cfg, START, END, run_id="g3", ledger=ledger, families=[retyped])
     assert _files(cfg) == before and registry.latest(cfg, FAM.name).version == 2  # type: ignore[union-attr]
-    assert Ledger(str(lake)).last("gold", outcome=None).outcome != "succeeded"
+    assert _last(lake, outcome=None).outcome != "succeeded"
 
     # ...unless allowed: a breaking version, and the files and Feast follow.
     job.run(spark, cfg, START, END, run_id="g4", ledger=ledger, families=[retyped], allow_breaking=True)
@@ -148,5 +154,5 @@ def test_a_failed_quality_check_writes_nothing_and_says_which(
     failed = {r.name: r for r in report.results if not r.passed}
     assert failed["range:events_30d"].status == "FAIL" and failed["range:events_30d"].failed > 0
     assert report.score < 1.0
-    quality = Ledger(str(lake)).last("gold", outcome=None).metrics["quality"]
+    quality = _last(lake, outcome=None).metrics["quality"]
     assert quality["failed"][f"{TABLE.name}:range:events_30d"] == failed["range:events_30d"].failed
