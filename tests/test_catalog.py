@@ -20,10 +20,17 @@ SHARED_WORDS = {"bronze", "silver", "gold", "dlq", "user_events", catalog.EVENT_
 
 
 def _banned() -> set[str]:
+    """Dataset names, their paths, the distinctive parts of their locations (the lake's own folders and
+    files: ``_ledger``, ``registry.db``; Gold's family folders), and partition columns. Ordinary words
+    that a location also uses (``items``, ``metrics``) are caught as paths, not as words."""
     words: set[str] = set()
     for d in catalog.CATALOG:
         words.add(d.name)
-        words.update(p for p in d.location if "{" not in p)
+        parts = [p for p in d.location if "{" not in p]
+        words.add("/".join(parts))
+        words.update(p for p in parts if p.startswith("_") or "." in p)
+        if d.layer == "gold":
+            words.add(d.location[-1])
         words.update(d.partitions)
     words.update(
         {catalog.FEATURE_DATE, catalog.EVENT_DATE, catalog.EVENT_TIMESTAMP, catalog.CREATED_TIMESTAMP}
@@ -89,6 +96,7 @@ def test_the_check_finds_a_planted_literal(tmp_path: Path) -> None:
         'Q = f"gold/{name}"\n'
         'R = lakefs.join(cfg.lake.root, "anything")\n'
         'OK = "medallion/bronze/job.py and <lake>/_feast are words in a message"\n'
+        'WORDS = {"items": 1, "metrics": 2}\n'
     )
     found = literals_outside_the_catalogue(pkg)
     assert sorted(f.split(":")[1] for f in found) == ["2", "3", "4", "5"], found
@@ -99,8 +107,9 @@ def test_paths_resolve_below_the_root_and_follow_overrides(make_config: Any, lak
     assert catalog.BRONZE.path(cfg) == f"{lake}/bronze/user_events"
     assert catalog.INGEST_CHECKPOINT.path(cfg) == f"{lake}/_checkpoints/bronze/clicks"
     assert catalog.FEAST_REGISTRY.path(cfg) == "/elsewhere/reg.db"
-    assert catalog.gold_table("user_activity").partition_path(cfg, feature_date="2026-11-01") == (
-        f"{lake}/gold/user_activity/feature_date=2026-11-01"
+    first = FAMILIES[0].name
+    assert catalog.gold_table(first).partition_path(cfg, feature_date="2026-11-01") == (
+        f"{lake}/gold/{first}/feature_date=2026-11-01"
     )
     s3 = make_config(**{"lake.root": "s3a://bucket/lake/"})
     assert catalog.SILVER.path(s3) == "s3a://bucket/lake/silver/user_events"
@@ -114,7 +123,7 @@ def test_every_family_is_a_gold_table_and_every_dataset_is_named_once() -> None:
     assert {t.name for t in catalog.GOLD_TABLES} == {f"gold.{f.name}" for f in FAMILIES}
     locations = [d.location for d in catalog.CATALOG]
     assert len(locations) == len(set(locations))
-    with pytest.raises(KeyError, match="known: user_activity"):
+    with pytest.raises(KeyError, match=f"known: {FAMILIES[0].name}, "):
         catalog.gold_table("nope")
 
 
@@ -125,3 +134,15 @@ def test_the_catalogue_imports_no_spark_pandas_or_feast() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bronze_columns_are_the_rows_the_decoder_builds_from_the_contract() -> None:
+    """The decoder derives Bronze's row from the JSON Schema; the catalogue states it for readers that
+    must not import Spark. The two must be the same columns with the same types."""
+    from medallion.bronze.rows import BRONZE_FIELDS
+    from medallion.lake import spark_schema
+
+    declared = spark_schema(catalog.BRONZE_EVENT_COLUMNS).fields
+    assert [(f.name, f.dataType.simpleString()) for f in declared] == [
+        (f.name, f.dataType.simpleString()) for f in BRONZE_FIELDS
+    ]
