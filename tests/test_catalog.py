@@ -139,7 +139,7 @@ def test_the_catalogue_imports_no_spark_pandas_or_feast() -> None:
 def test_bronze_columns_are_the_rows_the_decoder_builds_from_the_contract() -> None:
     """The decoder derives Bronze's row from the JSON Schema; the catalogue states it for readers that
     must not import Spark. The two must be the same columns with the same types."""
-    from medallion.bronze.rows import BRONZE_FIELDS
+    from medallion.bronze.records import BRONZE_FIELDS
     from medallion.lake import spark_schema
 
     declared = spark_schema(catalog.BRONZE_EVENT_COLUMNS).fields
