@@ -7,6 +7,8 @@ import typer
 
 from medallion.cli.app import STATE, app, console, summary_table
 
+DRIFT_SHOWN = 5
+
 
 def _age(seconds: float | None) -> str:
     if seconds is None:
@@ -110,6 +112,21 @@ def _print(report: Any) -> None:
             for r in report.runs
         ],
     )
+    drifted = sorted((d for d in report.drift if d["psi"] is not None), key=lambda d: -d["psi"])[:DRIFT_SHOWN]
+    if drifted:
+        summary_table(
+            f"feature drift, highest PSI (of {len(report.drift)} features)",
+            [
+                {
+                    "feature": f"{d['table']}.{d['feature']}",
+                    "date": d["feature_date"],
+                    "psi": round(d["psi"], 4),
+                    "ks": "-" if d["ks"] is None else round(d["ks"], 4),
+                    "reference": d["reference"],
+                }
+                for d in drifted
+            ],
+        )
     if report.materialization:
         m = report.materialization
         out.print(
