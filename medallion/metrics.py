@@ -163,7 +163,8 @@ def record_run(cfg: Config, record: RunRecord) -> Path | None:
     totals_path = folder / f"medallion_{stage}.totals.json"
     totals: dict[str, Any] = {"rows": {}, "runs": {}}
     if totals_path.exists():
-        with contextlib.suppress(ValueError):  # a damaged totals file restarts the counters, as an exporter would
+        # A damaged totals file restarts the counters, as a restarted exporter would.
+        with contextlib.suppress(ValueError):
             totals = json.loads(totals_path.read_text())
     for outcome in ROW_OUTCOMES:
         totals["rows"][outcome] = totals["rows"].get(outcome, 0) + int(record.counts.get(outcome, 0))
