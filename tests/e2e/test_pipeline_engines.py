@@ -47,7 +47,7 @@ def _parquet(path: str) -> Any:
 def _medallion(args: list[str], environ: dict[str, str], cwd: Path, timeout_s: float = 900) -> str:
     script = Path(sys.executable).with_name("medallion")
     done = subprocess.run(
-        [str(script), "--config-dir", str(CONFIG_DIR), "--env", "prod", *args],
+        [str(script), "--debug", "--config-dir", str(CONFIG_DIR), "--env", "prod", *args],
         env=environ,
         cwd=cwd,
         capture_output=True,
