@@ -18,8 +18,9 @@ configuration's ``maxOffsetsPerTrigger`` and dedup; events/s are ``count`` over 
   float for an integer is null: both become a type failure without the member's name), IPv6 /48.
 
 ``__main__`` produces ``--count`` events (the generator's 1% bad records) into one topic of an embedded
-broker (or ``--bootstrap``), then runs the bare consume → Parquet loop of `bench_ingest.baseline` and
-both peers on it, and prints events/s and each peer's ratio to the bare loop. Needs the connector's
+broker (or ``--bootstrap``), then runs the bare consume → Parquet loop of `bench_ingest.baseline`, the
+job's default plan (`python_decoder`, for reference) and both peers on it, and prints events/s and each
+one's ratio to the bare loop. Needs the connector's
 jars: ``bash tests/jvm/resolve.sh``.
 """
 
@@ -68,6 +69,18 @@ def native_decoder(spark: Any, cfg: Any, topic: str, count: int) -> float:
 
     df = checked_stream(spark, _native_cfg(cfg, topic), BENCH_PII_KEY)
     with tempfile.TemporaryDirectory(prefix="peer-native-decoder-") as ck:
+        return count / _run_noop(spark, df, ck)
+
+
+def python_decoder(spark: Any, cfg: Any, topic: str, count: int) -> float:
+    """Events/s of the job's default plan (medallion's Python source with the decoder in its reader +
+    dedup) into noop: the reference the two native peers are read against."""
+    from medallion.bronze.stream import checked_stream
+
+    python = _native_cfg(cfg, topic)
+    python = python.model_copy(update={"ingest": python.ingest.model_copy(update={"source": "python"})})
+    df = checked_stream(spark, python, BENCH_PII_KEY)
+    with tempfile.TemporaryDirectory(prefix="peer-python-decoder-") as ck:
         return count / _run_noop(spark, df, ck)
 
 
@@ -153,7 +166,7 @@ def expression_rules() -> Any:
             F.octet_length("value").alias("_bytes"), F.from_json(text, spark_schema).alias("e"),
         )  # fmt: skip
         e = F.col("e")
-        event_time = F.to_timestamp(e["event_time"], "yyyy-MM-dd'T'HH:mm:ss.SSSX")
+        event_time = F.try_to_timestamp(e["event_time"], F.lit("yyyy-MM-dd'T'HH:mm:ss.SSSX"))
         checks: list[tuple[str, Any]] = [
             ("payload:empty", F.coalesce(F.col("_bytes"), F.lit(0)) == 0),
             ("payload:oversized", F.col("_bytes") > contract.MAX_EVENT_BYTES),
@@ -280,10 +293,12 @@ def main() -> int:
             bare = n / seconds
             print(f"bare consume → Parquet loop: {bare:,.0f} events/s", flush=True)
             spark = get_spark(cfg)
-            for name, peer in (
+            peers = (
+                ("python source + decoder (the job's default plan)", python_decoder),
                 ("native + decoder", native_decoder),
                 ("native + expressions", native_expressions),
-            ):
+            )
+            for name, peer in peers:
                 rate = peer(spark, cfg, topic, count)
                 print(f"{name}: {rate:,.0f} events/s, {rate / bare:.2f} × the bare loop", flush=True)
         finally:
