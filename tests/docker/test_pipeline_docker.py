@@ -8,6 +8,7 @@ import pytest
 
 from medallion import catalog, pipeline, serving
 from medallion.config import load_config
+from medallion.features import USER_FEATURES
 from tests.conftest import CONFIG_DIR
 from tests.e2e.checks import assert_pipeline_correct, parquet
 
@@ -31,5 +32,6 @@ def test_docker_pipeline_end_to_end(
         environ={},
     )
     pipeline.run_all(cfg, count=3000, seed=11, bad_ratio=0.02)
-    users = sorted(set(parquet(catalog.gold_table("user_activity").path(cfg)).column("user_id").to_pylist()))[:25]
+    gold = parquet(catalog.gold_table(USER_FEATURES.name).path(cfg))
+    users = sorted(set(gold.column(USER_FEATURES.entity.join_key).to_pylist()))[:25]
     assert_pipeline_correct(cfg, serving.online_features(cfg, users))

@@ -63,7 +63,9 @@ def test_consumer_lag(kafka_broker: EmbeddedKafka, kafka_topic: str) -> None:
 
 
 @pytest.mark.integration
-def test_add_partitions(kafka_broker: EmbeddedKafka, kafka_topic: str, request: pytest.FixtureRequest) -> None:
+def test_add_partitions(
+    kafka_broker: EmbeddedKafka, kafka_topic: str, request: pytest.FixtureRequest
+) -> None:
     bootstrap = kafka_broker.bootstrap
     assert add_partitions(bootstrap, kafka_topic, 3) is False  # already that many
     with pytest.raises(ConfigError, match="cannot shrink"):

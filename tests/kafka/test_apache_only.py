@@ -36,7 +36,11 @@ def topic_name(request: pytest.FixtureRequest) -> str:
 
 
 def _options(broker: ApacheKafka, topic: str, **extra: str) -> dict[str, str]:
-    return {"kafka.bootstrap.servers": broker.bootstrap, "subscribe": topic, "startingOffsets": "earliest"} | extra
+    return {
+        "kafka.bootstrap.servers": broker.bootstrap,
+        "subscribe": topic,
+        "startingOffsets": "earliest",
+    } | extra
 
 
 def _run_available_now(spark: Any, options: dict[str, str], checkpoint: Path) -> list[dict]:
@@ -163,7 +167,9 @@ def test_transactions_committed_are_read_through_their_markers_aborted_never_and
     producer.commit_transaction(30)  # 103..107 become visible, marker at 108
     rows = _run_available_now(spark, _options(apache_kafka, topic_name), ck)
     assert sorted(bytes(r["value"]) for r in rows) == [b"c%d" % i for i in range(5)]
-    assert checkpoint_offsets(ck) == {topic_name: {0: 109}} == {topic_name: end_offsets(bootstrap, topic_name)}
+    assert (
+        checkpoint_offsets(ck) == {topic_name: {0: 109}} == {topic_name: end_offsets(bootstrap, topic_name)}
+    )
 
 
 @pytest.mark.integration
@@ -230,5 +236,7 @@ def test_records_deleted_before_the_stream_read_them_fail_the_query_or_are_skipp
     assert checkpoint_offsets(ck) == {topic_name: {0: 100, 1: 100, 2: 100}}  # nothing was skipped
 
     rows = _run_available_now(spark, _options(apache_kafka, topic_name, failOnDataLoss="false"), ck)
-    assert _positions(rows) == [(0, o) for o in range(150, 200)] + [(p, o) for p in (1, 2) for o in range(100, 200)]
+    assert _positions(rows) == [(0, o) for o in range(150, 200)] + [
+        (p, o) for p in (1, 2) for o in range(100, 200)
+    ]
     assert checkpoint_offsets(ck) == {topic_name: {0: 200, 1: 200, 2: 200}}
