@@ -56,6 +56,8 @@ def status(
 
 
 def _print(report: Any) -> None:
+    from medallion.catalog import FEATURE_DATE
+
     out = console()
     broker = report.broker
     state = "up" if broker["reachable"] else "DOWN"
@@ -119,7 +121,7 @@ def _print(report: Any) -> None:
             [
                 {
                     "feature": f"{d['table']}.{d['feature']}",
-                    "date": d["feature_date"],
+                    "date": d[FEATURE_DATE],
                     "psi": round(d["psi"], 4),
                     "ks": "-" if d["ks"] is None else round(d["ks"], 4),
                     "reference": d["reference"],
