@@ -128,7 +128,7 @@ USAGE_ERRORS = {
         ["materialize", "--start", "2026-01-05", "--end", "2026-01-01"],
         "is not before --end",
     ),
-    "gold without dates": (["gold"], "Missing option '--start-date'"),
+    "gold without dates": (["gold"], "gold needs both --start-date and --end-date, or --incremental"),
     "unknown log level": (["--log-level", "loud", "status"], "--log-level"),
     "unknown environment": (["--env", "nowhere", "status"], "Unknown environment 'nowhere'"),
     "unknown command": (["frobnicate"], "No such command 'frobnicate'"),
