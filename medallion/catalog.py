@@ -155,6 +155,16 @@ BRONZE = Dataset(
     columns=BRONZE_EVENT_COLUMNS + columns("_ingested_at timestamp, _run_id string"),
 )
 
+INGEST_DATA_LOSS = Dataset(
+    name="checkpoint.ingest_data_loss",
+    layer="ops",
+    location=("_checkpoints", "bronze_data_loss", "{topic}"),
+    writer="ingest",
+    description="Offset ranges deleted from Kafka before the ingest read them (ingest.fail_on_data_loss "
+    "false): one JSON file each, read into the ledger record of the batch that skipped them.",
+    format="json",
+)
+
 BRONZE_OWNER = Dataset(
     name="bronze.owner",
     layer="ops",
@@ -455,6 +465,7 @@ CATALOG = Catalog(
         FEATURE_DRIFT,
         LEDGER,
         INGEST_CHECKPOINT,
+        INGEST_DATA_LOSS,
         BRONZE_OWNER,
         STATE,
         PII_DEV_KEY,

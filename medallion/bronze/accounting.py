@@ -15,7 +15,9 @@ from typing import Any
 
 from loguru import logger
 
+from medallion import lakefs
 from medallion.bronze.ownership import checkpoint_id
+from medallion.catalog import INGEST_DATA_LOSS
 from medallion.config import Config
 from medallion.ledger import Ledger, RunRecord
 
@@ -33,6 +35,7 @@ class BatchMetrics:
     input: int = 0  # from Spark's progress report: records read from Kafka in this batch
     duplicates: int = 0
     lag: int | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # offsets deleted before they were read
 
     @property
     def rows_per_s(self) -> float:
@@ -92,6 +95,7 @@ class BatchLedger:
             metrics.input = int(report.get("numInputRows", 0))
             metrics.duplicates = duplicates_dropped(report)
             metrics.lag = lag(report)
+            metrics.skipped = skipped_ranges(INGEST_DATA_LOSS.path(self.cfg), report)
             self._record(metrics)
 
     def _write(self, m: BatchMetrics, outcome: str) -> None:
@@ -112,6 +116,8 @@ class BatchLedger:
             "seconds_by_phase": m.phases,
             "lag": m.lag,
         }
+        if m.skipped:
+            record.metrics["skipped_offsets"] = m.skipped
         record.outcome = outcome
         record.duration_s = round(m.seconds, 3)
         record.finished_at = now_iso()
@@ -166,6 +172,26 @@ def lag(report: dict[str, Any]) -> int | None:
             max(0, int(o) - int(end.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, o in ps.items()
         )
     return behind
+
+
+def skipped_ranges(folder: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The offset ranges this batch skipped: those the source recorded (``dataLossLog``) starting where
+    the batch starts. The batch reads from the log start instead; the skipped offsets are no input."""
+    names = set(lakefs.list_children(folder)[1]) if lakefs.exists(folder) else set()
+    if not names:
+        return []
+    found = []
+    for source in report.get("sources", []):
+        try:
+            start = json.loads(source.get("startOffset") or "null") or {}
+        except (TypeError, ValueError):
+            continue
+        for topic, partitions in start.items():
+            for partition, offset in partitions.items():
+                name = f"{topic}-{partition}-{offset}.json"
+                if name in names:
+                    found.append(json.loads(lakefs.read_text(lakefs.join(folder, name))))
+    return found
 
 
 def now_iso() -> str:

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from medallion.bronze.records import BronzeDecoder, BronzeRules
 from medallion.bronze.transforms import drop_duplicate_events
+from medallion.catalog import INGEST_DATA_LOSS
 from medallion.config import Config
 from medallion.errors import ConfigError
 from medallion.kafka.source import ARROW_SCHEMA as KAFKA_ARROW_SCHEMA
@@ -41,6 +42,7 @@ def source_options(cfg: Config) -> dict[str, str]:
         "startingOffsets": cfg.ingest.starting_offsets,
         "failOnDataLoss": str(cfg.ingest.fail_on_data_loss).lower(),
         "groupIdForLag": f"medallion-bronze-{cfg.kafka.topic}",
+        "dataLossLog": INGEST_DATA_LOSS.path(cfg),
     }
     if cfg.ingest.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(cfg.ingest.max_offsets_per_trigger)

@@ -24,6 +24,8 @@ Options (names are case-insensitive; those shared with Spark's kafka source mean
 - ``maxOffsetsPerTrigger``: cap per micro-batch, spread fairly over partitions (also with availableNow).
 - ``minPartitions``, ``maxRecordsPerPartition``: split large offset ranges into more Spark tasks.
 - ``failOnDataLoss`` (default true): fail when offsets to read are gone (retention, recreated topic);
+- ``dataLossLog``: a folder where each range skipped with failOnDataLoss=false is kept as a file (the
+  ingest reads them into the batch's ledger record);
   false logs a warning and reads on from the log start.
 - ``groupIdForLag``: also commit processed offsets to this consumer group, for lag tools only
   (``kafka-consumer-groups``, Burrow): at every trigger the start of the batch being planned, which is
@@ -39,7 +41,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -65,6 +68,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from medallion import lakefs
 from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
 from medallion.kafka.admin import (
     LIBRDKAFKA_LOGGER,
@@ -100,6 +104,7 @@ _OPTIONS = (
     "kafka.bootstrap.servers", "subscribe", "startingoffsets", "maxoffsetspertrigger", "minpartitions",
     "maxrecordsperpartition", "failondataloss", "groupidforlag", "kafkaconsumer.polltimeoutms",
     "fetchoffset.numretries", "fetchoffset.retryintervalms", "fetchoffset.timeoutms", "arrowbatchsize",
+    "datalosslog",
 )  # fmt: skip
 
 
@@ -121,6 +126,7 @@ class SourceOptions:
     offsets_timeout_s: float = 30.0
     arrow_batch_size: int = 10_000
     kafka: tuple[tuple[str, str], ...] = ()  # further librdkafka settings, "kafka." prefix removed
+    data_loss_log: str | None = None  # a folder: each range skipped with failOnDataLoss=false, as a file
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> SourceOptions:
@@ -155,6 +161,7 @@ class SourceOptions:
             offsets_timeout_s=(_positive(opts, "fetchoffset.timeoutms") or 30_000) / 1000,
             arrow_batch_size=_positive(opts, "arrowbatchsize") or 10_000,
             kafka=tuple(sorted(kafka.items())),
+            data_loss_log=opts.get("datalosslog") or None,
         )
         parse_starting_offsets(parsed.starting_offsets, topics)  # fail early on a bad value
         return parsed
@@ -272,11 +279,13 @@ def plan_end(
     max_rows: int | None = None,
     target: Mapping[TP, int] | None = None,
     fail_on_data_loss: bool = True,
+    on_skip: Callable[[SkippedRange], None] | None = None,
 ) -> dict[TP, int]:
     """The end offsets of the next micro-batch, given its start and the partitions' logs.
 
     ``bounds`` covers every current partition of ``topics``; ``target`` (trigger availableNow) is the
-    end the query must not go past and excludes partitions created after it was taken.
+    end the query must not go past and excludes partitions created after it was taken. ``on_skip``
+    hears of every range of offsets deleted before it was read (failOnDataLoss=false only).
     """
     end: dict[TP, int] = {}
     for tp, offset in start.items():
@@ -295,12 +304,13 @@ def plan_end(
         until = b.end if target is None else min(b.end, target[tp])
         frm = start.get(tp, b.start)
         if frm < b.start:
-            data_loss(
-                fail_on_data_loss,
+            reason = (
                 f"{tp[0]}[{tp[1]}] needs offset {frm} but the log starts at {b.start} "
-                f"(offsets {frm}..{b.start - 1} were deleted, e.g. by retention)",
-                "read on from the log start",
+                f"(offsets {frm}..{b.start - 1} were deleted, e.g. by retention)"
             )
+            data_loss(fail_on_data_loss, reason, "read on from the log start")
+            if on_skip is not None:
+                on_skip(SkippedRange(tp[0], tp[1], frm, b.start, reason))
             frm = b.start
         elif frm > b.end:
             data_loss(
@@ -316,6 +326,27 @@ def plan_end(
     else:
         end.update(spread_limit(ranges, max_rows))
     return dict(sorted(end.items()))
+
+
+@dataclass(frozen=True)
+class SkippedRange:
+    """Offsets ``[from_offset, until_offset)`` of one partition, deleted before the stream read them."""
+
+    topic: str
+    partition: int
+    from_offset: int
+    until_offset: int
+    reason: str
+
+    @property
+    def file_name(self) -> str:
+        """Named by where the batch that skipped it starts: a replayed plan writes the same file."""
+        return f"{self.topic}-{self.partition}-{self.from_offset}.json"
+
+
+def record_skipped(folder: str, skipped: SkippedRange) -> None:
+    """Keep a skipped range where the ingest's accounting finds it (the source runs in another process)."""
+    lakefs.write_text(lakefs.join(folder, skipped.file_name), json.dumps(asdict(skipped)))
 
 
 @dataclass(frozen=True)
@@ -597,6 +628,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             max_rows=limit.max_rows if isinstance(limit, ReadMaxRows) else None,
             target=self._target,
             fail_on_data_loss=self.opts.fail_on_data_loss,
+            on_skip=partial(record_skipped, self.opts.data_loss_log) if self.opts.data_loss_log else None,
         )
         return offsets_to_json(end)
 

@@ -3,6 +3,7 @@ compaction and DeleteRecords (the embedded Tansu 0.6.0 has none of them)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -235,8 +236,18 @@ def test_records_deleted_before_the_stream_read_them_fail_the_query_or_are_skipp
     assert isinstance(source_error(failure.value), TerminalError)
     assert checkpoint_offsets(ck) == {topic_name: {0: 100, 1: 100, 2: 100}}  # nothing was skipped
 
-    rows = _run_available_now(spark, _options(apache_kafka, topic_name, failOnDataLoss="false"), ck)
+    loss = tmp_path / "data_loss"
+    options = _options(apache_kafka, topic_name, failOnDataLoss="false", dataLossLog=str(loss))
+    rows = _run_available_now(spark, options, ck)
     assert _positions(rows) == [(0, o) for o in range(150, 200)] + [
         (p, o) for p in (1, 2) for o in range(100, 200)
     ]
     assert checkpoint_offsets(ck) == {topic_name: {0: 200, 1: 200, 2: 200}}
+    # The skipped range is kept where the ingest's accounting reads it into that batch's ledger record.
+    (kept,) = [json.loads(p.read_text()) for p in loss.iterdir()]
+    assert (kept["topic"], kept["partition"], kept["from_offset"], kept["until_offset"]) == (
+        topic_name,
+        0,
+        100,
+        150,
+    )
