@@ -60,7 +60,12 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
 
     silver = parquet(catalog.SILVER.path(cfg)).to_pandas()
     assert silver["event_id"].is_unique
-    assert set(silver["event_id"]) == set(bronze["event_id"])
+    silver_dlq_path = catalog.SILVER_DLQ.path(cfg)
+    rejected = (
+        set(parquet(silver_dlq_path).column("key").to_pylist()) if lakefs.exists(silver_dlq_path) else set()
+    )
+    assert not rejected & set(silver["event_id"]), "an event both in Silver and in Silver's DLQ"
+    assert set(silver["event_id"]) | rejected == set(bronze["event_id"])
 
     gold = parquet(catalog.gold_table(USER_FEATURES.name).path(cfg)).to_pandas()
     assert set(gold["user_id"]) == set(silver["user_id"])
