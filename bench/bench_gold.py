@@ -56,7 +56,7 @@ def write_silver(path: str, events: int, users: int, items: int, seed: int) -> N
     item_ids = np.array([f"i{n:05d}" for n in range(items)], dtype=object)
     item = item_ids[(rng.zipf(1.2, events) % items)]
     has_item = (types != "search") & ~((types == "page_view") & (rng.random(events) < 0.4))
-    item = np.where(has_item, item, None)
+    item = np.where(has_item, item, np.full(events, None, dtype=object))
     categories = np.array([f"c{n % 40}" for n in range(items)], dtype=object)
     category = np.where(
         has_item,

@@ -75,7 +75,9 @@ def test_items_bought_together_are_nearer_than_random_pairs(trained: dict[str, l
 def test_a_users_vector_is_the_mean_of_their_items_vectors(spark: Any) -> None:
     rows = _sessions()
     inputs = GoldInputs(
-        spark.createDataFrame(rows, SILVER), feature_dates(spark, D, D), GoldConfig(embedding_dim=4)
+        spark.createDataFrame(rows, SILVER),
+        feature_dates(spark, D, D),
+        GoldConfig.model_validate({"embedding_dim": 4}),
     )
     vectors = {r["item_id"]: r["item_vector"] for r in BUILDERS["item_embeddings"](inputs).collect()}
     users = {r["user_id"]: r["user_vector"] for r in BUILDERS["user_embeddings"](inputs).collect()}
@@ -89,9 +91,9 @@ def test_only_the_last_date_gets_vectors_unless_every_date_is_asked(spark: Any) 
     rows = _sessions()[:200]
     df = spark.createDataFrame(rows, SILVER)
     dates = feature_dates(spark, D - dt.timedelta(days=1), D)
-    once = BUILDERS["item_embeddings"](GoldInputs(df, dates, GoldConfig(embedding_dim=4)))
+    once = BUILDERS["item_embeddings"](GoldInputs(df, dates, GoldConfig.model_validate({"embedding_dim": 4})))
     assert {r[0] for r in once.select("feature_date").distinct().collect()} == {D}
     every = BUILDERS["item_embeddings"](
-        GoldInputs(df, dates, GoldConfig(embedding_dim=4, embeddings_every_date=True))
+        GoldInputs(df, dates, GoldConfig.model_validate({"embedding_dim": 4, "embeddings_every_date": True}))
     )
     assert {r[0] for r in every.select("feature_date").distinct().collect()} == {D - dt.timedelta(days=1), D}
