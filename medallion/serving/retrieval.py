@@ -48,7 +48,7 @@ def online_features(
 ) -> dict[str, dict[str, Any]]:
     """The online values for each user: ``{user_id: {feature: value}}`` (None where a user has none).
 
-    ``features`` are names (``events_7d``) or references (``user_activity:events_7d``); all by default.
+    ``features`` are names (``events_7d``) or references (``user_features:events_7d``); all by default.
     Builds a FeatureStore per call (a few ms); a hot loop should hold ``feature_store(cfg)`` itself.
     """
     if not user_ids:
