@@ -9,6 +9,8 @@ error names the file (or variable) and the key, and ends with how to fix it.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -346,9 +348,18 @@ class Config(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def _expand(text: str, environ: Mapping[str, str]) -> str:
+    """``${VAR}`` and ``$VAR`` from ``environ`` (as ``os.path.expandvars``, for any mapping); unset ones
+    are left as they are, for `_check_expanded` to name."""
+    return _VARIABLE.sub(lambda m: environ.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def _read_yaml(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     try:
-        text = os.path.expandvars(path.read_text())
+        text = _expand(path.read_text(), environ)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"Invalid YAML in {path}: {exc}. Fix the syntax of that file.") from None
@@ -466,11 +477,12 @@ def load_config(
         )
     tree: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    _merge(tree, _read_yaml(base), origin, str(base))
+    variables = dict(os.environ if environ is None else environ)
+    _merge(tree, _read_yaml(base, variables), origin, str(base))
     overlay = directory / f"{env}.yaml"
     if overlay.is_file():
-        _merge(tree, _read_yaml(overlay), origin, str(overlay))
-    _merge(tree, _env_overrides(dict(os.environ if environ is None else environ)), origin, "the environment")
+        _merge(tree, _read_yaml(overlay, variables), origin, str(overlay))
+    _merge(tree, _env_overrides(variables), origin, "the environment")
     for dotted, value in (overrides or {}).items():
         _set_dotted(tree, dotted, value)
         origin[dotted] = "command-line overrides"

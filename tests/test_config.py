@@ -63,3 +63,14 @@ def test_readme_config_reference_is_generated_from_the_models() -> None:
     start, end = "<!-- config-reference:start -->\n", "\n<!-- config-reference:end -->"
     section = readme[readme.index(start) + len(start) : readme.index(end)]
     assert section == reference_markdown().rstrip(), "regenerate with: medallion config --reference"
+
+
+def test_variables_in_yaml_come_from_the_environment_given(tmp_path: Path) -> None:
+    """`load_config(environ=...)` is the whole environment: ``${VAR}`` in a file expands from it too."""
+    (tmp_path / "base.yaml").write_text("lake:\n  root: ${LAKE_HOME}/lake\nkafka:\n  topic: $TOPIC\n")
+    cfg = load_config("local", tmp_path, environ={"LAKE_HOME": "s3a://b", "TOPIC": "clicks"})
+    assert (cfg.lake.root, cfg.kafka.topic) == ("s3a://b/lake", "clicks")
+    with pytest.raises(
+        ConfigError, match=r"lake.root uses \$\{LAKE_HOME\}, but the environment variable LAKE_HOME"
+    ):
+        load_config("local", tmp_path, environ={"TOPIC": "clicks"})
