@@ -103,6 +103,10 @@ def validate(
         report = engine.evaluate(df, ruleset, lookups, run_id=run_id, stage=STAGE, dates=dates)
         report.results += _checks(spark, cfg, layer, df, start, end)
         reports.append(report)
+    if "gold" in layers:  # each family's feature checks, as the Gold job runs them before it writes
+        from medallion.governance.quality import validate_gold
+
+        reports += validate_gold(spark, cfg, start, end, run_id=run_id)
     return reports
 
 
