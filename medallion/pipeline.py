@@ -92,6 +92,7 @@ def gold(
     incremental: bool = False,
     only: Sequence[dt.date] | None = None,
     allow_breaking: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> StageResult:
     """Gold for feature dates [start, end]: every declared family, or the ``families`` named.
 
@@ -140,6 +141,7 @@ def gold(
             families=chosen,
             only=only,
             allow_breaking=allow_breaking,
+            progress=progress,
         )
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, summary_table
+from medallion.cli.app import DATE_FORMATS, DATE_METAVAR, STATE, app, console, summary_table
 
 
 @app.command()
@@ -53,16 +53,25 @@ def gold(
       medallion gold --start-date 2026-11-01 --end-date 2026-11-07 --feature-type user_features
       medallion gold --incremental
     """
+    from rich.progress import Progress
+
     from medallion import pipeline
 
-    result = pipeline.gold(
-        STATE.config(),
-        start_date.date() if start_date else None,
-        end_date.date() if end_date else None,
-        families=feature_type or None,
-        incremental=incremental,
-        allow_breaking=allow_breaking,
-    )
+    with Progress(console=console(), transient=True) as bar:
+        task = bar.add_task("gold: reading Silver", total=None)
+
+        def progress(family: str, done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done, description=f"gold: {family} written")
+
+        result = pipeline.gold(
+            STATE.config(),
+            start_date.date() if start_date else None,
+            end_date.date() if end_date else None,
+            families=feature_type or None,
+            incremental=incremental,
+            allow_breaking=allow_breaking,
+            progress=progress,
+        )
     summary_table(
         "gold",
         [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from loguru import logger
 from pyspark.sql import SparkSession
@@ -47,6 +47,7 @@ def run(
     families: Sequence[FeatureFamily] = FAMILIES,
     only: Sequence[dt.date] | None = None,
     allow_breaking: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> StageResult:
     """Compute ``families`` for every feature date in [start, end] (or the dates ``only`` names in it).
 
@@ -70,8 +71,17 @@ def run(
         rows: dict[str, int] = {}
         try:
             result.input = inputs.silver.count()
-            for fam in families:
+            for i, fam in enumerate(families, 1):
                 rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
+                logger.info(
+                    "gold: {f} written ({i}/{n}), {r} rows",
+                    f=fam.name,
+                    i=i,
+                    n=len(families),
+                    r=rows[fam.name],
+                )
+                if progress is not None:
+                    progress(fam.name, i, len(families))
         finally:
             inputs.release()
             inputs.silver.unpersist()
