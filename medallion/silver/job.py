@@ -125,6 +125,7 @@ def _build(
     bronze = read_dates(spark, BRONZE.path(cfg), column, min(dates), max(dates), "Bronze")
     bronze = bronze.where(F.col(column).isin(dates))
     rows = candidates(bronze, lookups, ruleset, min(dates), max(dates)).persist()
+    t0 = time.perf_counter()
     try:
         groups = rows.groupBy(EVENT_DATE, EVENT_TYPE, DUPLICATE, engine.DROP).agg(
             *engine.row_aggregates(ruleset)
@@ -163,7 +164,12 @@ def _build(
                 f"{result.dates[0]}..{result.dates[-1]} is as it was; see `medallion validate` and the "
                 "quality results for the rows."
             )
+        t1 = time.perf_counter()
         _write(cfg, rows, silver, dates, kept, dlq_dates, result.run_id, spark)
+        rec.metrics["seconds"] = {
+            "compute_and_count": round(t1 - t0, 2),
+            "write": round(time.perf_counter() - t1, 2),
+        }
     finally:
         rows.unpersist()
 
