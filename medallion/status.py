@@ -254,7 +254,7 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "duration_s": record.duration_s,
         **{k: int(counts.get(k, 0)) for k in ("input", "output", "dlq", "dropped")},
-        "dq_score": record.metrics.get("dq_score"),
+        "dq_score": (record.metrics.get("quality") or {}).get("score", record.metrics.get("dq_score")),
         "error": record.error,
         "metrics": {
             k: record.metrics[k]

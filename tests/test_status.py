@@ -127,3 +127,14 @@ def test_status_runs_without_importing_pyspark(lake: Path) -> None:
     )
     assert json.loads(done.stdout)["version"] == status.STATUS_VERSION, done.stdout + done.stderr
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_last_silver_run_shows_its_data_quality_score_from_the_ledger(make_config: Any) -> None:
+    cfg = make_config(**{"kafka.bootstrap_servers": "127.0.0.1:1"})
+    record = _record("silver", "s9", 5, input=100, output=60, dlq=40)
+    record.metrics = {"quality": {"score": 0.6, "failed": {"item_in_catalog": 40}}}
+    Ledger(cfg.lake.root).write(record)
+    report = status.collect(cfg, kafka_timeout_s=0.2, now=NOW)
+    (silver,) = [r for r in report.runs if r["stage"] == "silver"]
+    assert silver["dq_score"] == 0.6
+    assert [a["name"] for a in report.alerts] == ["silver_dq_score", "dlq_rate"]  # 40 of 100 to the DLQ
