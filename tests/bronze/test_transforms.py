@@ -15,6 +15,7 @@ from medallion.contract import BAD_RECORD_HEADER
 from medallion.kafka.source import ARROW_SCHEMA as KAFKA_SCHEMA
 from medallion.produce.generator import generate
 from medallion.produce.lookups import build_world
+from tests.fixtures.times import utc
 
 # The Bronze rule (prefix) each producer bad-record class must be rejected for.
 EXPECTED_RULE = {
@@ -269,8 +270,9 @@ def test_spark_transforms_split_decoded_rows_exactly(spark: Any, decoded: pa.Rec
     n_rejected = sum(1 for c in decoded.column("error_class").to_pylist() if c is not None)
     assert (bronze.count(), dlq.count()) == (decoded.num_rows - n_rejected, n_rejected)
     lineage = bronze.transform(with_lineage("run-1", 7)).select("dt", "hr", "batch", "event_time").collect()
-    for row in lineage:
-        assert (row.dt, row.hr, row.batch) == (row.event_time.strftime("%Y-%m-%d"), row.event_time.hour, 7)
+    for row in lineage:  # dt/hr are the UTC event hour; collect() gives host-local naive datetimes
+        at = utc(row.event_time)
+        assert (row.dt, row.hr, row.batch) == (at.strftime("%Y-%m-%d"), at.hour, 7)
 
 
 def test_no_clear_pii_in_bronze_or_dlq(generated: Any, decoded: pa.RecordBatch) -> None:

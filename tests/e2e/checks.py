@@ -74,7 +74,7 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
         for user, values in online.items():
             expected = latest.loc[user]
             for feature in USER_FEATURES.feature_names:
-                assert _same(values[feature], expected[feature]), (
+                assert same_value(values[feature], expected[feature]), (
                     user,
                     feature,
                     values[feature],
@@ -89,7 +89,7 @@ def assert_pipeline_correct(cfg: Config, online: dict[str, dict[str, Any]] | Non
     }
 
 
-def _same(served: Any, stored: Any) -> bool:
+def same_value(served: Any, stored: Any) -> bool:
     """Equal, with a null feature (None online, NaN or None in pandas) equal only to another null."""
     if served is None or stored is None or _is_nan(served) or _is_nan(stored):
         return (served is None or _is_nan(served)) and (stored is None or _is_nan(stored))
