@@ -187,6 +187,24 @@ def _numeric(
     return stats, bins
 
 
+def _not_judged(
+    name: str, kind: str, ref_rows: int, cur_rows: int, threshold: float, settings: DriftConfig
+) -> FeatureDrift:
+    """Too few rows on one side to judge drift: no PSI, no alert, and a note saying why."""
+    return FeatureDrift(
+        name,
+        kind,
+        None,
+        None,
+        ref_rows,
+        cur_rows,
+        0,
+        threshold,
+        False,
+        _too_few(ref_rows, cur_rows, settings),
+    )
+
+
 def _numeric_result(
     name: str,
     stats: Stats | None,
@@ -196,18 +214,7 @@ def _numeric_result(
     ref_rows, cur_rows, ks, n = stats if stats is not None else (0, 0, None, 1)
     threshold = settings.threshold(name)
     if min(ref_rows, cur_rows) < settings.min_rows:
-        return FeatureDrift(
-            name,
-            "numeric",
-            None,
-            None,
-            ref_rows,
-            cur_rows,
-            0,
-            threshold,
-            False,
-            _too_few(ref_rows, cur_rows, settings),
-        )
+        return _not_judged(name, "numeric", ref_rows, cur_rows, threshold, settings)
     ref = [bins.get(i, (0, 0))[0] for i in range(n)]
     cur = [bins.get(i, (0, 0))[1] for i in range(n)]
     value = psi(ref, cur, settings.epsilon)
@@ -219,18 +226,7 @@ def _categorical_result(name: str, counts: dict[str, tuple[int, int]], settings:
     cur_rows = sum(q for _, q in counts.values())
     threshold = settings.threshold(name)
     if min(ref_rows, cur_rows) < settings.min_rows:
-        return FeatureDrift(
-            name,
-            "categorical",
-            None,
-            None,
-            ref_rows,
-            cur_rows,
-            0,
-            threshold,
-            False,
-            _too_few(ref_rows, cur_rows, settings),
-        )
+        return _not_judged(name, "categorical", ref_rows, cur_rows, threshold, settings)
     value = categorical_psi(
         {k: r for k, (r, _) in counts.items()}, {k: q for k, (_, q) in counts.items()}, settings.epsilon
     )
