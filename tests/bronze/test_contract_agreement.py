@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from medallion.bronze.records import BronzeDecoder, BronzeRules, check_event, fast_check, payload_failures
 from medallion.bronze.validator import RULE_CLASS
 from medallion.contract import EVENT_SCHEMA, MAX_EVENT_BYTES, MAX_FUTURE_SKEW
-from medallion.kafka.source import ARROW_SCHEMA as KAFKA_SCHEMA
+from tests.fixtures import records as kafka_records
 
 ORACLE = Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 KAFKA_TS = dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
@@ -192,20 +192,7 @@ def stricter_than_the_schema(event: dict[str, Any], raw: bytes) -> list[str]:
 
 
 def kafka_batch(values: list[bytes]) -> pa.RecordBatch:
-    n = len(values)
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array([b"u_000123"] * n, pa.binary()),
-            pa.array(values, pa.binary()),
-            pa.array(["t"] * n),
-            pa.array([0] * n, pa.int32()),
-            pa.array(range(n), pa.int64()),
-            pa.array([KAFKA_US] * n, pa.timestamp("us", tz="UTC")),
-            pa.array([0] * n, pa.int32()),
-            pa.nulls(n, KAFKA_SCHEMA.field("headers").type),
-        ],
-        schema=KAFKA_SCHEMA,
-    )
+    return kafka_records.kafka_batch(list(values), timestamp_us=KAFKA_US, keys=[b"u_000123"] * len(values))
 
 
 DECODER = BronzeDecoder(KEY)

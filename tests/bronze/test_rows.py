@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 from medallion.bronze import rows
 from medallion.bronze.records import BRONZE_FIELDS, BronzeDecoder
 from medallion.contract import EVENT_SCHEMA
-from medallion.kafka.source import ARROW_SCHEMA as KAFKA_SCHEMA
+from tests.fixtures import records as kafka_records
 
 KEY = b"rows-test-key-0123456789"
 KAFKA_US = int(dt.datetime(2026, 11, 26, tzinfo=dt.UTC).timestamp() * 1_000_000)
@@ -41,20 +41,7 @@ PLANTED = {
 
 
 def kafka_batch(values: list[bytes]) -> pa.RecordBatch:
-    n = len(values)
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array([b"u_000123"] * n, pa.binary()),
-            pa.array(values, pa.binary()),
-            pa.array(["t"] * n),
-            pa.array([0] * n, pa.int32()),
-            pa.array(range(n), pa.int64()),
-            pa.array([KAFKA_US] * n, pa.timestamp("us", tz="UTC")),
-            pa.array([0] * n, pa.int32()),
-            pa.nulls(n, KAFKA_SCHEMA.field("headers").type),
-        ],
-        schema=KAFKA_SCHEMA,
-    )
+    return kafka_records.kafka_batch(list(values), timestamp_us=KAFKA_US, keys=[b"u_000123"] * len(values))
 
 
 def kept_strings() -> list[tuple[str, ...]]:

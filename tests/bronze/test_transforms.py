@@ -12,9 +12,9 @@ import pytest
 from medallion.bronze.records import ARROW_SCHEMA, BronzeDecoder, BronzeRules, check_event
 from medallion.bronze.transforms import BRONZE_COLUMNS, rejected_events, valid_events, with_lineage
 from medallion.contract import BAD_RECORD_HEADER
-from medallion.kafka.source import ARROW_SCHEMA as KAFKA_SCHEMA
 from medallion.produce.generator import generate
 from medallion.produce.lookups import build_world
+from tests.fixtures import records as kafka_records
 from tests.fixtures.times import utc
 
 # The Bronze rule (prefix) each producer bad-record class must be rejected for.
@@ -40,20 +40,7 @@ NOW_US = int(NOW.timestamp() * 1_000_000)
 
 def kafka_batch(values: list[bytes | None], keys: list[bytes | None] | None = None) -> pa.RecordBatch:
     """Raw Kafka records as the source yields them, all stamped `NOW`, on one topic and partition."""
-    n = len(values)
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(keys or [None] * n, pa.binary()),
-            pa.array(values, pa.binary()),
-            pa.array(["t"] * n),
-            pa.array([0] * n, pa.int32()),
-            pa.array(range(n), pa.int64()),
-            pa.array([NOW_US] * n, pa.timestamp("us", tz="UTC")),
-            pa.array([0] * n, pa.int32()),
-            pa.nulls(n, KAFKA_SCHEMA.field("headers").type),
-        ],
-        schema=KAFKA_SCHEMA,
-    )
+    return kafka_records.kafka_batch(values, timestamp_us=NOW_US, keys=keys)
 
 
 @pytest.fixture(scope="module")
