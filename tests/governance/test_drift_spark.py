@@ -15,6 +15,7 @@ from medallion.config import DriftConfig
 from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.governance import drift, drift_spark
 from medallion.status import Status, drift_status
+from tests.governance.frames import gold_frame
 
 D = dt.date(2026, 11, 20)
 FAM = TEMPORAL_FEATURES
@@ -46,13 +47,7 @@ def _rows(seed: int, *, shift: bool) -> list[dict[str, Any]]:
 
 
 def _frame(spark: Any, rows: list[dict[str, Any]]) -> Any:
-    types = {"float64": "double", "string": "string"}
-    ddl = ", ".join(
-        ["user_id string", f"{catalog.FEATURE_DATE} date"]
-        + [f"{f.name} {types[f.dtype]}" for f in FAM.features]
-    )
-    names = ["user_id", catalog.FEATURE_DATE, *FAM.feature_names]
-    return spark.createDataFrame([tuple(r[n] for n in names) for r in rows], ddl)
+    return gold_frame(spark, FAM, rows)
 
 
 def _sample(rows: list[dict[str, Any]], feature: str, days: list[dt.date]) -> list[Any]:

@@ -14,6 +14,7 @@ from medallion.errors import ConfigError
 from medallion.features import FAMILIES
 from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.governance import quality
+from tests.governance.frames import gold_frame
 
 FAM = TEMPORAL_FEATURES
 D = dt.date(2026, 11, 20)
@@ -38,13 +39,7 @@ def _rows(n: int = 40) -> list[dict[str, Any]]:
 
 
 def _frame(spark: Any, rows: list[dict[str, Any]]) -> Any:
-    types = {"float64": "double", "string": "string"}
-    ddl = ", ".join(
-        ["user_id string", f"{catalog.FEATURE_DATE} date"]
-        + [f"{f.name} {types[f.dtype]}" for f in FAM.features]
-    )
-    names = ["user_id", catalog.FEATURE_DATE, *FAM.feature_names]
-    return spark.createDataFrame([tuple(r[n] for n in names) for r in rows], ddl)
+    return gold_frame(spark, FAM, rows)
 
 
 def test_every_check_finds_its_planted_rows(spark: Any) -> None:

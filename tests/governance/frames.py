@@ -1,0 +1,16 @@
+"""Gold rows as a Spark frame for the governance tests: the family's join key, feature_date and features,
+typed as the catalogue's Gold table declares them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medallion import catalog
+from medallion.features import FeatureFamily
+
+
+def gold_frame(spark: Any, fam: FeatureFamily, rows: list[dict[str, Any]]) -> Any:
+    types = {c.name: c.type for c in catalog.gold_table(fam.name).columns}
+    names = [fam.entity.join_key, catalog.FEATURE_DATE, *fam.feature_names]
+    ddl = ", ".join(f"{n} {'date' if n == catalog.FEATURE_DATE else types[n]}" for n in names)
+    return spark.createDataFrame([tuple(r[n] for n in names) for r in rows], ddl)
