@@ -95,7 +95,10 @@ class IngestConfig(Section):
         description="Fail when offsets to be read were deleted by retention (true) or skip them (false).",
     )
     dedup_watermark: str = Field(
-        "1 hour", description="How long an event_id is remembered for deduplication (event-time watermark)."
+        "1 hour",
+        description="How long an event_id is remembered for deduplication, counted from when it was "
+        "ingested (processing time): a copy arriving later is kept. Every micro-batch also scans all the "
+        "ids held, so a batch's cost grows with the event rate times this window.",
     )
     source: Literal["python", "native"] = Field(
         "python",
