@@ -347,8 +347,7 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     Read in that order they are a waterfall: each adds one piece of the job; what the job takes beyond
     the last is its caching, counting and the two partitioned writes.
     """
-    from medallion.bronze.records import BronzeDecoder
-    from medallion.bronze.stream import BRONZE_SOURCE, checked_stream, source_options
+    from medallion.bronze.stream import checked_stream, decoded_stream, source_options
     from medallion.kafka.source import register
     from medallion.spark import get_spark
 
@@ -360,16 +359,12 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     def plain() -> Any:
         return spark.readStream.format("medallion_kafka").options(**options).load()
 
-    def decoded() -> Any:
-        register(spark, BRONZE_SOURCE, BronzeDecoder(BENCH_PII_KEY.encode()))
-        return spark.readStream.format(BRONZE_SOURCE).options(**options).load()
-
     plans = {
         "source": plain().writeStream.format("noop"),
         "spark copy": plain().writeStream.foreachBatch(
             lambda df, _: df.write.mode("append").parquet(copy_to)
         ),
-        "decode": decoded().writeStream.format("noop"),
+        "decode": decoded_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.format("noop"),
         "decode + dedup": checked_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.format("noop"),
     }
     rates = {}

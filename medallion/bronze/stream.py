@@ -67,13 +67,16 @@ def native_options(cfg: Config) -> dict[str, str]:
 
 def checked_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
     """The streaming plan up to foreachBatch: read and decode (parse, validate, scrub), drop duplicates."""
+    return decoded_stream(spark, cfg, pii_key).transform(drop_duplicate_events(cfg.ingest.dedup_watermark))
+
+
+def decoded_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
+    """The configured source with Bronze's decoder: one decoded row per Kafka record (`DECODED_SCHEMA`)."""
     decoder = BronzeDecoder(pii_key, BronzeRules())
     if cfg.ingest.source == "native":
-        decoded = native_stream(spark, cfg, decoder)
-    else:
-        register(spark, BRONZE_SOURCE, decoder)
-        decoded = spark.readStream.format(BRONZE_SOURCE).options(**source_options(cfg)).load()
-    return decoded.transform(drop_duplicate_events(cfg.ingest.dedup_watermark))
+        return native_stream(spark, cfg, decoder)
+    register(spark, BRONZE_SOURCE, decoder)
+    return spark.readStream.format(BRONZE_SOURCE).options(**source_options(cfg)).load()
 
 
 def native_stream(spark: SparkSession, cfg: Config, decoder: BronzeDecoder) -> DataFrame:
