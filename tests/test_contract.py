@@ -94,8 +94,11 @@ def test_a_full_commerce_event_is_valid() -> None:
         ({"event_type": "click", "item_id": None}, "$.item_id: None is not of type 'string'"),
         ({"event_type": "search", "search_query": "x", "item_id": None}, "$.price: not allowed"),
         ({"schema_version": 2}, "$.schema_version: 1 was expected"),
-        ({"event_id": "not-a-uuid"}, "$.event_id: 'not-a-uuid' does not match"),
-        ({"user_id": "123"}, "$.user_id: '123' does not match"),
+        ({"event_id": "   "}, "$.event_id: '   ' does not match"),
+        ({"event_id": "x" * 129}, "$.event_id: '" + "x" * 129 + "' is too long"),
+        ({"user_id": "u\t1"}, "$.user_id: 'u\\t1' does not match"),
+        ({"session_id": ""}, "$.session_id: '' does not match"),
+        ({"item_id": "sku\x85"}, "$.item_id: 'sku\\x85' does not match"),
         ({"event_time": "2026-11-25 12:34:56"}, "$.event_time: '2026-11-25 12:34:56' does not match"),
         ({"event_time": "2026-02-30T00:00:00.000Z"}, "is not a valid date-time"),
         ({"geo": {"country": "Brazil"}}, "$.geo.country: 'Brazil' does not match"),
@@ -124,6 +127,24 @@ def test_search_carries_a_query_and_no_item_other_events_no_query() -> None:
     view = search | {"event_type": "page_view"}
     assert "$.search_query: not allowed for this event_type" in validate_event(view, now=NOW)
     assert validate_event({k: v for k, v in view.items() if k != "search_query"}, now=NOW) == []
+
+
+@pytest.mark.parametrize(
+    "ident",
+    [
+        "550e8400-e29b-41d4-a716-446655440000",
+        "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "42",
+        "zoe@example.com",
+        "SKU 12/ä",
+        "x" * 128,
+    ],
+)
+def test_ids_are_opaque_strings(ident: str) -> None:
+    """UUIDs, ULIDs, digits, emails, SKUs with spaces: any non-blank id of at most 128 characters with no
+    control character is an id, for the event, the user, the session and the item alike."""
+    changed = event(event_id=ident, user_id=ident, session_id=ident, item_id=ident)
+    assert validate_event(changed, now=NOW) == []
 
 
 def test_unknown_fields_are_allowed_so_that_adding_one_keeps_the_version() -> None:

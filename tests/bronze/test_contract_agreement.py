@@ -96,6 +96,7 @@ def boundary_values(node: dict[str, Any]) -> list[Any]:
     if "pattern" in node:
         values += [" ", "\t", "a", "u_000123\n", "i_00042\n", "u_12345", "i_1234", "i_00042", "u_000123"]
         values += ["US", "us", "USA", "US\n", "0bcebe72-1cd7-41e1-a298-ea4681477ae7\n"]
+        values += ["\u00a0", " x", "x\ty", "x\x00", "sku\x85", "\x7f", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "😀"]
         values += ["2026-02-30T00:00:00.000Z", "2026-02-28T23:59:59.999Z", "2026-11-25T12:34:56Z"]
         values += ["2026-11-25T12:34:56.789Z\n", "1999-12-31T23:59:59.999Z", "2026-13-01T00:00:00.000Z"]
     for key in ("minLength", "maxLength"):

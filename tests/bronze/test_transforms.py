@@ -139,7 +139,8 @@ def _event(**changes: Any) -> dict[str, Any]:
         ),
         ({"event_time": "1999-12-31T23:59:59.999Z"}, ["pattern:event_time", "range:event_time_too_old"]),
         ({"schema_version": 2}, ["const:schema_version"]),
-        ({"event_id": ""}, ["pattern:event_id", "format:event_id"]),  # blank ids are violations
+        ({"event_id": ""}, ["pattern:event_id"]),  # blank ids are violations
+        ({"user_id": "u\x00"}, ["pattern:user_id"]),  # and so are control characters
         ({"user_id": " "}, ["pattern:user_id"]),
         ({"session_id": " "}, ["pattern:session_id"]),
         ({"item_id": None}, ["type:item_id"]),  # a purchase is about an item
