@@ -22,6 +22,7 @@ from medallion import serving
 from medallion.config import Config
 from medallion.errors import TransientError
 from medallion.features import FAMILIES
+from tests.fixtures.services import service_missing
 from tests.serving.families_gold import latest, served, write_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("feast_imported")]
@@ -31,7 +32,10 @@ class OwnRedis:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("no redis-server on PATH")
+            service_missing(
+                "No redis-server binary on PATH: the outage tests start, kill and restart their own Redis. "
+                "Install redis-server."
+            )
         self.binary, self.workdir = binary, workdir
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
