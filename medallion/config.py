@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medallion.errors import ConfigError
 
@@ -330,6 +330,28 @@ class DriftConfig(Section):
         return self.feature_thresholds.get(feature, self.psi_threshold)
 
 
+class ContractConfig(Section):
+    """The event contract Bronze enforces (`medallion contract check` tests sample events against it)."""
+
+    path: str | None = Field(
+        None,
+        description="Your own contract: a JSON Schema file (a path as given, relative to the working "
+        "directory) replacing the packaged `medallion/schemas/user_event.schema.json`. It may use only "
+        "the keywords Bronze compiles, must require event_id, event_type, event_time, user_id and "
+        "session_id and declare item_id, price, quantity and currency; checked when the config loads. "
+        "Unset: the packaged contract.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _compiles(cls, path: str | None) -> str | None:
+        if path:
+            from medallion.contract import load_user_contract
+
+            load_user_contract(path)  # a ContractError (a ValueError) names what is wrong
+        return path
+
+
 class Config(Section):
     """The whole medallion configuration."""
 
@@ -349,6 +371,7 @@ class Config(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
     drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
+    contract: ContractConfig = Field(default_factory=ContractConfig)  # type: ignore[arg-type]
 
 
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")

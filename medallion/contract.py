@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -131,3 +132,86 @@ def validate_payload(value: bytes | None, *, now: datetime | None = None) -> lis
         ends_early = opened and (exc.pos >= len(text.rstrip()) - 4 or exc.msg.startswith("Unterminated"))
         return [f"$: not JSON ({exc.msg}, char {exc.pos}{'; truncated' if ends_early else ''})"]
     return validate_event(obj, now=now)
+
+
+# --- a user's own contract -------------------------------------------------------------------------------
+
+RELIED_ON_REQUIRED: tuple[str, ...] = ("event_id", "event_type", "event_time", "user_id", "session_id")
+"""Members every event must carry in any contract: Bronze deduplicates on event_id and partitions by
+event_time; Silver and Gold key every row by user, session and type."""
+RELIED_ON_DECLARED: tuple[str, ...] = ("item_id", "price", "quantity", "currency")
+"""Members any contract must declare (they may stay optional): Silver's enrichment and Gold's item and
+commerce features read them."""
+
+
+class ContractError(ValueError):
+    """A user's contract that Bronze cannot compile or that lacks what Silver and Gold rely on."""
+
+
+def load_user_contract(path: str) -> dict[str, Any]:
+    """The JSON Schema at ``path``, checked to be one Bronze can enforce and Silver and Gold can read.
+
+    A contract replaces the packaged one entirely: its rules (patterns, enums, lengths, ranges, formats,
+    conditionals, ``x-medallion`` limits) are what Bronze enforces. The Bronze table keeps the catalogue's
+    columns: a member the packaged contract also declares is stored as Bronze stores it (so it must keep
+    its JSON kind), a member it does not is validated but not stored, and a stored member the user's
+    contract leaves out is null.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ContractError(f"cannot read the contract file {path}: {exc.strerror}") from None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"the contract file {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+    check_user_contract(schema, path)
+    return schema if isinstance(schema, dict) else {}
+
+
+def check_user_contract(schema: Any, where: str = "the contract") -> None:
+    """Raise `ContractError` naming what ``schema`` lacks or uses that Bronze does not compile."""
+    if not isinstance(schema, dict) or schema.get("type") != "object" or "properties" not in schema:
+        raise ContractError(f"{where} must be a JSON Schema of an object with properties (an event)")
+    props = schema["properties"]
+    missing = [m for m in (*RELIED_ON_REQUIRED, *RELIED_ON_DECLARED) if m not in props]
+    optional = [m for m in RELIED_ON_REQUIRED if m in props and m not in schema.get("required", ())]
+    if missing or optional:
+        said = [f"declares no {', '.join(missing)}"] if missing else []
+        said += [f"does not require {', '.join(optional)}"] if optional else []
+        raise ContractError(
+            f"{where} {' and '.join(said)}: Silver and Gold rely on {', '.join(RELIED_ON_REQUIRED)} in every "
+            f"event (required) and on {', '.join(RELIED_ON_DECLARED)} being declared (optional is fine)"
+        )
+    if props["event_time"].get("pattern") != _PROPS["event_time"]["pattern"]:
+        raise ContractError(
+            f"{where} changes event_time's pattern: Bronze reads the time by position, so event_time keeps "
+            f"the packaged pattern {_PROPS['event_time']['pattern']!r} (UTC, milliseconds, Z)"
+        )
+    for path, theirs, ours in _shared_members(props, _PROPS):
+        if "$ref" not in theirs and _solid_kinds(theirs) != _solid_kinds(ours):
+            raise ContractError(
+                f"{where} declares {path} as {theirs.get('type')!r}, but Bronze stores it as "
+                f"{ours.get('type')!r}: keep its JSON type (a member of another type needs another name)"
+            )
+    from medallion.bronze.validator import Schema, compile_contract
+
+    try:
+        compile_contract(Schema(schema))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContractError(f"{where}: {exc}") from None
+
+
+def _solid_kinds(node: dict[str, Any]) -> set[str]:
+    declared = node.get("type", [])
+    return {k for k in (declared if isinstance(declared, list) else [declared]) if k != "null"}
+
+
+def _shared_members(
+    theirs: dict[str, Any], ours: dict[str, Any], prefix: str = ""
+) -> Iterable[tuple[str, dict[str, Any], dict[str, Any]]]:
+    for name, node in theirs.items():
+        if name in ours and isinstance(node, dict):
+            yield prefix + name, node, ours[name]
+            if "properties" in node and "properties" in ours[name]:
+                yield from _shared_members(node["properties"], ours[name]["properties"], f"{prefix}{name}.")

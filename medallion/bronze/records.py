@@ -26,11 +26,12 @@ one record, never the stream). ``error_class`` is the class of the first failed 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pyarrow as pa
@@ -39,8 +40,11 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from medallion import contract
 from medallion.bronze import rows
-from medallion.bronze.validator import Schema, compile_contract, rule_failures
+from medallion.bronze.validator import Compiled, Schema, compile_contract, rule_failures
 from medallion.pii.scrub import redact_text
+
+if TYPE_CHECKING:
+    from medallion.config import Config
 
 PII_BITS = rows.PII_BITS
 """PII a valid event carried, as bits of ``_scrubbed``: counted per batch by the job."""
@@ -89,11 +93,55 @@ _INT64_MAX = 2**63 - 1  # Bronze stores quantity as a long
 
 @dataclass(frozen=True)
 class BronzeRules:
-    """Limits a record must respect. The defaults are the contract's (``x-medallion`` in the schema)."""
+    """Limits a record must respect, and the contract. The defaults are the packaged contract's
+    (``x-medallion`` in the schema); `rules_for` reads a user's contract from config."""
 
     max_event_bytes: int = contract.MAX_EVENT_BYTES
     max_future_skew_s: int = int(contract.MAX_FUTURE_SKEW.total_seconds())
     min_event_time: str = contract.MIN_EVENT_TIME.isoformat()
+    contract: str | None = None
+    """A user's contract as JSON text (None: the packaged one). Text, not the compiled validator: the
+    rules travel pickled inside the decoder to Spark's Python workers, and each worker compiles the text
+    once (`bronze_contract`)."""
+
+
+@dataclass(frozen=True)
+class BronzeContract:
+    """A contract compiled for Bronze: the rule-by-rule path, the fast path, its number members and the
+    Bronze row writer."""
+
+    schema: Schema
+    fast: Compiled
+    numbers: list[tuple[str, ...]]
+    writer: rows.RowWriter | None  # None: the packaged contract's own
+
+
+@lru_cache(4)
+def bronze_contract(text: str | None) -> BronzeContract:
+    """The contract of `BronzeRules.contract`, compiled once per process."""
+    if text is None:
+        return _PACKAGED
+    schema = json.loads(text)
+    contract.check_user_contract(schema)
+    return BronzeContract(
+        Schema(schema), compile_contract(Schema(schema)), _number_members(schema), rows.row_writer(schema)
+    )
+
+
+def rules_for(cfg: Config) -> BronzeRules:
+    """Bronze's rules for ``cfg``: the packaged contract, or the user's (``contract.path``) with the
+    limits of its ``x-medallion`` block (the packaged ones where it sets none)."""
+    if not cfg.contract.path:
+        return BronzeRules()
+    schema = contract.load_user_contract(cfg.contract.path)
+    limits = schema.get("x-medallion", {})
+    default = BronzeRules()
+    return BronzeRules(
+        max_event_bytes=int(limits.get("max_event_bytes", default.max_event_bytes)),
+        max_future_skew_s=int(limits.get("max_future_skew_seconds", default.max_future_skew_s)),
+        min_event_time=str(limits.get("min_event_time", default.min_event_time)),
+        contract=json.dumps(schema, sort_keys=True),
+    )
 
 
 # --- the rule-by-rule path ------------------------------------------------------------------------------
@@ -127,7 +175,8 @@ def check_event(
 ) -> tuple[list[str], int | None]:
     """Every rule a parsed JSON object breaks (the schema's, then Bronze's), and its event time in µs
     since the epoch when it has one."""
-    failed = rule_failures(SCHEMA, event)
+    compiled = bronze_contract(rules.contract)
+    failed = rule_failures(compiled.schema, event)
     time_us = None
     raw_time = event.get("event_time")
     if type(raw_time) is str:
@@ -139,7 +188,7 @@ def check_event(
     quantity: Any = event.get("quantity")
     if type(quantity) in (int, float) and quantity > _INT64_MAX:
         failed.append("range:quantity")
-    for path in _NUMBER_MEMBERS:  # 1e400: a double cannot hold it, msgspec refuses it
+    for path in compiled.numbers:  # 1e400: a double cannot hold it, msgspec refuses it
         number = _member(event, path)
         if type(number) is float and not math.isfinite(number):
             failed.append(f"range:{'.'.join(path)}")
@@ -157,7 +206,7 @@ def _number_members(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[
     return out
 
 
-_NUMBER_MEMBERS = _number_members(contract.EVENT_SCHEMA)
+_PACKAGED = BronzeContract(SCHEMA, FAST, _number_members(contract.EVENT_SCHEMA), None)
 
 
 def _member(event: Any, path: tuple[str, ...]) -> Any:
@@ -216,15 +265,16 @@ def _minute_us(prefix: str) -> int | None:
 def fast_check(value: bytes, kafka_ts_us: int | None, rules: BronzeRules) -> tuple[Any, int] | None:
     """The decoded event and its time in µs when ``value`` meets every rule, else None (then
     `payload_failures` and `check_event` say why). The contract's pattern fixes the time's layout."""
+    fast = bronze_contract(rules.contract).fast
     if len(value) > rules.max_event_bytes:
         return None
     try:
         if not value.isascii():  # msgspec skips members the contract does not name without checking them
             value.decode("utf-8")
-        event = FAST.decode(value)
+        event = fast.decode(value)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-    if not FAST.post(event):
+    if not fast.post(event):
         return None
     text = event.event_time
     minute = _minute_us(text[:16])
@@ -267,7 +317,7 @@ class BronzeDecoder:
         rules = self.rules
         values = batch.column("value").to_pylist()
         stamps = batch.column("timestamp").cast(pa.int64()).to_pylist()
-        out = rows.Columns(ARROW_SCHEMA)
+        out = rows.Columns(ARROW_SCHEMA, bronze_contract(rules.contract).writer)
         dedup, scrubbed = out.cols["_dedup_key"].append, out.cols["_scrubbed"].append
         rejected: list[tuple[int, list[str]]] = []
         for i, (value, ts) in enumerate(zip(values, stamps, strict=True)):

@@ -161,11 +161,34 @@ class Scrubbers:
         self.url = lru_cache(size)(scrub_url)
 
 
+@dataclass(frozen=True)
+class RowWriter:
+    """The members a contract's events fill, in Bronze's order, and the generated function filling them."""
+
+    plan: list[tuple[str, Stored, dict[str, Any] | None]]
+    factory: Callable[..., Any]
+    source: str
+
+
+def row_writer(schema: dict[str, Any]) -> RowWriter:
+    """The row writer for a user's contract (`medallion.contract.load_user_contract`): the packaged
+    contract's plan, so the Bronze table keeps the catalogue's columns, restricted to the members
+    ``schema`` declares. Its other members are validated, not stored; a stored member it leaves out is
+    null (`Columns.to_batch`)."""
+    declared = set(_nodes(schema))
+    plan = [entry for entry in _PLAN if entry[0] in declared]
+    source, _ = _generate(plan, schema)
+    namespace: dict[str, Any] = {"UNSET": UNSET, "round_coordinate": round_coordinate}
+    exec(compile(source, "<bronze row>", "exec"), namespace)  # noqa: S102 (generated from a checked schema)
+    return RowWriter(plan, namespace["make"], source)
+
+
 class Columns:
     """A decoded batch's columns as Python lists, filled row by row, built into Arrow once. The Kafka
     coordinates come from the source's own arrays, and the rejected-only columns are filled at the end."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, writer: RowWriter | None = None) -> None:
+        plan, factory = (writer.plan, writer.factory) if writer else (_PLAN, _ROW_FACTORY)
         self.schema = schema
         self.cols: dict[str, list[Any]] = {f.name: [] for f in schema if not pa.types.is_struct(f.type)}
         self.nested: dict[str, dict[str, list[Any]]] = {
@@ -173,12 +196,12 @@ class Columns:
         }
         # The Bronze columns, in the order the generated row function fills them.
         self.bronze: list[list[Any]] = []
-        for path, stored, _ in _PLAN:
+        for path, stored, _ in plan:
             if stored.column is None or stored.how == "struct":
                 continue
             parent = path.rpartition(".")[0]
             self.bronze.append(self.nested[parent][stored.column] if parent else self.cols[stored.column])
-        self.row = _ROW_FACTORY(*(column.append for column in self.bronze))
+        self.row = factory(*(column.append for column in self.bronze))
 
     def add_rejected_placeholder(self) -> None:
         for column in self.bronze:
@@ -198,7 +221,8 @@ class Columns:
                 fields = self.nested[f.name]
                 arrays.append(
                     pa.StructArray.from_arrays(
-                        [pa.array(fields[sub.name], sub.type) for sub in f.type], fields=list(f.type)
+                        [pa.array(fields[sub.name] or [None] * n, sub.type) for sub in f.type],
+                        fields=list(f.type),
                     )
                 )
             else:

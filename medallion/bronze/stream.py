@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
-from medallion.bronze.records import BronzeDecoder, BronzeRules
+from medallion.bronze.records import BronzeDecoder, rules_for
 from medallion.bronze.transforms import drop_duplicate_events
 from medallion.catalog import INGEST_DATA_LOSS
 from medallion.config import Config
@@ -72,7 +72,7 @@ def checked_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFram
 
 def decoded_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
     """The configured source with Bronze's decoder: one decoded row per Kafka record (`DECODED_SCHEMA`)."""
-    decoder = BronzeDecoder(pii_key, BronzeRules())
+    decoder = BronzeDecoder(pii_key, rules_for(cfg))
     if cfg.ingest.source == "native":
         return native_stream(spark, cfg, decoder)
     register(spark, BRONZE_SOURCE, decoder)
