@@ -14,7 +14,7 @@ payload's size in bytes, and that ``event_time`` lies between 2000-01-01 and a l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
+
+    from medallion.bronze.records import BronzeRules
 
 SCHEMA_RESOURCE = "user_event.schema.json"
 
@@ -215,3 +217,18 @@ def _shared_members(
             yield prefix + name, node, ours[name]
             if "properties" in node and "properties" in ours[name]:
                 yield from _shared_members(node["properties"], ours[name]["properties"], f"{prefix}{name}.")
+
+
+def check_records(
+    values: Iterable[bytes], rules: BronzeRules, now: datetime | None = None
+) -> Iterator[list[str]]:
+    """Bronze's own verdict on each record value, as the ingest would reach it: ``[]`` for a valid one,
+    else every rule it breaks (``<class>:<member>``). ``now`` stands for the records' Kafka timestamps,
+    against which an event time too far ahead is judged (default: the current time)."""
+    from medallion.bronze.records import BronzeDecoder
+
+    decoder = BronzeDecoder(b"", rules)  # no key: nothing is scrubbed, only checked
+    at = now or datetime.now(UTC)
+    stamp = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    for value in values:
+        yield decoder.check(value, stamp)

@@ -341,6 +341,14 @@ class BronzeDecoder:
             rejected.append((i, failed))
         return self._finish(batch, out, rejected)
 
+    def check(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
+        """Every rule a record breaks, ``[]`` when Bronze would take it (`medallion contract check`)."""
+        return (
+            []
+            if value and fast_check(value, kafka_ts_us, self.rules) is not None
+            else self.failures(value, kafka_ts_us)
+        )
+
     def failures(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
         """Why a record the fast path refused breaks the contract: the rule-by-rule path."""
         failed, event = payload_failures(value, self.rules)

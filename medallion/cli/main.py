@@ -6,6 +6,7 @@ import sys
 
 from medallion.cli import (  # noqa: F401  (importing a module registers its command)
     config_cmd,
+    contract,
     features,
     gold,
     ingest,
