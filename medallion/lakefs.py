@@ -45,18 +45,22 @@ _RENAME_ATOMIC = ("local", "hdfs")
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``path`` whole or not at all: no reader, and no crash, ever sees part of the text.
+    """Write ``path`` whole or not at all (`write_bytes`)."""
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``path`` whole or not at all: no reader, and no crash, ever sees part of the data.
 
     Where files grow in place (local disk, HDFS) the text goes to a hidden temporary file in the same
     directory (``.<name>.<random>.tmp``: Spark, pyarrow and ``list_files(suffix=...)`` skip it), which
     is then renamed over ``path``; a crash can leave only such a temporary file behind. On an object
-    store the text is one PUT.
+    store the data is one PUT.
     """
     filesystem, inner = _split(path)
     parent, _, name = inner.rpartition("/")
     if parent:
         filesystem.create_dir(parent, recursive=True)
-    data = text.encode()
     if filesystem.type_name not in _RENAME_ATOMIC:
         with filesystem.open_output_stream(inner) as out:
             out.write(data)

@@ -10,6 +10,7 @@ from medallion.cli import (  # noqa: F401  (importing a module registers its com
     features,
     gold,
     ingest,
+    lookups,
     materialize,
     produce,
     report,

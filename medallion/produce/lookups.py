@@ -5,7 +5,8 @@ PII) and the currency rates from the seed alone, so the producer's events and th
 by `write_lookups` always agree: same ids, same countries and currencies, prices derived from the same
 base prices. Only the users' signup dates depend on a second input, the date they are counted back from.
 
-Lookup tables (one Parquet file each under ``<lake>/lookups/<name>/``, replaced on every write):
+Lookup tables (one Parquet file each under ``<lake>/lookups/<name>/``, written as `medallion lookups load`
+writes them: items and users replaced, currency rates added to the earlier dates):
 
 - ``items``: item_id, category, brand, base_price_usd, popularity_rank (1 = most popular)
 - ``users``: user_id, signup_date, country, city, segment, currency (no PII: that lives in events only)
@@ -18,13 +19,10 @@ import random
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-from pyarrow import fs
 
-from medallion import catalog, lakefs
+from medallion import catalog
 from medallion.config import Config
 from medallion.contract import CURRENCIES
 
@@ -401,12 +399,6 @@ def lookup_tables(world: World) -> dict[str, pa.Table]:  # by the lookup's short
     }
 
 
-def _filesystem(path: str) -> tuple[fs.FileSystem, str]:
-    if "://" not in path or path.startswith("file://"):
-        return fs.LocalFileSystem(), str(Path(path.removeprefix("file://")).resolve())
-    return fs.FileSystem.from_uri(lakefs.pyarrow_uri(path))
-
-
 def write_lookups(
     target: Config | str,
     seed: int | None = None,
@@ -433,15 +425,14 @@ def write_lookups(
 
 
 def write_world_lookups(world: World, lake_root: str) -> dict[str, int]:
-    """Write ``world``'s lookup tables under ``<lake_root>/lookups/``; rows per table."""
-    counts = {}
+    """Write ``world``'s lookup tables under ``<lake_root>/lookups/`` as `medallion lookups load` does
+    (`medallion.lookups.tables.store`): items and users replaced, the day's currency rates added to the
+    earlier days' (a later run must not take the rate away from the events before its date); the rows
+    each table holds."""
+    from medallion.lookups.tables import store
+
     tables = lookup_tables(world)
-    for lookup in catalog.LOOKUPS:
-        name, table = lookup.short_name, tables[lookup.short_name]
-        filesystem, directory = _filesystem(catalog.join(lake_root, *lookup.location))
-        if filesystem.get_file_info(directory).type == fs.FileType.Directory:
-            filesystem.delete_dir_contents(directory)
-        filesystem.create_dir(directory, recursive=True)
-        pq.write_table(table, f"{directory}/part-00000.parquet", filesystem=filesystem)
-        counts[name] = table.num_rows
-    return counts
+    return {
+        lookup.short_name: store(lake_root, lookup, tables[lookup.short_name]).rows
+        for lookup in catalog.LOOKUPS
+    }

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import TerminalError
+from medallion.lookups import missing_message
 from medallion.silver.transforms import with_lookup
 
 
@@ -46,10 +47,7 @@ def read_lookups(spark: SparkSession, cfg: Config) -> dict[str, DataFrame]:
     for table in catalog.LOOKUPS:
         path = table.path(cfg)
         if not lakefs.exists(path):
-            raise TerminalError(
-                f"Silver joins {table.name} ({table.description.rstrip('.')}), but there is none at {path}. "
-                "Write it first (`medallion produce` writes the synthetic world's lookups)."
-            )
+            raise TerminalError(missing_message(table, path))
         df = spark.read.parquet(path)
         missing = [c for c in table.column_names if c not in df.columns]
         if missing:
