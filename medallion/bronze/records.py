@@ -16,12 +16,17 @@ own Kafka timestamp, not the wall clock, so a micro-batch replayed after a crash
 same Bronze and rejected rows as the first time (exactly-once relies on it).
 
 Rules are named ``<class>:<member>``, nested members by their path (``enum:device.type``):
-``payload:*`` (empty, not_utf8, oversized, malformed_json, not_object; when one fails no other is
-reported); the schema's own, one class per keyword (`validator.RULE_CLASS`: ``type``, ``enum``,
-``const``, ``pattern``, ``format``, ``range``, ``length``, ``required``, ``forbidden``); Bronze's additions
+``payload:*`` (empty, not_utf8, oversized, too_deep, malformed_json, not_object, and duplicate_key for
+a member given twice with a value the contract refuses; when one fails no other is reported); the
+schema's own, one class per keyword (`validator.RULE_CLASS`: ``type``, ``enum``, ``const``, ``pattern``,
+``format``, ``range``, ``length``, ``required``, ``forbidden``); Bronze's additions
 ``calendar:event_time``, ``range:event_time_future``, ``range:event_time_too_old`` and ``range:quantity``
-(beyond a long); and ``decode:<exception>`` should scrubbing a valid event ever fail (a bug: it costs that
-one record, never the stream). ``error_class`` is the class of the first failed rule.
+(beyond a long); and ``decode:<exception>`` should checking or scrubbing a record ever raise (a bug: it
+costs that one record, never the stream). ``error_class`` is the class of the first failed rule.
+
+No record can stop the stream: every exception one record raises is caught around that record, and a
+batch that still fails to build (a bug) is decoded again record by record, so that only the record that
+breaks it is rejected (`BronzeDecoder.__call__`).
 """
 
 from __future__ import annotations
@@ -89,6 +94,11 @@ _ANY_JSON = msgspec.json.Decoder(float_hook=float)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = 1_000_000
 _INT64_MAX = 2**63 - 1  # Bronze stores quantity as a long
+MAX_NESTING = 64
+"""How deep a record's JSON may nest (``payload:too_deep`` beyond). JSON Schema sets no limit, but every
+parser has one: msgspec's (like Python's) is the interpreter's recursion limit *minus the depth of the
+caller's stack*, so the same record could parse in one call and raise in another, or in a replay. A
+fixed limit far below it keeps the split deterministic, which exactly-once relies on."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class BronzeRules:
     max_event_bytes: int = contract.MAX_EVENT_BYTES
     max_future_skew_s: int = int(contract.MAX_FUTURE_SKEW.total_seconds())
     min_event_time: str = contract.MIN_EVENT_TIME.isoformat()
+    max_nesting: int = MAX_NESTING
     contract: str | None = None
     """A user's contract as JSON text (None: the packaged one). Text, not the compiled validator: the
     rules travel pickled inside the decoder to Spark's Python workers, and each worker compiles the text
@@ -144,6 +155,34 @@ def rules_for(cfg: Config) -> BronzeRules:
     )
 
 
+def too_deep(value: bytes, limit: int) -> bool:
+    """The JSON text nests arrays and objects more than ``limit`` deep (brackets inside strings do not
+    count). Counting brackets settles nearly every record in C; only one with more brackets than
+    ``limit`` is scanned, byte by byte, as a JSON lexer would (malformed text is scanned the same way,
+    so a parser that fails on it never recursed deeper than the scan found)."""
+    if value.count(b"[") + value.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte == 0x5B or byte == 0x7B:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte == 0x5D or byte == 0x7D:
+            depth -= 1
+    return False
+
+
 # --- the rule-by-rule path ------------------------------------------------------------------------------
 
 
@@ -157,6 +196,8 @@ def payload_failures(value: bytes | None, rules: BronzeRules) -> tuple[list[str]
     if not value:
         return ["payload:empty"], None
     failed = ["payload:oversized"] if len(value) > rules.max_event_bytes else []
+    if too_deep(value, rules.max_nesting):
+        return [*failed, "payload:too_deep"], None
     try:
         parsed = _ANY_JSON.decode(value)
     except msgspec.DecodeError:
@@ -168,6 +209,23 @@ def payload_failures(value: bytes | None, rules: BronzeRules) -> tuple[list[str]
     if not isinstance(parsed, dict):
         failed.append("payload:not_object")
     return failed, parsed
+
+
+def _has_duplicate_keys(value: bytes) -> bool:
+    """Some object of the JSON text names a member twice. Only asked of the rare record whose two paths
+    disagree; its nesting is already bounded (`too_deep`), which Python's parser needs too."""
+    found = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        found = found or len({k for k, _ in items}) < len(items)
+        return dict(items)
+
+    try:
+        json.loads(value, object_pairs_hook=pairs)
+    except ValueError:
+        return False
+    return found
 
 
 def check_event(
@@ -266,7 +324,7 @@ def fast_check(value: bytes, kafka_ts_us: int | None, rules: BronzeRules) -> tup
     """The decoded event and its time in µs when ``value`` meets every rule, else None (then
     `payload_failures` and `check_event` say why). The contract's pattern fixes the time's layout."""
     fast = bronze_contract(rules.contract).fast
-    if len(value) > rules.max_event_bytes:
+    if len(value) > rules.max_event_bytes or too_deep(value, rules.max_nesting):
         return None
     try:
         if not value.isascii():  # msgspec skips members the contract does not name without checking them
@@ -312,6 +370,23 @@ class BronzeDecoder:
         return {"pii_key": self.pii_key, "rules": self.rules, "_scrubbers": None}
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        try:
+            return self._decode(batch)
+        except Exception:  # a bug no per-record guard caught: decode again record by record, below
+            return pa.concat_batches([self._decode_alone(batch.slice(i, 1)) for i in range(batch.num_rows)])
+
+    def _decode_alone(self, record: pa.RecordBatch) -> pa.RecordBatch:
+        """One record decoded on its own; rejected as ``decode:<exception>`` when even that raises."""
+        try:
+            return self._decode(record)
+        except Exception as exc:
+            out = rows.Columns(ARROW_SCHEMA)
+            out.cols["_dedup_key"].append(None)
+            out.cols["_scrubbed"].append(0)
+            out.add_rejected_placeholder()
+            return self._finish(record, out, [(0, [f"decode:{type(exc).__name__}"])])
+
+    def _decode(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self._scrubbers is None:
             self._scrubbers = rows.Scrubbers(self.pii_key)
         rules = self.rules
@@ -321,7 +396,10 @@ class BronzeDecoder:
         dedup, scrubbed = out.cols["_dedup_key"].append, out.cols["_scrubbed"].append
         rejected: list[tuple[int, list[str]]] = []
         for i, (value, ts) in enumerate(zip(values, stamps, strict=True)):
-            checked = fast_check(value, ts, rules) if value else None
+            try:
+                checked = fast_check(value, ts, rules) if value else None
+            except Exception:  # a bug in the fast path: the rule-by-rule path says why, or that it is one
+                checked = None
             if checked is not None:
                 event, time_us = checked
                 try:
@@ -350,10 +428,18 @@ class BronzeDecoder:
         )
 
     def failures(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
-        """Why a record the fast path refused breaks the contract: the rule-by-rule path."""
-        failed, event = payload_failures(value, self.rules)
-        if not failed:
-            failed, _ = check_event(event, kafka_ts_us, self.rules)
+        """Why a record the fast path refused breaks the contract: the rule-by-rule path. Never raises:
+        a record that breaks the checker itself is rejected as ``decode:<exception>``."""
+        try:
+            failed, event = payload_failures(value, self.rules)
+            if not failed:
+                failed, _ = check_event(event, kafka_ts_us, self.rules)
+        except Exception as exc:
+            return [f"decode:{type(exc).__name__}"]
+        if not failed and value and _has_duplicate_keys(value):
+            # The fast path checks every occurrence of a member, the parsed object keeps the last one:
+            # a member given twice, once against the contract, is ambiguous (readers differ on which wins).
+            failed = ["payload:duplicate_key"]
         # Both paths are compiled from one schema and a property test holds them together: this is a bug.
         return failed or ["decode:paths_disagree"]
 
@@ -377,8 +463,14 @@ class BronzeDecoder:
             for i, failed in rejected:
                 key, value = keys[i].as_py(), values[i].as_py()
                 c["_dedup_key"][i] = f"at:{topics[i].as_py()}:{partitions[i].as_py()}:{offsets[i].as_py()}"
-                c["key"][i] = redact_text(key.decode("utf-8", "replace")) if key is not None else None
-                c["payload"][i] = redact_text(value.decode("utf-8", "replace")) if value is not None else None
+                try:
+                    c["key"][i] = redact_text(key.decode("utf-8", "replace")) if key is not None else None
+                    c["payload"][i] = (
+                        redact_text(value.decode("utf-8", "replace")) if value is not None else None
+                    )
+                except Exception as exc:  # last resort: withhold both (never in clear), keep the stream going
+                    c["key"][i] = c["payload"][i] = None
+                    failed = [*failed, f"decode:{type(exc).__name__}"]
                 c["failed_rules"][i] = failed
                 c["error_class"][i] = failed[0].split(":", 1)[0]
                 c["error_message"][i] = "record breaks: " + ", ".join(failed)
