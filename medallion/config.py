@@ -262,6 +262,52 @@ class AlertsConfig(Section):
     )
 
 
+class ServeConfig(Section):
+    """`medallion serve`: the HTTP server's limits, each with a safe default (a hostile or broken client
+    gets a 4xx or is dropped; the others keep being answered)."""
+
+    max_body_bytes: int = Field(
+        262_144,
+        ge=1_024,
+        description="Largest request body accepted; a larger Content-Length is answered 413 without reading it.",
+    )
+    max_entities: int = Field(
+        1_000,
+        ge=1,
+        description="Most entity rows one request may ask for; more is answered 413 naming the limit.",
+    )
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a whole request once its first byte arrived; a slower or "
+        "half-sent request is answered 408 and its connection closed.",
+    )
+    idle_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a keep-alive connection may stay silent between requests before it is closed.",
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        description="Connections served at once (one thread each); one more is answered 503 and closed at once.",
+    )
+    shutdown_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="On SIGTERM, seconds in-flight requests get to finish before the remaining connections are closed.",
+    )
+    auth_token_env: str = Field(
+        "MEDALLION_SERVE_TOKEN",
+        description="Environment variable holding a bearer token; when it is set and not empty, every request but "
+        "`GET /health` needs `Authorization: Bearer <token>` (401 otherwise).",
+    )
+    access_log: bool = Field(
+        False,
+        description="Log every request (client, request line, status, bytes) at INFO; otherwise at DEBUG.",
+    )
+
+
 class MetricsConfig(Section):
     """Prometheus metrics: `medallion status --prometheus`, and a textfile after every run."""
 
@@ -365,6 +411,7 @@ class Config(Section):
     produce: ProduceConfig = Field(default_factory=ProduceConfig)  # type: ignore[arg-type]
     pii: PiiConfig = Field(default_factory=PiiConfig)  # type: ignore[arg-type]
     serving: ServingConfig = Field(default_factory=ServingConfig)  # type: ignore[arg-type]
+    serve: ServeConfig = Field(default_factory=ServeConfig)  # type: ignore[arg-type]
     silver: SilverConfig = Field(default_factory=SilverConfig)  # type: ignore[arg-type]
     quality: QualityConfig = Field(default_factory=QualityConfig)  # type: ignore[arg-type]
     gold: GoldConfig = Field(default_factory=GoldConfig)  # type: ignore[arg-type]

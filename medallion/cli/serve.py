@@ -13,7 +13,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (feast serve's default is 6566).")] = 6566,
 ) -> None:
     """Serve online features over HTTP with Feast's POST /get-online-features request and response,
-    answered by medallion's fast Redis reader (one pipelined round trip per request).
+    read from the configured online store (SQLite or Redis) without Feast. GET /metrics gives
+    Prometheus text, GET /health 200. Limits, timeouts and the optional bearer token: the serve.*
+    config keys. SIGTERM (or Ctrl-C) lets in-flight requests finish, then exits.
 
     \b
     Example:
@@ -21,13 +23,19 @@ def serve(
       curl -s localhost:6566/get-online-features -d '{"entities": {"user_id": ["u_000042"]},
            "feature_service": "user_profile"}'
     """
+    import signal
+
     from medallion.serving.server import FeatureServer
     from medallion.serving.store import check_online_store
 
     cfg = STATE.config()
     check_online_store(cfg)
     server = FeatureServer(cfg, host=host, port=port)
-    console().print(f"Serving online features on {server.url}/get-online-features (Ctrl-C stops)")
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+    console().print(
+        f"Serving online features from {server.reader.store.description} on {server.url}/get-online-features "
+        "(Ctrl-C stops)"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """Feast glue: Feast configured from medallion's config, materialization, online and historical reads.
 
 Importing this package does not import Feast (about 3 s): every function imports it when called, so
-the CLI stays fast. ``OnlineReader`` and ``medallion serve`` (`server`) read Redis without Feast at all.
+the CLI stays fast. ``OnlineReader`` and ``medallion serve`` (`server`) read Redis or SQLite without Feast at all.
 See feature_repo/README.md for the ``feast`` CLI on the same stores.
 """
 

@@ -97,12 +97,12 @@ def test_materialize_serves_each_entitys_newest_row_of_every_family(
     assert_serves_latest(cfg, rows)
 
 
-@pytest.mark.integration
+@pytest.mark.parametrize("online_store", STORES)
 def test_our_reader_answers_what_feasts_sdk_answers(
-    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config]
+    online_store: str, gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config]
 ) -> None:
     lake, _ = gold
-    cfg = store_config(lake, "redis")
+    cfg = store_config(lake, online_store)
     serving.materialize(cfg)
     store = serving.feature_store(cfg)
     reader = serving.OnlineReader(cfg)
@@ -124,6 +124,36 @@ def test_our_reader_answers_what_feasts_sdk_answers(
         assert reader.online_dict({"user_id": users, "item_id": items}, refs) == theirs
     finally:
         reader.close()
+
+
+@pytest.mark.integration
+def test_the_reader_answers_alike_from_sqlite_and_redis(
+    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config]
+) -> None:
+    """Event times included: SQLite keeps them as Feast's writer does (whole seconds, local-time epoch)."""
+    lake, _ = gold
+    answers = []
+    for online_store in ("sqlite", "redis"):
+        cfg = store_config(lake, online_store)
+        serving.materialize(cfg)
+        reader = serving.OnlineReader(cfg)
+        try:
+            users = ["u_000001", "u_000003", "u_nope", "u_000001"]
+            answers.append(
+                [
+                    reader.get_online_features(
+                        {"user_id": users, "item_id": [f"i_{n:06d}" for n in range(4)]},
+                        feature_service=service,
+                        full_feature_names=True,
+                    )
+                    for service in ("ranking", "user_profile", "embeddings")
+                ]
+            )
+        finally:
+            reader.close()
+    assert answers[0] == answers[1]
+    stamps = answers[0][0]["results"][-1]["event_timestamps"]
+    assert stamps[2] == "1970-01-01T00:00:00Z" and stamps[0].endswith("T00:00:00Z")
 
 
 @pytest.mark.integration

@@ -156,6 +156,8 @@ def test_medallion_serve_says_what_is_wrong_with_a_request(served: tuple[str, st
     status, answer = post(our_url, {"entities": {"user_id": ["u_1"]}, "features": ["user_features:nope"]})
     assert status == 400 and "Unknown feature reference 'user_features:nope'" in answer["detail"]
     status, answer = post(our_url, {"entities": {"user_id": ["u_1"]}, "feature_service": "ranking"})
-    assert status == 400 and "needs item_id in the entities" in answer["detail"]
+    assert status == 400, answer
+    assert "ranking needs the join keys user_id, item_id" in answer["detail"]
+    assert "lacks item_id" in answer["detail"]
     with urllib.request.urlopen(our_url + "/health", timeout=5) as response:
         assert response.status == 200
