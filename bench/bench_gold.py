@@ -31,11 +31,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from medallion import catalog
+from medallion import catalog, stages
 from medallion.config import load_config
 from medallion.contract import EVENT_TYPES
 from medallion.features import FAMILIES
 from medallion.features.user import USER_FEATURES
+from tests.stage_runs import run_job
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST = dt.date(2026, 1, 1)
@@ -218,7 +219,17 @@ def main() -> None:
     ledger = Ledger(str(lake))
 
     t = time.perf_counter()
-    gold = job.run(spark, cfg, first, last, run_id="bench-user", ledger=ledger, families=[USER_FEATURES])
+    gold = run_job(
+        stages.GOLD,
+        job.run,
+        spark,
+        cfg,
+        first,
+        last,
+        run_id="bench-user",
+        ledger=ledger,
+        families=[USER_FEATURES],
+    )
     gold_s = time.perf_counter() - t
     print(f"Gold user_features: {gold.output:,} rows for {DAYS} feature dates in {gold_s:.1f} s")
 
@@ -249,7 +260,9 @@ def main() -> None:
     print("outputs agree (rows and every column's sum)" if not differ else f"outputs DIFFER in {differ}")
 
     t = time.perf_counter()
-    every = job.run(spark, cfg, first, last, run_id="bench-all", ledger=ledger, families=FAMILIES)
+    every = run_job(
+        stages.GOLD, job.run, spark, cfg, first, last, run_id="bench-all", ledger=ledger, families=FAMILIES
+    )
     all_s = time.perf_counter() - t
     print(f"Gold, all {len(FAMILIES)} families: {every.output:,} rows in {all_s:.1f} s")
     print(f"load average {os.getloadavg()[0]:.1f}")

@@ -29,9 +29,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medallion import catalog  # noqa: E402
+from medallion import (
+    catalog,  # noqa: E402
+    stages,
+)
 from medallion.config import load_config  # noqa: E402
 from medallion.ledger import Ledger  # noqa: E402
+from tests.stage_runs import run_job
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 FIRST_DAY = dt.date(2026, 1, 5)
@@ -141,7 +145,15 @@ def silver_job(spark: Any, cfg: Any) -> tuple[float, Any]:
 
     dates = [FIRST_DAY + dt.timedelta(days=i) for i in range(DAYS)]
     t = time.perf_counter()
-    result = job.run(spark, cfg, dates, run_id=f"bench-{time.time_ns()}", ledger=Ledger(cfg.lake.root))
+    result = run_job(
+        stages.SILVER,
+        job.run,
+        spark,
+        cfg,
+        dates,
+        run_id=f"bench-{time.time_ns()}",
+        ledger=Ledger(cfg.lake.root),
+    )
     return time.perf_counter() - t, result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from medallion import stages
 from medallion.catalog import FEATURE_DATE
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ def evaluate(
 
     found += _ingest(status, limits)
     found += _dlq(status, limits)
-    found += _silver(runs.get("silver"), limits)
-    found += _validation(runs.get("validate"), limits)
+    found += _silver(runs.get(stages.SILVER.name), limits)
+    found += _validation(runs.get(stages.VALIDATE.name), limits)
     found += _gold(status, limits)
     found += _drift(status, drift)
     found.sort(key=lambda a: a.severity != CRITICAL)
@@ -154,7 +155,7 @@ def _dlq(status: Status, limits: AlertsConfig) -> list[Alert]:
     rejected = sum(sum(reasons.values()) for reasons in status.dlq_24h.values())
     # Each stage's input counted once: ingest's records; Silver's input is Bronze's output, so the share is
     # of what came in from Kafka, plus nothing twice.
-    total = status.input_24h.get("ingest", 0) or sum(status.input_24h.values())
+    total = status.input_24h.get(stages.INGEST.name, 0) or sum(status.input_24h.values())
     if total and rejected / total > limits.dlq_rate:
         rate = rejected / total
         by_stage = ", ".join(f"{s} {sum(r.values()):,}" for s, r in status.dlq_24h.items() if r)

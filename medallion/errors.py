@@ -35,3 +35,14 @@ class LockHeld(MedallionError):
     Exit code 75, sysexits' EX_TEMPFAIL."""
 
     exit_code = 75
+
+
+def exit_code(exc: BaseException) -> int:
+    """The one mapping of an outcome to the command's exit code: 0 done, 1 a failure it explains, 2 bad
+    usage or config, 75 a lock held (nothing done, try later). The stage envelope records it in the
+    ledger; the CLI exits with it."""
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if isinstance(exc, MedallionError):
+        return exc.exit_code
+    return 1

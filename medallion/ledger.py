@@ -75,6 +75,8 @@ class RunRecord:
     error: str | None = None
     finished_at: str | None = None
     duration_s: float = 0.0
+    who: dict[str, Any] = field(default_factory=dict)  # OS user, host, pid, command line (secrets masked)
+    exit_code: int | None = None  # what the command exits with for this run's outcome (0, 1, 2, 75)
 
     def count(self, **counts: int) -> None:
         for name, value in counts.items():
@@ -222,13 +224,18 @@ class Ledger:
         return next((r for r in self.newest_first(stage) if outcome is None or r.outcome == outcome), None)
 
     @contextmanager
-    def run(self, stage: str, run_id: str | None = None, **inputs: Any) -> Iterator[RunRecord]:
-        """Record a stage run: yields the record to fill in, writes it with the outcome and duration."""
+    def run(
+        self, stage: str, run_id: str | None = None, *, who: dict[str, Any] | None = None, **inputs: Any
+    ) -> Iterator[RunRecord]:
+        """Record a stage run: yields the record to fill in, writes it with the outcome and duration.
+
+        The ledger's half of `medallion.stages.run`, the envelope every stage runs in."""
         record = RunRecord(
             stage=stage,
             run_id=run_id or new_run_id(),
             started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             inputs={k: str(v) if v is not None else None for k, v in inputs.items()},
+            who=dict(who or {}),
         )
         start = time.perf_counter()
         try:

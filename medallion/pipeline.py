@@ -12,22 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from medallion import stages
 from medallion.config import Config
-from medallion.ledger import Ledger, new_run_id
-from medallion.locks import stage_lock
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from medallion.bronze.job import BatchMetrics, IngestResult
     from medallion.lake import StageResult
-
-
-def ledger(cfg: Config) -> Ledger:
-    """The run ledger, with the Prometheus textfile following every final record."""
-    from medallion import metrics
-
-    return Ledger(cfg.lake.root, on_final=lambda record: metrics.record_run(cfg, record))
 
 
 def _spark(cfg: Config) -> SparkSession:
@@ -44,16 +36,10 @@ def ingest(
     from medallion.services import ensure_kafka
 
     key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
-    import os
-
-    from medallion import RUN_ID_ENV
-
-    run_id = new_run_id()
-    os.environ[RUN_ID_ENV] = run_id  # for Spark's Python workers, started with this environment
-    with stage_lock(cfg, "ingest"), logger.contextualize(run_id=run_id):
+    with stages.run(cfg, stages.INGEST, topic=cfg.kafka.topic, once=once) as run:
         ensure_kafka(cfg)
         return job.run(
-            _spark(cfg), cfg, pii_key=key, run_id=run_id, ledger=ledger(cfg), once=once, on_batch=on_batch
+            _spark(cfg), cfg, pii_key=key, run_id=run.run_id, ledger=run.ledger, once=once, on_batch=on_batch
         )
 
 
@@ -69,9 +55,8 @@ def silver(
         date_range(start, end)  # validates the order
     elif not incremental:
         raise UsageError("silver needs both --start-date and --end-date, or --incremental.")
-    runs = ledger(cfg)
-    with stage_lock(cfg, "silver"):
-        changed, newest, seen = job.changed_dates(cfg, runs)
+    with stages.run(cfg, stages.SILVER, start_date=start, end_date=end, incremental=incremental) as run:
+        changed, newest, seen = job.changed_dates(cfg, run.ledger)
         if incremental:
             dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
         else:
@@ -80,7 +65,7 @@ def silver(
         # The mark `--incremental` starts from moves to the newest batch only when this run rebuilt every
         # date changed since the last mark; a run of some dates keeps it, so the others are still to do.
         mark = newest if set(changed) <= set(dates) else seen
-        return job.run(_spark(cfg), cfg, dates, run_id=new_run_id(), ledger=runs, max_bronze_batch=mark)
+        return job.run(_spark(cfg), cfg, dates, run=run, max_bronze_batch=mark)
 
 
 def gold(
@@ -116,28 +101,27 @@ def gold(
             chosen = tuple(family(name) for name in families)
         except KeyError as exc:
             raise UsageError(f"--feature-type: {exc.args[0]}.") from None
-    runs = ledger(cfg)
-    if incremental:
-        only = [
-            d
-            for d in gold_dates_to_rebuild(job.changed_silver_dates(cfg, runs))
-            if (start is None or d >= start) and (end is None or d <= end)
-        ]
-        if not only:
-            logger.info("gold --incremental: no Silver date changed since the last Gold run")
-            today = dt.datetime.now(dt.UTC).date()
-            start, end = start or today, end or today
-        else:
-            start, end = start or only[0], end or only[-1]
-    assert start is not None and end is not None  # checked or derived above
-    with stage_lock(cfg, "gold"):
+    options: dict[str, Any] = {"start_date": start, "end_date": end, "incremental": incremental}
+    with stages.run(cfg, stages.GOLD, allow_breaking=allow_breaking, **options) as run:
+        if incremental:  # planned under the lock: no Silver run can land between the plan and the run
+            only = [
+                d
+                for d in gold_dates_to_rebuild(job.changed_silver_dates(cfg, run.ledger))
+                if (start is None or d >= start) and (end is None or d <= end)
+            ]
+            if not only:
+                logger.info("gold --incremental: no Silver date changed since the last Gold run")
+                today = dt.datetime.now(dt.UTC).date()
+                start, end = start or today, end or today
+            else:
+                start, end = start or only[0], end or only[-1]
+        assert start is not None and end is not None  # checked or derived above
         return job.run(
             _spark(cfg),
             cfg,
             start,
             end,
-            run_id=new_run_id(),
-            ledger=runs,
+            run=run,
             families=chosen,
             only=only,
             allow_breaking=allow_breaking,
@@ -157,17 +141,17 @@ def materialize(
     from medallion import serving
 
     inputs: dict[str, Any] = {"start": start, "end": end, "full": full, "feature_views": feature_views}
-    with stage_lock(cfg, "materialize"), ledger(cfg).run("materialize", **inputs) as rec:
+    with stages.run(cfg, stages.MATERIALIZE, **inputs) as rec:
         result = serving.materialize(
             cfg, end=end, start=start, full=full, feature_views=feature_views, progress=progress
         )  # applies the definitions first
         rec.count(output=result.rows, entities=result.entities)
-        rec.metrics = {
-            "online_store": result.online_store,
-            "mode": result.mode,
-            "window": f"{result.start} → {result.end}",
-            "rows_per_s": round(result.rows / result.seconds) if result.seconds else 0,
-        }
+        rec.metrics.update(
+            online_store=result.online_store,
+            mode=result.mode,
+            window=f"{result.start} → {result.end}",
+            rows_per_s=round(result.rows / result.seconds) if result.seconds else 0,
+        )
     return result
 
 
@@ -190,7 +174,7 @@ def produce(cfg: Config, **options: Any) -> Any:
     options = {k: v for k, v in options.items() if v is not None}
     options.setdefault("seed", cfg.produce.seed)
     options.setdefault("days", cfg.produce.days)
-    with ledger(cfg).run("produce", **{k: v for k, v in options.items() if k != "progress"}) as rec:
+    with stages.run(cfg, stages.PRODUCE, **{k: v for k, v in options.items() if k != "progress"}) as rec:
         result = produce_events(cfg, **options)
         rec.count(sent=result.sent, delivered=result.delivered, failed=result.failed)
     return result
@@ -209,7 +193,9 @@ def run_all(
 
     Re-running is safe: ingestion resumes from its checkpoint and the batch layers overwrite the dates
     they touch. The first stage that fails stops the run; ``summary`` (when given) then holds the stages
-    that finished, for the caller to show.
+    that finished, for the caller to show. The next run resumes from the first stage that has not
+    succeeded for the data it covers (`resume_plan`): a Gold or materialize run that failed is run
+    again even when Silver finds nothing new.
     """
     import time
 
@@ -235,14 +221,16 @@ def run_all(
     report("silver")
     silvered = silver(cfg, incremental=True)
     summary.add("silver", time.perf_counter() - t, rows=silvered.output, dlq=silvered.dlq)
-    if not silvered.dates:
-        return summary
 
-    t = time.perf_counter()
-    report("gold")
-    rebuild = gold_dates_to_rebuild([dt.date.fromisoformat(d) for d in silvered.dates])
-    golden = gold(cfg, rebuild[0], rebuild[-1], only=rebuild)
-    summary.add("gold", time.perf_counter() - t, rows=golden.output, dlq=0)
+    todo = resume_plan(cfg)
+    if stages.GOLD in todo:
+        t = time.perf_counter()
+        report("gold")
+        golden = gold(cfg, incremental=True)  # the dates this Silver run and any failed Gold run left
+        summary.add("gold", time.perf_counter() - t, rows=golden.output, dlq=0)
+        todo = resume_plan(cfg)
+    if stages.MATERIALIZE not in todo:
+        return summary
 
     t = time.perf_counter()
     report("materialize → online store")
@@ -258,6 +246,34 @@ def run_all(
         summary.online_features = serving.online_features(cfg, [user])[user]
     summary.add("online read", time.perf_counter() - t, rows=1 if user else 0, dlq=0)
     return summary
+
+
+def resume_plan(cfg: Config) -> list[stages.Stage]:
+    """The stages after Silver that have not succeeded for the data they cover, read from the ledger.
+
+    Gold: a Silver date was written since the last successful Gold run of every family (by this run, or
+    by earlier ones whose Gold run failed or never came). Materialize: there is a successful Gold run,
+    and the last materialize run failed or started before it finished (or Gold is to run). Silver and ingest resume by
+    themselves (the incremental mark and the checkpoint move only on success).
+    """
+    from medallion.gold import job
+
+    runs = stages.lake_ledger(cfg)
+    todo = []
+    if job.changed_silver_dates(cfg, runs):
+        todo.append(stages.GOLD)
+    golden = runs.last(stages.GOLD.name)
+    loaded = runs.last(stages.MATERIALIZE.name, outcome=None)
+    if stages.GOLD in todo or (
+        golden is not None
+        and (
+            loaded is None
+            or loaded.outcome != "succeeded"
+            or loaded.started_at < (golden.finished_at or golden.started_at)
+        )
+    ):
+        todo.append(stages.MATERIALIZE)
+    return todo
 
 
 def gold_dates_to_rebuild(changed: Sequence[dt.date], window_days: int | None = None) -> list[dt.date]:

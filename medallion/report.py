@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.ledger import Ledger
-from medallion.status import data_files
+from medallion.status import DLQ_STAGES, data_files
 
 if TYPE_CHECKING:
     from medallion.config import Config
@@ -98,7 +98,7 @@ def _events_per_day(cfg: Config) -> Chart:
 def _dlq_by_reason(ledger: Ledger) -> Chart:
     chart = Chart("dlq_by_reason", "DLQ records per day, by stage and reason", [], {"barmode": "stack"})
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for stage in ("ingest", "silver"):
+    for stage in DLQ_STAGES:
         for record in ledger.records(stage):
             reasons = record.metrics.get("dlq_by_reason") or {}
             if not reasons and record.counts.get("dlq"):
@@ -184,7 +184,7 @@ def _lag(ledger: Ledger) -> Chart:
         "kafka_lag", "Kafka lag after each recent micro-batch (records)", [], {"yaxis": {"title": "records"}}
     )
     batches = []
-    for record in ledger.newest_first("ingest"):
+    for record in ledger.newest_first(stages.INGEST.name):
         if record.metrics.get("lag") is not None:
             batches.append(record)
         if len(batches) == RECENT_BATCHES:

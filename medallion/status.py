@@ -13,15 +13,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.ledger import Ledger, RunRecord
 
 if TYPE_CHECKING:
     from medallion.config import Config
 
-STAGES = ("ingest", "silver", "gold", "materialize", "validate")
+STAGES = (stages.INGEST, stages.SILVER, stages.GOLD, stages.MATERIALIZE, stages.VALIDATE)
+"""The stages whose last run `status` shows (produce, the demo's generator, is left out)."""
 STATUS_VERSION = 1
 RECENT_BATCHES = 10  # ingest batches kept for throughput and lag trends
+DLQ_STAGES = (stages.INGEST.name, stages.SILVER.name)
+"""The stages with a DLQ, whose reasons `status` and the report count."""
 
 
 @dataclass
@@ -212,29 +215,29 @@ def drift_status(cfg: Config) -> list[dict[str, Any]]:
 def _runs(cfg: Config, status: Status, now: datetime) -> None:
     ledger = Ledger(cfg.lake.root)
     for stage in STAGES:
-        last = ledger.last(stage, outcome=None)
+        last = ledger.last(stage.name, outcome=None)
         if last is not None:
             status.runs.append(run_summary(last))
     batches = []
-    for record in ledger.newest_first("ingest"):
+    for record in ledger.newest_first(stages.INGEST.name):
         batches.append(run_summary(record))
         if len(batches) == RECENT_BATCHES:
             break
     status.recent_batches = list(reversed(batches))
     since = now - timedelta(hours=24)
-    for stage in ("ingest", "silver"):
+    for name in DLQ_STAGES:
         by_reason: dict[str, int] = {}
         total_input = 0
-        for record in ledger.records(stage, since=since):
+        for record in ledger.records(name, since=since):
             total_input += int(record.counts.get("input", 0))
             reasons = record.metrics.get("dlq_by_reason") or {}
             if not reasons and record.counts.get("dlq"):
                 reasons = {"unknown": int(record.counts["dlq"])}
             for reason, n in reasons.items():
                 by_reason[reason] = by_reason.get(reason, 0) + int(n)
-        status.dlq_24h[stage] = by_reason
-        status.input_24h[stage] = total_input
-    materialized = next((r for r in status.runs if r["stage"] == "materialize"), None)
+        status.dlq_24h[name] = by_reason
+        status.input_24h[name] = total_input
+    materialized = next((r for r in status.runs if r["stage"] == stages.MATERIALIZE.name), None)
     if materialized is not None:
         status.materialization = {
             "finished_at": materialized["finished_at"],

@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from medallion import lakefs
+from medallion import lakefs, stages
 from medallion.bronze.ownership import checkpoint_id
 from medallion.catalog import INGEST_DATA_LOSS
 from medallion.config import Config
@@ -100,10 +100,11 @@ class BatchLedger:
 
     def _write(self, m: BatchMetrics, outcome: str) -> None:
         record = RunRecord(
-            stage="ingest",
+            stage=stages.INGEST.name,
             run_id=f"{self.run_id}-b{m.batch_id}",
             started_at=m.started_at,
             inputs={"topic": self.cfg.kafka.topic, "batch_id": m.batch_id},
+            who=stages.who(),
         )
         if outcome == "written":
             record.count(output=m.bronze, dlq=m.dlq)

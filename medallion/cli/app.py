@@ -118,17 +118,17 @@ def run_app(argv: list[str] | None = None) -> int:
 
     Typer (standalone) already answers bad usage with exit 2; everything the commands raise lands here.
     """
-    from medallion.errors import MedallionError
+    from medallion.errors import MedallionError, exit_code
 
     try:
         app(args=argv)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exit_code(exc)
     except MedallionError as exc:
         if STATE.debug:
             raise
         _print_error(str(exc))
-        return exc.exit_code
+        return exit_code(exc)
     except Exception as exc:  # a bug or an unclassified library error: still one clear line
         if STATE.debug:
             raise

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,11 +35,11 @@ def validate(
     """
     from dataclasses import asdict
 
+    from medallion import stages
     from medallion.errors import UsageError
     from medallion.lake import date_range
-    from medallion.ledger import Ledger, new_run_id
     from medallion.quality import results
-    from medallion.quality.validate import LAYERS, STAGE, rule_files
+    from medallion.quality.validate import LAYERS, rule_files
     from medallion.quality.validate import validate as run_rules
     from medallion.spark import get_spark
 
@@ -53,16 +53,20 @@ def validate(
         raise UsageError("--rules is a rule file for Silver: give it with --layer silver.")
     cfg = STATE.config()
     rulesets = rule_files(cfg, layers, rules)  # a bad rule file is exit 2 before Spark starts
-    run_id = new_run_id()
-    with Ledger(cfg.lake.root).run(
-        STAGE, run_id=run_id, start_date=start, end_date=end, layers=",".join(layers)
-    ) as rec:
-        reports = run_rules(get_spark(cfg), cfg, layers, start, end, run_id=run_id, rulesets=rulesets)
+    options: dict[str, Any] = {
+        "start_date": start,
+        "end_date": end,
+        "layers": ",".join(layers),
+        "rules": rules,
+    }
+    with stages.run(cfg, stages.VALIDATE, **options) as rec:
+        reports = run_rules(get_spark(cfg), cfg, layers, start, end, run_id=rec.run_id, rulesets=rulesets)
         for report in reports:
             results.write(cfg, report)
         failed = [f"{rep.table}: {r.name}" for rep in reports for r in rep.failed_fail_rules]
         rec.count(rules=sum(len(r.results) for r in reports), failed=len(failed))
-        rec.metrics = {rep.table: rep.summary() for rep in reports}
+        rec.record.exit_code = 1 if failed else 0  # the run worked; its verdict is the exit code
+        rec.metrics.update({rep.table: rep.summary() for rep in reports})
     if as_json:
         console().print_json(json.dumps([asdict(r) for r in reports], default=str))
     else:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from loguru import logger
 from pyspark.sql import SparkSession
 
+from medallion import stages
 from medallion.catalog import FEATURE_DATE, SILVER, gold_table
 from medallion.config import Config
 from medallion.features import FAMILIES, FeatureFamily
@@ -25,6 +26,7 @@ from medallion.governance.gold import FeatureGuard
 from medallion.governance.quality import active_entities
 from medallion.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
 from medallion.ledger import Ledger
+from medallion.stages import StageRun
 
 
 def read_window_days(cfg: Config, families: Sequence[FeatureFamily]) -> int:
@@ -42,8 +44,7 @@ def run(
     start: dt.date,
     end: dt.date,
     *,
-    run_id: str,
-    ledger: Ledger,
+    run: StageRun,
     families: Sequence[FeatureFamily] = FAMILIES,
     only: Sequence[dt.date] | None = None,
     allow_breaking: bool = False,
@@ -55,46 +56,48 @@ def run(
     anything is read or written unless ``allow_breaking``; each table's quality checks run before it is
     written; its new schema version and its drift are recorded after."""
     dates = [d for d in date_range(start, end) if only is None or d in set(only)]
-    result = StageResult("gold", run_id, dates=[d.isoformat() for d in dates])
-    names = [f.name for f in families]
-    with ledger.run("gold", run_id=run_id, start_date=start, end_date=end, families=",".join(names)) as rec:
-        if not dates:
-            return result
-        guard = FeatureGuard.start(
-            cfg, families, run_id=run_id, metrics=rec.metrics, allow_breaking=allow_breaking
-        )
-        t0 = time.perf_counter()
-        window_start = dates[0] - dt.timedelta(days=read_window_days(cfg, families) - 1)
-        date_column = SILVER.date_column or ""
-        silver = read_dates(spark, SILVER.path(cfg), date_column, window_start, dates[-1], "Silver")
-        inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
-        rows: dict[str, int] = {}
-        try:
-            result.input = inputs.silver.count()
-            for i, fam in enumerate(families, 1):
-                rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
-                logger.info(
-                    "gold: {f} written ({i}/{n}), {r} rows",
-                    f=fam.name,
-                    i=i,
-                    n=len(families),
-                    r=rows[fam.name],
-                )
-                if progress is not None:
-                    progress(fam.name, i, len(families))
-        finally:
-            inputs.release()
-            inputs.silver.unpersist()
-        result.output = sum(rows.values())
-        result.seconds = time.perf_counter() - t0
-        # Gold aggregates: its input is Silver events in the window, its output feature rows; they do not
-        # reconcile one to one, so the ledger records both without a DLQ.
-        rec.count(input=result.input, output=result.output)
-        rec.metrics |= {
-            "rows_by_family": rows,
-            "window_start": window_start.isoformat(),
-            "feature_dates": result.dates,
-        }
+    result = StageResult(stages.GOLD.name, run.run_id, dates=[d.isoformat() for d in dates])
+    rec = run.record
+    rec.inputs.update(
+        start_date=start.isoformat(), end_date=end.isoformat(), families=",".join(f.name for f in families)
+    )
+    if not dates:
+        return result
+    guard = FeatureGuard.start(
+        cfg, families, run_id=run.run_id, metrics=rec.metrics, allow_breaking=allow_breaking
+    )
+    t0 = time.perf_counter()
+    window_start = dates[0] - dt.timedelta(days=read_window_days(cfg, families) - 1)
+    date_column = SILVER.date_column or ""
+    silver = read_dates(spark, SILVER.path(cfg), date_column, window_start, dates[-1], "Silver")
+    inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
+    rows: dict[str, int] = {}
+    try:
+        result.input = inputs.silver.count()
+        for i, fam in enumerate(families, 1):
+            rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
+            logger.info(
+                "gold: {f} written ({i}/{n}), {r} rows",
+                f=fam.name,
+                i=i,
+                n=len(families),
+                r=rows[fam.name],
+            )
+            if progress is not None:
+                progress(fam.name, i, len(families))
+    finally:
+        inputs.release()
+        inputs.silver.unpersist()
+    result.output = sum(rows.values())
+    result.seconds = time.perf_counter() - t0
+    # Gold aggregates: its input is Silver events in the window, its output feature rows; they do not
+    # reconcile one to one, so the ledger records both without a DLQ.
+    rec.count(input=result.input, output=result.output)
+    rec.metrics |= {
+        "rows_by_family": rows,
+        "window_start": window_start.isoformat(),
+        "feature_dates": result.dates,
+    }
     return result
 
 
@@ -131,7 +134,7 @@ def changed_silver_dates(cfg: Config, ledger: Ledger) -> list[dt.date]:
     baseline = next(
         (
             r
-            for r in ledger.newest_first("gold")
+            for r in ledger.newest_first(stages.GOLD.name)
             if r.outcome == "succeeded" and sorted(str(r.inputs.get("families", "")).split(",")) == every
         ),
         None,
@@ -142,7 +145,7 @@ def changed_silver_dates(cfg: Config, ledger: Ledger) -> list[dt.date]:
             for d in lakefs.list_partitions(SILVER.path(cfg), SILVER.date_column or "")
         ]
     changed: set[dt.date] = set()
-    for record in ledger.newest_first("silver"):
+    for record in ledger.newest_first(stages.SILVER.name):
         if record.started_at < baseline.started_at:
             break
         if record.outcome == "succeeded":

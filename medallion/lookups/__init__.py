@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog
+from medallion import catalog, stages
 from medallion.lookups.tables import (
     KEEPS_HISTORY,
     Stored,
@@ -25,27 +25,19 @@ from medallion.lookups.tables import (
 if TYPE_CHECKING:
     from medallion.config import Config
 
-STAGE = "lookups"
+STAGE = stages.LOOKUPS.name
 
 __all__ = ["STAGE", "LookupState", "by_name", "describe", "expected_shape", "load"]
 
 
 def load(cfg: Config, name: str, path: str, *, replace: bool = False) -> Stored:
     """Check the file at ``path`` against the lookup ``name`` and store it (see `tables.store`)."""
-    from medallion.locks import stage_lock
-    from medallion.pipeline import ledger
-
     table = by_name(name)
-    with stage_lock(cfg, STAGE), ledger(cfg).run(STAGE, table=table.name, file=path, replace=replace) as rec:
+    with stages.run(cfg, stages.LOOKUPS, table=table.name, file=path, replace=replace) as rec:
         new = checked_table(table, path)
         stored = store(cfg.lake.root, table, new, replace=replace)
         rec.count(input=stored.loaded, output=stored.loaded)
-        rec.metrics = {
-            "table": table.name,
-            "rows": stored.rows,
-            "kept": stored.kept,
-            "corrected": stored.corrected,
-        }
+        rec.metrics.update(table=table.name, rows=stored.rows, kept=stored.kept, corrected=stored.corrected)
     return stored
 
 
@@ -65,7 +57,7 @@ def describe(cfg: Config) -> list[LookupState]:
 
     ledger = Ledger(cfg.lake.root)
     loads = [r for r in ledger.newest_first(STAGE) if r.outcome == "succeeded"]
-    produced = ledger.last("produce")
+    produced = ledger.last(stages.PRODUCE.name)
     out = []
     for table in catalog.LOOKUPS:
         current = read_current(cfg.lake.root, table)

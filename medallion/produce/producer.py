@@ -25,7 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from loguru import logger
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.config import Config
 from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
 from medallion.kafka.admin import (
@@ -122,7 +122,7 @@ class DeadLetterFile:
         raw = value.encode() if isinstance(value, str) else value
         record = {
             "failed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "stage": "produce",
+            "stage": stages.PRODUCE.name,
             "run_id": self.run_id,
             "topic": self.topic,
             "error_class": error.name() if isinstance(error, KafkaError) else "NOT_SENT",

@@ -18,7 +18,7 @@ from loguru import logger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
@@ -45,8 +45,9 @@ from medallion.silver.transforms import (
     with_amounts,
     with_usd_amount,
 )
+from medallion.stages import StageRun
 
-STAGE = "silver"
+STAGE = stages.SILVER.name
 OUTPUT_COLUMNS = SILVER.columns + catalog.columns(f"{EVENT_DATE} date, {EVENT_TYPE} string")
 """What Silver writes: the catalogue's columns, then its partition columns."""
 
@@ -94,26 +95,27 @@ def run(
     cfg: Config,
     dates: list[dt.date],
     *,
-    run_id: str,
-    ledger: Ledger,
+    run: StageRun,
     max_bronze_batch: int = -1,
     rules: RuleSet | None = None,
 ) -> StageResult:
-    """Silver for ``dates`` (each replaced whole); ``max_bronze_batch`` is the mark the ledger keeps for
-    ``--incremental`` (the caller decides how far this run covers Bronze)."""
+    """Silver for ``dates`` (each replaced whole), inside the stage envelope ``run``; ``max_bronze_batch``
+    is the mark the ledger keeps for ``--incremental`` (the caller decides how far this run covers
+    Bronze)."""
     ruleset = rules if rules is not None else silver_rules(cfg)
+    result = StageResult(STAGE, run.run_id, dates=[d.isoformat() for d in dates])
+    rec = run.record
+    rec.inputs.update(dates=",".join(result.dates), rules=ruleset.source)
     engine.check_sql(spark, ruleset, silver_schema())  # a bad rule is a config error before any data is read
-    result = StageResult(STAGE, run_id, dates=[d.isoformat() for d in dates])
-    with ledger.run(STAGE, run_id=run_id, dates=",".join(result.dates), rules=ruleset.source) as rec:
-        start = time.perf_counter()
-        rec.metrics = {"max_bronze_batch": max_bronze_batch}
-        if dates:
-            _build(spark, cfg, dates, ruleset, result, rec)
-        result.seconds = time.perf_counter() - start
-        rec.count(input=result.input, output=result.output, dlq=result.dlq, dropped=result.dropped)
-        logger.info(
-            "silver: {n} events for {d} dates, {q} to the DLQ", n=result.output, d=len(dates), q=result.dlq
-        )
+    start = time.perf_counter()
+    rec.metrics["max_bronze_batch"] = max_bronze_batch
+    if dates:
+        _build(spark, cfg, dates, ruleset, result, rec)
+    result.seconds = time.perf_counter() - start
+    rec.count(input=result.input, output=result.output, dlq=result.dlq, dropped=result.dropped)
+    logger.info(
+        "silver: {n} events for {d} dates, {q} to the DLQ", n=result.output, d=len(dates), q=result.dlq
+    )
     return result
 
 

@@ -12,13 +12,14 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, lakefs, pipeline, status
+from medallion import catalog, lakefs, pipeline, stages, status
 from medallion.errors import UsageError
 from medallion.features import FAMILIES, family
 from medallion.features.user import USER_FEATURES
 from medallion.gold import job
 from medallion.ledger import Ledger
 from tests.gold import silver_data
+from tests.stage_runs import run_job
 
 D = dt.date(2026, 11, 10)
 END = dt.datetime(2026, 11, 11, tzinfo=dt.UTC)
@@ -56,9 +57,9 @@ def test_rerun_is_idempotent_and_a_date_without_activity_loses_its_old_rows(
         catalog.SILVER.path(cfg), _rows(("u1", "s1", END - dt.timedelta(hours=1), "click"))
     )
     last = D + dt.timedelta(days=31)
-    first = job.run(spark, cfg, D, last, run_id="g1", ledger=ledger, families=fams)
+    first = run_job(stages.GOLD, job.run, spark, cfg, D, last, run_id="g1", ledger=ledger, families=fams)
     assert _dates(cfg) == [(D + dt.timedelta(days=i)).isoformat() for i in range(30)]
-    again = job.run(spark, cfg, D, last, run_id="g2", ledger=ledger, families=fams)
+    again = run_job(stages.GOLD, job.run, spark, cfg, D, last, run_id="g2", ledger=ledger, families=fams)
     assert again.output == first.output == 30
 
     # The event is gone from Silver (only another day's is left): its feature dates must go too.
@@ -66,7 +67,7 @@ def test_rerun_is_idempotent_and_a_date_without_activity_loses_its_old_rows(
     silver_data.write_silver(
         catalog.SILVER.path(cfg), _rows(("u2", "s2", END + dt.timedelta(days=30), "click"))
     )
-    job.run(spark, cfg, D, last, run_id="g3", ledger=ledger, families=fams)
+    run_job(stages.GOLD, job.run, spark, cfg, D, last, run_id="g3", ledger=ledger, families=fams)
     assert _dates(cfg) == [last.isoformat()]
 
 
@@ -87,7 +88,7 @@ def test_events_after_the_end_of_d_never_change_ds_rows(spark: Any, make_config:
         ("u2", "s6", END + dt.timedelta(days=3), "purchase"),
     ]
     silver_data.write_silver(catalog.SILVER.path(cfg), _rows(*before))
-    job.run(spark, cfg, D, D, run_id="p1", ledger=ledger)
+    run_job(stages.GOLD, job.run, spark, cfg, D, D, run_id="p1", ledger=ledger)
     snapshot = {f.name: _gold(cfg, f.name, D) for f in FAMILIES}
     assert all(snapshot.values()), [n for n, rows in snapshot.items() if not rows]
 
@@ -95,7 +96,7 @@ def test_events_after_the_end_of_d_never_change_ds_rows(spark: Any, make_config:
     late = _rows(*before, *after)
     shutil.rmtree(catalog.SILVER.path(cfg))
     silver_data.write_silver(catalog.SILVER.path(cfg), late)
-    job.run(spark, cfg, D, D + dt.timedelta(days=3), run_id="p2", ledger=ledger)
+    run_job(stages.GOLD, job.run, spark, cfg, D, D + dt.timedelta(days=3), run_id="p2", ledger=ledger)
     assert {f.name: _gold(cfg, f.name, D) for f in FAMILIES} == snapshot
     assert _gold(cfg, USER_FEATURES.name, D + dt.timedelta(days=1))[0]["purchase_events_1d"] == 1
     edge = {r["user_id"]: r for r in snapshot[USER_FEATURES.name]}["u1"]
@@ -122,8 +123,16 @@ def test_a_backfill_is_one_read_and_the_same_spark_jobs_for_two_dates_or_twenty(
         spark.sparkContext.setJobGroup(group, group)
         try:
             if whole_run:
-                job.run(
-                    spark, cfg, first, D, run_id=group, ledger=Ledger(str(root)), families=[USER_FEATURES]
+                run_job(
+                    stages.GOLD,
+                    job.run,
+                    spark,
+                    cfg,
+                    first,
+                    D,
+                    run_id=group,
+                    ledger=Ledger(str(root)),
+                    families=[USER_FEATURES],
                 )
             else:  # the features themselves: one read of the window, the builder, the write
                 silver = read_dates(
@@ -197,7 +206,16 @@ def all_families(spark: Any, tmp_path_factory: Any) -> tuple[Any, Any]:
     cfg = load_config("local", CONFIG_DIR, {"lake.root": str(lake), "gold.embedding_dim": 8}, environ={})
     silver_data.write_silver(catalog.SILVER.path(cfg), silver_data.generate(seed=3))
     last = silver_data.FIRST_DAY + dt.timedelta(days=silver_data.DAYS - 1)
-    result = job.run(spark, cfg, last - dt.timedelta(days=2), last, run_id="all", ledger=Ledger(str(lake)))
+    result = run_job(
+        stages.GOLD,
+        job.run,
+        spark,
+        cfg,
+        last - dt.timedelta(days=2),
+        last,
+        run_id="all",
+        ledger=Ledger(str(lake)),
+    )
     return cfg, result
 
 

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog
+from medallion import catalog, stages
 from medallion.features import family
 from medallion.gold import job
 from medallion.ledger import Ledger
 from tests.gold import oracle, silver_data
+from tests.stage_runs import run_job
 
 FIRST = silver_data.FIRST_DAY
 DATES = [FIRST + dt.timedelta(days=i) for i in range(silver_data.DAYS + 3)]  # and 3 days after the last event
@@ -46,7 +47,17 @@ def gold(spark: Any, silver_rows: Any, tmp_path_factory: Any) -> Any:
     cfg = load_config("local", CONFIG_DIR, {"lake.root": str(lake)}, environ={})
     silver_data.write_silver(catalog.SILVER.path(cfg), silver_rows)
     families = [family(name) for name in oracle.FAMILIES]
-    job.run(spark, cfg, DATES[0], DATES[-1], run_id="oracle", ledger=Ledger(str(lake)), families=families)
+    run_job(
+        stages.GOLD,
+        job.run,
+        spark,
+        cfg,
+        DATES[0],
+        DATES[-1],
+        run_id="oracle",
+        ledger=Ledger(str(lake)),
+        families=families,
+    )
     return cfg
 
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.features import Feature
 from medallion.features.user import USER_FEATURES
 from medallion.gold import job
@@ -24,6 +24,7 @@ from medallion.governance.gold import FeatureQualityFailed
 from medallion.ledger import Ledger
 from medallion.quality import results
 from tests.gold.silver_data import FIRST_DAY, generate, write_silver
+from tests.stage_runs import run_job
 
 FAM = USER_FEATURES
 START, END = FIRST_DAY + dt.timedelta(days=30), FIRST_DAY + dt.timedelta(days=31)
@@ -71,7 +72,7 @@ def test_a_changed_declaration_is_followed_by_registry_files_and_feast_or_the_ru
     spark: Any, cfg: Any, lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = Ledger(str(lake))
-    job.run(spark, cfg, START, END, run_id="g1", ledger=ledger, families=[FAM])
+    run_job(stages.GOLD, job.run, spark, cfg, START, END, run_id="g1", ledger=ledger, families=[FAM])
     v1 = registry.latest(cfg, FAM.name)
     assert v1 is not None and v1.version == 1 and v1.code_version
     assert _gold_types(cfg)["events_1d"] == "int64" and _feast_types(FAM, cfg)["events_1d"] == "Int64"
@@ -94,7 +95,7 @@ def test_a_changed_declaration_is_followed_by_registry_files_and_feast_or_the_ru
 
     _declare(monkeypatch, added)
     monkeypatch.setitem(BUILDERS, FAM.name, build_added)
-    job.run(spark, cfg, START, END, run_id="g2", ledger=ledger, families=[added])
+    run_job(stages.GOLD, job.run, spark, cfg, START, END, run_id="g2", ledger=ledger, families=[added])
     v2 = registry.latest(cfg, FAM.name)
     assert v2 is not None and (v2.version, v2.breaking, v2.change["added"]) == (
         2,
@@ -115,12 +116,23 @@ def test_a_changed_declaration_is_followed_by_registry_files_and_feast_or_the_ru
     _declare(monkeypatch, retyped)
     before = _files(cfg)
     with pytest.raises(registry.SchemaBreak, match=r"retyped events_1d: int64 \(long\) → float64 \(double\)"):
-        job.run(spark, cfg, START, END, run_id="g3", ledger=ledger, families=[retyped])
+        run_job(stages.GOLD, job.run, spark, cfg, START, END, run_id="g3", ledger=ledger, families=[retyped])
     assert _files(cfg) == before and registry.latest(cfg, FAM.name).version == 2  # type: ignore[union-attr]
     assert _last(lake, outcome=None).outcome != "succeeded"
 
     # ...unless allowed: a breaking version, and the files and Feast follow.
-    job.run(spark, cfg, START, END, run_id="g4", ledger=ledger, families=[retyped], allow_breaking=True)
+    run_job(
+        stages.GOLD,
+        job.run,
+        spark,
+        cfg,
+        START,
+        END,
+        run_id="g4",
+        ledger=ledger,
+        families=[retyped],
+        allow_breaking=True,
+    )
     v3 = registry.latest(cfg, FAM.name)
     assert v3 is not None and v3.version == 3 and v3.breaking
     assert v3.by_name["events_1d"].spark_type == "double"
@@ -147,7 +159,17 @@ def test_a_failed_quality_check_writes_nothing_and_says_which(
     )
     strict = make_config(**{"quality.rules_dir": str(rules), "drift.min_rows": 1})
     with pytest.raises(FeatureQualityFailed, match=r"range:events_30d \(\d+ of \d+ rows\)"):
-        job.run(spark, strict, START, END, run_id="q1", ledger=Ledger(str(lake)), families=[FAM])
+        run_job(
+            stages.GOLD,
+            job.run,
+            spark,
+            strict,
+            START,
+            END,
+            run_id="q1",
+            ledger=Ledger(str(lake)),
+            families=[FAM],
+        )
     assert not lakefs.exists(TABLE.path(strict))
     report = results.latest(strict, TABLE.name)
     assert report is not None and report.rules_file.endswith(".features.yaml")

@@ -11,13 +11,14 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from medallion import catalog
+from medallion import catalog, stages
 from medallion.cli.main import app
 from medallion.ledger import Ledger
 from medallion.quality import results
 from medallion.silver import job
 from tests.conftest import CONFIG_DIR, REPO
 from tests.silver.bronze import DAY, event, write_bronze, write_world
+from tests.stage_runs import run_job
 
 
 def invoke(lake: Path, *args: str) -> Any:
@@ -31,7 +32,7 @@ def test_validate_reruns_silvers_rules_and_reconciles(
     cfg = make_config()
     write_world(cfg)
     write_bronze(spark, cfg, [event("page_view"), event("purchase"), event("click", item_id="i_99999")])
-    job.run(spark, cfg, [DAY], run_id="s1", ledger=Ledger(cfg.lake.root))
+    run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="s1", ledger=Ledger(cfg.lake.root))
     day = DAY.isoformat()
 
     ok = invoke(lake, "--layer", "silver", "--start-date", day, "--end-date", day, "--json")
@@ -44,7 +45,12 @@ def test_validate_reruns_silvers_rules_and_reconciles(
     assert set(statuses) >= {r.name for r in job.silver_rules(cfg).rules}
     stored = results.latest(cfg, catalog.SILVER.name)
     assert stored is not None and stored.stage == "validate" and stored.score == 1.0
-    assert Ledger(cfg.lake.root).last("validate") is not None
+    # Through the stage envelope, like every stage: its ledger record says who ran it, its textfile follows.
+    record = Ledger(cfg.lake.root).last(stages.VALIDATE.name)
+    assert record is not None and record.exit_code == 0 and record.who["host"] and record.who["user"]
+    assert record.inputs["layers"] == "silver" and "validate" in record.who["command"]
+    prom = (Path(catalog.METRICS.path(cfg)) / "medallion_validate.prom").read_text()
+    assert 'medallion_stage_runs_total{stage="validate",outcome="succeeded"} 1.0' in prom
 
     # A stricter rule file of the user's: purchases must be in USD. It fails, so exit 1.
     strict = tmp_path / "strict.yaml"
@@ -68,6 +74,8 @@ def test_validate_reruns_silvers_rules_and_reconciles(
     failed = invoke(lake, "--layer", "silver", "--start-date", day, "--end-date", day, "--rules", str(strict))
     assert failed.exit_code == 1, failed.output
     assert "usd_only" in failed.output and "FAIL" in failed.output
+    verdict = Ledger(cfg.lake.root).last(stages.VALIDATE.name)
+    assert verdict is not None and verdict.exit_code == 1 and verdict.run_id != record.run_id
 
 
 def test_a_bad_rule_file_is_exit_2_before_spark_starts(tmp_path: Path) -> None:

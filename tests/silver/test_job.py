@@ -11,13 +11,14 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, pipeline
+from medallion import catalog, pipeline, stages
 from medallion.errors import TerminalError
 from medallion.lake import spark_schema
 from medallion.ledger import Ledger
 from medallion.quality import results
 from medallion.silver import job
 from tests.silver.bronze import DAY, event, write_bronze, write_world
+from tests.stage_runs import run_job
 
 OLD = DAY - dt.timedelta(days=4000)  # before every user's signup
 
@@ -61,7 +62,7 @@ def test_each_default_rule_sends_its_violation_to_the_dlq_by_name(spark: Any, ma
     write_bronze(spark, cfg, [*valid, *bad.values(), old, duplicate])
     ledger = Ledger(cfg.lake.root)
     dates = [OLD, DAY - dt.timedelta(days=1), DAY]
-    result = job.run(spark, cfg, dates, run_id="r1", ledger=ledger)
+    result = run_job(stages.SILVER, job.run, spark, cfg, dates, run_id="r1", ledger=ledger)
 
     dlq = table(catalog.SILVER_DLQ.path(cfg)).to_pylist()
     assert {r["key"]: r["failed_rules"] for r in dlq} == {e["event_id"]: [rule] for rule, e in bad.items()}
@@ -142,7 +143,7 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     ledger = Ledger(cfg.lake.root)
     first = [event("page_view"), event("click"), event("purchase", item_id="i_99999")]
     write_bronze(spark, cfg, first)
-    job.run(spark, cfg, [DAY], run_id="r1", ledger=ledger)
+    run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r1", ledger=ledger)
     day_dir = Path(catalog.SILVER.partition_path(cfg, **{catalog.EVENT_DATE: DAY.isoformat()}))
     assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=click", "event_type=page_view"]
     assert table(catalog.SILVER_DLQ.path(cfg)).num_rows == 1
@@ -150,7 +151,7 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     # Bronze's date now holds a page view only (the same dt/hr/batch partition, rewritten).
     again = [event("page_view")]
     write_bronze(spark, cfg, again)
-    job.run(spark, cfg, [DAY], run_id="r2", ledger=ledger)
+    run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r2", ledger=ledger)
     assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=page_view"]
     assert table(catalog.SILVER.path(cfg)).column("event_id").to_pylist() == [again[0]["event_id"]]
     assert not Path(catalog.SILVER_DLQ.path(cfg), f"{catalog.EVENT_DATE}={DAY}").exists()  # no rejects now
@@ -161,7 +162,7 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     before = snapshot(catalog.SILVER.path(cfg))
     write_bronze(spark, cfg, [event("page_view"), event("click", email_hmac="jane@example.com")])
     with pytest.raises(job.QualityFailed, match="pii_hashed \\(1 of 2 rows\\)") as err:
-        job.run(spark, cfg, [DAY], run_id="r3", ledger=ledger)
+        run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r3", ledger=ledger)
     assert err.value.exit_code == 1
     assert snapshot(catalog.SILVER.path(cfg)) == before
     assert not Path(catalog.SILVER_DLQ.path(cfg)).exists() or not list(
@@ -177,7 +178,9 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     )
 
     # A date with no Bronze rows any more loses its Silver partition.
-    job.run(spark, cfg, [DAY + dt.timedelta(days=1)], run_id="r4", ledger=ledger)  # nothing there: no-op
+    run_job(
+        stages.SILVER, job.run, spark, cfg, [DAY + dt.timedelta(days=1)], run_id="r4", ledger=ledger
+    )  # nothing there: no-op
     assert day_dir.exists()
 
 
@@ -198,7 +201,7 @@ def test_no_pii_in_silver_or_its_dlq(spark: Any, make_config: Any) -> None:
     cfg = make_config()
     write_world(cfg)
     write_bronze(spark, cfg, [event("page_view"), event("purchase"), event("click", item_id="i_99999")])
-    job.run(spark, cfg, [DAY], run_id="r1", ledger=Ledger(cfg.lake.root))
+    run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r1", ledger=Ledger(cfg.lake.root))
     assert_no_pii(cfg)
 
 
