@@ -7,30 +7,16 @@ status, so they are tested on hand-built statuses.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from medallion import stages
-from medallion.catalog import FEATURE_DATE
+from medallion.status_model import SUCCEEDED, UNRECONCILED, Alert, RunSummary, Status
 
 if TYPE_CHECKING:
     from medallion.config import AlertsConfig, DriftConfig
-    from medallion.status import Status
 
 WARNING, CRITICAL = "warning", "critical"
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    severity: str
-    message: str
-    value: float | str | None = None
-    threshold: float | str | None = None
-    source: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["CRITICAL", "WARNING", "Alert", "evaluate"]
 
 
 def _pct(x: float) -> str:
@@ -43,30 +29,30 @@ def evaluate(
     """Every alert the status raises, most severe first (``drift``: the PSI thresholds; the defaults
     when not given)."""
     found: list[Alert] = []
-    runs = {r["stage"]: r for r in status.runs}
+    runs = {r.stage: r for r in status.runs}
 
     # A stage whose last run failed. "written": an ingest batch is in the lake and Spark has not reported
     # it yet (or the process was killed in between). Not a failure.
     for stage, run in runs.items():
-        if run["outcome"] not in ("succeeded", "written"):
+        if not run.ok:
             found.append(
                 Alert(
                     "stage_failed",
                     CRITICAL,
-                    f"last {stage} run {run['run_id']} {run['outcome']}: {run['error'] or _counts(run)}",
-                    value=run["outcome"],
-                    threshold="succeeded",
-                    source=run["run_id"],
+                    f"last {stage} run {run.run_id} {run.outcome}: {run.error or _counts(run)}",
+                    value=run.outcome,
+                    threshold=SUCCEEDED,
+                    source=run.run_id,
                 )
             )
 
-    if not status.broker.get("reachable") and not embedded:
+    if not status.broker.reachable and not embedded:
         found.append(
             Alert(
                 "kafka_unreachable",
                 CRITICAL,
-                f"Kafka unreachable at {status.broker.get('address')}",
-                source=str(status.broker.get("address")),
+                f"Kafka unreachable at {status.broker.address}",
+                source=status.broker.address,
             )
         )
 
@@ -80,72 +66,72 @@ def evaluate(
     return found
 
 
-def _counts(run: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {run[k]}" for k in ("input", "output", "dlq", "dropped"))
+def _counts(run: RunSummary) -> str:
+    return f"input {run.input}, output {run.output}, dlq {run.dlq}, dropped {run.dropped}"
 
 
 def _ingest(status: Status, limits: AlertsConfig) -> list[Alert]:
     out = []
-    batches = [b for b in status.recent_batches if b["outcome"] in ("succeeded", "unreconciled")]
+    batches = [b for b in status.recent_batches if b.outcome in (SUCCEEDED, UNRECONCILED)]
     if batches:
         last = batches[-1]
-        if last["input"] and last["dlq"] / last["input"] > limits.bronze_error_rate:
-            rate = last["dlq"] / last["input"]
+        if last.input and last.dlq / last.input > limits.bronze_error_rate:
+            rate = last.dlq / last.input
             out.append(
                 Alert(
                     "bronze_error_rate",
                     CRITICAL,
-                    f"ingest batch {last['run_id']} sent {_pct(rate)} of its records to the DLQ "
+                    f"ingest batch {last.run_id} sent {_pct(rate)} of its records to the DLQ "
                     f"(threshold {_pct(limits.bronze_error_rate)})",
                     value=round(rate, 4),
                     threshold=limits.bronze_error_rate,
-                    source=last["run_id"],
+                    source=last.run_id,
                 )
             )
-        if last["duration_s"] > limits.max_batch_seconds:
+        if last.duration_s > limits.max_batch_seconds:
             out.append(
                 Alert(
                     "slow_batch",
                     WARNING,
-                    f"ingest batch {last['run_id']} took {last['duration_s']:.0f} s "
+                    f"ingest batch {last.run_id} took {last.duration_s:.0f} s "
                     f"(threshold {limits.max_batch_seconds:.0f} s)",
-                    value=last["duration_s"],
+                    value=last.duration_s,
                     threshold=limits.max_batch_seconds,
-                    source=last["run_id"],
+                    source=last.run_id,
                 )
             )
-        lags = [b["metrics"].get("lag") for b in batches]
-        rate = last["metrics"].get("rows_per_s")
+        lags = [b.metrics.get("lag") for b in batches]
+        speed = last.metrics.get("rows_per_s")
         if (
             len(lags) >= 2
             and lags[-1] is not None
             and lags[-2] is not None
             and lags[-1] > lags[-2]
-            and rate is not None
-            and rate < limits.min_events_per_s
+            and speed is not None
+            and speed < limits.min_events_per_s
         ):
             out.append(
                 Alert(
                     "ingest_falling_behind",
                     WARNING,
-                    f"ingest moves {rate:.0f} events/s (threshold {limits.min_events_per_s:.0f}) while its lag "
+                    f"ingest moves {speed:.0f} events/s (threshold {limits.min_events_per_s:.0f}) while its lag "
                     f"grew from {lags[-2]:,} to {lags[-1]:,} records",
-                    value=rate,
+                    value=speed,
                     threshold=limits.min_events_per_s,
-                    source=last["run_id"],
+                    source=last.run_id,
                 )
             )
-    lag = status.kafka.get("lag")
+    lag = status.kafka.lag
     if lag is not None and lag > limits.max_lag_records:
         out.append(
             Alert(
                 "consumer_lag",
                 WARNING,
-                f"ingest is {lag:,} records behind the log end of {status.kafka.get('topic')} "
+                f"ingest is {lag:,} records behind the log end of {status.kafka.topic} "
                 f"(threshold {limits.max_lag_records:,})",
                 value=lag,
                 threshold=limits.max_lag_records,
-                source=str(status.kafka.get("topic")),
+                source=status.kafka.topic,
             )
         )
     return out
@@ -173,52 +159,52 @@ def _dlq(status: Status, limits: AlertsConfig) -> list[Alert]:
     return []
 
 
-def _silver(run: dict[str, Any] | None, limits: AlertsConfig) -> list[Alert]:
-    if run is None or run["outcome"] != "succeeded":
+def _silver(run: RunSummary | None, limits: AlertsConfig) -> list[Alert]:
+    if run is None or run.outcome != SUCCEEDED:
         return []
     out = []
-    score = run.get("dq_score")
+    score = run.dq_score
     if score is not None and score < limits.min_silver_dq_score:
         out.append(
             Alert(
                 "silver_dq_score",
                 CRITICAL,
-                f"silver run {run['run_id']} scored {score:.3f} (threshold {limits.min_silver_dq_score})",
+                f"silver run {run.run_id} scored {score:.3f} (threshold {limits.min_silver_dq_score})",
                 value=score,
                 threshold=limits.min_silver_dq_score,
-                source=run["run_id"],
+                source=run.run_id,
             )
         )
-    if run["duration_s"] > limits.max_silver_seconds:
+    if run.duration_s > limits.max_silver_seconds:
         out.append(
             Alert(
                 "slow_silver",
                 WARNING,
-                f"silver run {run['run_id']} took {run['duration_s']:.0f} s "
+                f"silver run {run.run_id} took {run.duration_s:.0f} s "
                 f"(threshold {limits.max_silver_seconds:.0f} s)",
-                value=run["duration_s"],
+                value=run.duration_s,
                 threshold=limits.max_silver_seconds,
-                source=run["run_id"],
+                source=run.run_id,
             )
         )
     return out
 
 
-def _validation(run: dict[str, Any] | None, limits: AlertsConfig) -> list[Alert]:
+def _validation(run: RunSummary | None, limits: AlertsConfig) -> list[Alert]:
     if run is None:
         return []
-    rate = run["metrics"].get("failure_rate")
+    rate = run.metrics.get("failure_rate")
     if rate is None or rate <= limits.validation_failure_rate:
         return []
     return [
         Alert(
             "validation_failures",
             WARNING,
-            f"validate run {run['run_id']} found {_pct(rate)} of the checked rows failing "
+            f"validate run {run.run_id} found {_pct(rate)} of the checked rows failing "
             f"(threshold {_pct(limits.validation_failure_rate)})",
             value=rate,
             threshold=limits.validation_failure_rate,
-            source=run["run_id"],
+            source=run.run_id,
         )
     ]
 
@@ -226,9 +212,9 @@ def _validation(run: dict[str, Any] | None, limits: AlertsConfig) -> list[Alert]
 def _gold(status: Status, limits: AlertsConfig) -> list[Alert]:
     out = []
     for table in status.tables:
-        if table["layer"] != "gold" or table["freshness_s"] is None:
+        if table.layer != "gold" or table.freshness_s is None:
             continue
-        hours = table["freshness_s"] / 3600
+        hours = table.freshness_s / 3600
         severity = (
             CRITICAL
             if hours > limits.gold_critical_hours
@@ -243,11 +229,11 @@ def _gold(status: Status, limits: AlertsConfig) -> list[Alert]:
             Alert(
                 "gold_stale",
                 severity,
-                f"{table['table']}: newest feature date ({table['newest_partition']}) ended {hours:.0f} h ago "
+                f"{table.table}: newest feature date ({table.newest_partition}) ended {hours:.0f} h ago "
                 f"(threshold {threshold:.0f} h)",
                 value=round(hours, 1),
                 threshold=threshold,
-                source=table["table"],
+                source=table.table,
             )
         )
     return out
@@ -262,22 +248,22 @@ def _drift(status: Status, settings: DriftConfig | None) -> list[Alert]:
         settings = DriftConfig.model_validate({})
     out = []
     for row in status.drift:
-        psi = row.get("psi")
-        threshold = settings.threshold(row["feature"])
+        psi = row.psi
+        threshold = settings.threshold(row.feature)
         if psi is None or psi <= threshold:
             continue
-        ks = row.get("ks")
+        ks = row.ks
         out.append(
             Alert(
                 "feature_drift",
                 WARNING,
-                f"{row['table']}.{row['feature']} drifted on {row[FEATURE_DATE]}: PSI {psi:.3f} against "
-                f"{row['reference']}"
+                f"{row.table}.{row.feature} drifted on {row.feature_date}: PSI {psi:.3f} against "
+                f"{row.reference}"
                 + (f", KS {ks:.3f}" if ks is not None else "")
                 + f" (threshold {threshold:g})",
                 value=psi,
                 threshold=threshold,
-                source=f"{row['table']}.{row['feature']}",
+                source=f"{row.table}.{row.feature}",
             )
         )
     return out

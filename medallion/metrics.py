@@ -22,7 +22,7 @@ from medallion import catalog, lakefs
 if TYPE_CHECKING:
     from medallion.config import Config
     from medallion.ledger import RunRecord
-    from medallion.status import Status
+    from medallion.status_model import Status
 
 ROW_OUTCOMES = ("input", "output", "dlq", "dropped")
 
@@ -67,66 +67,66 @@ def status_exposition(status: Status) -> str:
         "medallion_table_rows",
         "gauge",
         "Rows of a lake table (Parquet footers).",
-        [({"table": t["table"]}, t["rows"]) for t in status.tables],
+        [({"table": t.table}, t.rows) for t in status.tables],
     )
     out.add(
         "medallion_table_freshness_seconds",
         "gauge",
         "Age of the newest event (Bronze, Silver) or of the newest feature date's end (Gold).",
-        [({"table": t["table"]}, t["freshness_s"]) for t in status.tables if t["freshness_s"] is not None],
+        [({"table": t.table}, t.freshness_s) for t in status.tables if t.freshness_s is not None],
     )
-    topic = status.kafka.get("topic", "")
-    parts = status.kafka.get("partitions", [])
+    topic = status.kafka.topic
+    parts = status.kafka.partitions
     out.add(
         "medallion_kafka_lag_records",
         "gauge",
         "Records between the ingest checkpoint's committed offset and the log end.",
-        [({"topic": topic, "partition": p["partition"]}, p["lag"]) for p in parts],
+        [({"topic": topic, "partition": p.partition}, p.lag) for p in parts],
     )
     out.add(
         "medallion_kafka_log_end_offset",
         "gauge",
         "The log end offset of a partition.",
-        [({"topic": topic, "partition": p["partition"]}, p["log_end"]) for p in parts],
+        [({"topic": topic, "partition": p.partition}, p.log_end) for p in parts],
     )
     out.add(
         "medallion_kafka_committed_offset",
         "gauge",
         "The ingest checkpoint's committed offset of a partition.",
-        [({"topic": topic, "partition": p["partition"]}, p["committed"]) for p in parts],
+        [({"topic": topic, "partition": p.partition}, p.committed) for p in parts],
     )
     out.add(
         "medallion_kafka_up",
         "gauge",
         "1 when the brokers answered.",
-        [({"address": status.broker.get("address", "")}, 1.0 if status.broker.get("reachable") else 0.0)],
+        [({"address": status.broker.address}, 1.0 if status.broker.reachable else 0.0)],
     )
     for run in status.runs:
-        stage = {"stage": run["stage"]}
+        stage: dict[str, object] = {"stage": run.stage}
         out.add(
             "medallion_stage_last_run_duration_seconds",
             "gauge",
             "Duration of the stage's last run.",
-            [(stage, run["duration_s"])],
+            [(stage, run.duration_s)],
         )
         out.add(
             "medallion_stage_last_run_success",
             "gauge",
             "1 when the stage's last run succeeded (or, for ingest, was written).",
-            [(stage, 1.0 if run["outcome"] in ("succeeded", "written") else 0.0)],
+            [(stage, 1.0 if run.ok else 0.0)],
         )
         out.add(
             "medallion_stage_last_run_rows",
             "gauge",
             "Rows of the stage's last run, by outcome.",
-            [({**stage, "outcome": k}, run[k]) for k in ROW_OUTCOMES],
+            [({**stage, "outcome": k}, getattr(run, k)) for k in ROW_OUTCOMES],
         )
-        if run.get("dq_score") is not None:
+        if run.dq_score is not None:
             out.add(
                 "medallion_stage_dq_score",
                 "gauge",
                 "Data-quality score of the last run.",
-                [(stage, run["dq_score"])],
+                [(stage, run.dq_score)],
             )
     out.add(
         "medallion_dlq_records_24h",
@@ -136,7 +136,7 @@ def status_exposition(status: Status) -> str:
     )
     counts: dict[tuple[str, str], int] = {}
     for alert in status.alerts:
-        counts[(alert["name"], alert["severity"])] = counts.get((alert["name"], alert["severity"]), 0) + 1
+        counts[(alert.name, alert.severity)] = counts.get((alert.name, alert.severity), 0) + 1
     out.add(
         "medallion_alerts_active",
         "gauge",

@@ -166,14 +166,14 @@ def _rule_pass_rates(cfg: Config) -> Chart:
 
 def _freshness(status: Status) -> Chart:
     chart = Chart("freshness", "Freshness per table (hours since the newest event or feature date)", [])
-    tables = [t for t in status.tables if t["freshness_s"] is not None]
+    tables = [t for t in status.tables if t.freshness_s is not None]
     if tables:
         chart.traces.append(
             {
                 "type": "bar",
                 "name": "hours",
-                "x": [t["table"] for t in tables],
-                "y": [round(t["freshness_s"] / 3600, 2) for t in tables],
+                "x": [t.table for t in tables],
+                "y": [round(t.freshness_s / 3600, 2) for t in tables if t.freshness_s is not None],
             }
         )
     return _empty(chart, "no table has data yet")

@@ -3,64 +3,51 @@
 Everything comes from what the lake already holds: the catalogue's tables (partition names and Parquet
 footers: row counts, the newest event time from column statistics, no data read), the ingest
 checkpoint's committed offsets and the brokers' log ends, and the run ledger (newest first, so its age
-does not matter). The shape of `Status.as_dict()` is the documented, stable ``--json`` output
-(``docs/architecture.md``, "status"); `medallion.alerts` turns it into alerts.
+does not matter). It fills a `Status` (typed records, `medallion.status_model`), whose ``as_dict()`` is
+the documented, stable ``--json`` output (``docs/architecture.md``, "status"); `medallion.alerts` turns
+it into alerts.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from medallion import catalog, lakefs, stages
+from medallion import alerts, catalog, lakefs, stages
 from medallion.ledger import Ledger, RunRecord
+from medallion.status_model import (
+    STATUS_VERSION,
+    Broker,
+    FeatureDrift,
+    Kafka,
+    Materialization,
+    PartitionOffsets,
+    RunSummary,
+    Status,
+    TableStatus,
+)
 
 if TYPE_CHECKING:
     from medallion.config import Config
 
-STAGES = (stages.INGEST, stages.SILVER, stages.GOLD, stages.MATERIALIZE, stages.VALIDATE)
+STAGES = tuple(
+    s.name for s in (stages.INGEST, stages.SILVER, stages.GOLD, stages.MATERIALIZE, stages.VALIDATE)
+)
 """The stages whose last run `status` shows (produce, the demo's generator, is left out)."""
-STATUS_VERSION = 1
+__all__ = ["STATUS_VERSION", "Status", "collect", "run_summary", "table_status"]
 RECENT_BATCHES = 10  # ingest batches kept for throughput and lag trends
 DLQ_STAGES = (stages.INGEST.name, stages.SILVER.name)
 """The stages with a DLQ, whose reasons `status` and the report count."""
 
 
-@dataclass
-class Status:
-    version: int = STATUS_VERSION
-    generated_at: str = ""
-    broker: dict[str, Any] = field(default_factory=dict)
-    kafka: dict[str, Any] = field(default_factory=dict)
-    tables: list[dict[str, Any]] = field(default_factory=list)
-    dlq_24h: dict[str, dict[str, int]] = field(default_factory=dict)
-    input_24h: dict[str, int] = field(default_factory=dict)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    recent_batches: list[dict[str, Any]] = field(default_factory=list)
-    materialization: dict[str, Any] = field(default_factory=dict)
-    drift: list[dict[str, Any]] = field(default_factory=list)  # the latest drift per Gold feature
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def table(self, name: str) -> dict[str, Any]:
-        return next(t for t in self.tables if t["table"] == name)
-
-
 def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = None) -> Status:
-    from medallion import alerts
-
     now = now or datetime.now(UTC)
     status = Status(generated_at=now.isoformat(timespec="seconds"))
     _broker_and_lag(cfg, status, kafka_timeout_s)
     status.tables = [table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer != "lookup"]
     _runs(cfg, status, now)
     status.drift = drift_status(cfg)
-    status.alerts = [
-        a.as_dict() for a in alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg), drift=cfg.drift)
-    ]
+    status.alerts = alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg), drift=cfg.drift)
     return status
 
 
@@ -75,28 +62,25 @@ def _broker_and_lag(cfg: Config, status: Status, timeout_s: float) -> None:
     from medallion.kafka import admin
 
     reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=timeout_s)
-    status.broker = {"address": cfg.kafka.bootstrap_servers, "reachable": reachable}
+    status.broker = Broker(cfg.kafka.bootstrap_servers, reachable)
     if _embedded(cfg) and cfg.lake.is_local:
         running = embedded.broker_status(lakefs.local_path(catalog.STATE.path(cfg)))
-        status.broker["embedded_pid"] = getattr(running, "pid", None) if running else None
+        status.broker.embedded = True
+        status.broker.embedded_pid = getattr(running, "pid", None) if running else None
     committed = admin.checkpoint_offsets(catalog.INGEST_CHECKPOINT.path(cfg)).get(cfg.kafka.topic, {})
     partitions = []
     if reachable:
         ends = admin.end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic)
         for p, end in sorted(ends.items()):
             done = committed.get(p, 0)
-            partitions.append({"partition": p, "log_end": end, "committed": done, "lag": max(0, end - done)})
-    status.kafka = {
-        "topic": cfg.kafka.topic,
-        "partitions": partitions,
-        "lag": sum(p["lag"] for p in partitions) if reachable else None,
-    }
+            partitions.append(PartitionOffsets(p, end, done, max(0, end - done)))
+    status.kafka = Kafka(cfg.kafka.topic, partitions, sum(p.lag for p in partitions) if reachable else None)
 
 
 # --- tables ---------------------------------------------------------------------------------------
 
 
-def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> dict[str, Any]:
+def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> TableStatus:
     """Rows (Parquet footers), partitions, the newest partition and its freshness, without reading data.
 
     Freshness is the age of the newest event (Bronze, Silver: the newest ``event_time`` in the newest date
@@ -106,20 +90,12 @@ def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> dict[str
     path = table.path(cfg)
     column = table.date_column or (table.partitions[0] if table.partitions else None)
     partitions = lakefs.list_partitions(path, column) if column else []
-    out: dict[str, Any] = {
-        "table": table.name,
-        "layer": table.layer,
-        "rows": 0,
-        "partitions": len(partitions),
-        "newest_partition": None,
-        "newest": None,
-        "freshness_s": None,
-    }
+    out = TableStatus(table.name, table.layer, partitions=len(partitions))
     if not partitions:
         return out
     newest = max(partitions, key=lambda v: (len(v), v)) if column == catalog.BATCH else partitions[-1]
-    out["newest_partition"] = f"{column}={newest}"
-    out["rows"] = _row_count(path)
+    out.newest_partition = f"{column}={newest}"
+    out.rows = _row_count(path)
     newest_time: datetime | None = None
     if column == catalog.FEATURE_DATE:
         newest_time = datetime.combine(
@@ -128,8 +104,8 @@ def table_status(cfg: Config, table: catalog.Dataset, now: datetime) -> dict[str
     elif table.layer in ("bronze", "silver") and column is not None:
         newest_time = _newest_event_time(lakefs.join(path, f"{column}={newest}"))
     if newest_time is not None:
-        out["newest"] = newest_time.isoformat(timespec="seconds")
-        out["freshness_s"] = max(0.0, round((now - newest_time).total_seconds(), 1))
+        out.newest = newest_time.isoformat(timespec="seconds")
+        out.freshness_s = max(0.0, round((now - newest_time).total_seconds(), 1))
     return out
 
 
@@ -183,7 +159,7 @@ def _newest_event_time(partition: str, column: str = "event_time") -> datetime |
 # --- drift ------------------------------------------------------------------------------------------
 
 
-def drift_status(cfg: Config) -> list[dict[str, Any]]:
+def drift_status(cfg: Config) -> list[FeatureDrift]:
     """Per Gold feature, its drift on the newest feature date the Gold runs computed drift for (the
     stored results of `medallion.governance.drift`, no Spark)."""
     from medallion.governance import drift
@@ -195,16 +171,16 @@ def drift_status(cfg: Config) -> list[dict[str, Any]]:
             continue
         for f in latest.features:
             out.append(
-                {
-                    "table": table.name,
-                    "feature": f.feature,
-                    catalog.FEATURE_DATE: latest.feature_date,
-                    "kind": f.kind,
-                    "psi": None if f.psi is None else round(f.psi, 6),
-                    "ks": None if f.ks is None else round(f.ks, 6),
-                    "reference": f"{latest.reference['start']}..{latest.reference['end']}",
-                    "note": f.note,
-                }
+                FeatureDrift(
+                    table=table.name,
+                    feature=f.feature,
+                    feature_date=latest.feature_date,
+                    kind=f.kind,
+                    psi=None if f.psi is None else round(f.psi, 6),
+                    ks=None if f.ks is None else round(f.ks, 6),
+                    reference=f"{latest.reference['start']}..{latest.reference['end']}",
+                    note=f.note,
+                )
             )
     return out
 
@@ -215,7 +191,7 @@ def drift_status(cfg: Config) -> list[dict[str, Any]]:
 def _runs(cfg: Config, status: Status, now: datetime) -> None:
     ledger = Ledger(cfg.lake.root)
     for stage in STAGES:
-        last = ledger.last(stage.name, outcome=None)
+        last = ledger.last(stage, outcome=None)
         if last is not None:
             status.runs.append(run_summary(last))
     batches = []
@@ -237,31 +213,34 @@ def _runs(cfg: Config, status: Status, now: datetime) -> None:
                 by_reason[reason] = by_reason.get(reason, 0) + int(n)
         status.dlq_24h[name] = by_reason
         status.input_24h[name] = total_input
-    materialized = next((r for r in status.runs if r["stage"] == stages.MATERIALIZE.name), None)
+    materialized = status.run(stages.MATERIALIZE.name)
     if materialized is not None:
-        status.materialization = {
-            "finished_at": materialized["finished_at"],
-            "outcome": materialized["outcome"],
-            "rows": materialized["output"],
-            "online_store": materialized["metrics"].get("online_store"),
-        }
+        status.materialization = Materialization(
+            finished_at=materialized.finished_at,
+            outcome=materialized.outcome,
+            rows=materialized.output,
+            online_store=materialized.metrics.get("online_store"),
+        )
 
 
-def run_summary(record: RunRecord) -> dict[str, Any]:
+def run_summary(record: RunRecord) -> RunSummary:
     counts = record.counts
-    return {
-        "stage": record.stage,
-        "run_id": record.run_id,
-        "outcome": record.outcome,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "duration_s": record.duration_s,
-        **{k: int(counts.get(k, 0)) for k in ("input", "output", "dlq", "dropped")},
-        "dq_score": (record.metrics.get("quality") or {}).get("score", record.metrics.get("dq_score")),
-        "error": record.error,
-        "metrics": {
+    return RunSummary(
+        stage=record.stage,
+        run_id=record.run_id,
+        outcome=record.outcome,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        duration_s=record.duration_s,
+        input=int(counts.get("input", 0)),
+        output=int(counts.get("output", 0)),
+        dlq=int(counts.get("dlq", 0)),
+        dropped=int(counts.get("dropped", 0)),
+        dq_score=(record.metrics.get("quality") or {}).get("score", record.metrics.get("dq_score")),
+        error=record.error,
+        metrics={
             k: record.metrics[k]
             for k in ("lag", "rows_per_s", "online_store", "failure_rate")
             if k in record.metrics
         },
-    }
+    )

@@ -8,32 +8,17 @@ import pytest
 
 from medallion.alerts import evaluate
 from medallion.config import AlertsConfig
-from medallion.status import Status
+from medallion.status_model import Broker, Kafka, RunSummary, Status, TableStatus
 
 LIMITS = AlertsConfig()  # type: ignore[call-arg]
 
 
-def run(stage: str, run_id: str = "r1", outcome: str = "succeeded", **kw: Any) -> dict[str, Any]:
-    base = {
-        "stage": stage,
-        "run_id": run_id,
-        "outcome": outcome,
-        "duration_s": 1.0,
-        "input": 0,
-        "output": 0,
-        "dlq": 0,
-        "dropped": 0,
-        "dq_score": None,
-        "error": None,
-        "metrics": {},
-    }
-    return base | kw
+def run(stage: str, run_id: str = "r1", outcome: str = "succeeded", **kw: Any) -> RunSummary:
+    return RunSummary(stage, run_id, outcome, **{"duration_s": 1.0} | kw)
 
 
 def status(**kw: Any) -> Status:
-    s = Status(
-        broker={"address": "b:9092", "reachable": True}, kafka={"topic": "t", "partitions": [], "lag": 0}
-    )
+    s = Status(broker=Broker("b:9092", reachable=True), kafka=Kafka("t", [], lag=0))
     for k, v in kw.items():
         setattr(s, k, v)
     return s
@@ -74,10 +59,8 @@ def test_slow_batch_and_falling_behind_while_lag_grows() -> None:
 
 
 def test_consumer_lag_above_the_configured_records() -> None:
-    assert names(status(kafka={"topic": "t", "partitions": [], "lag": 1_000_000})) == []
-    assert names(status(kafka={"topic": "t", "partitions": [], "lag": 1_000_001})) == [
-        ("consumer_lag", "warning")
-    ]
+    assert names(status(kafka=Kafka("t", [], lag=1_000_000))) == []
+    assert names(status(kafka=Kafka("t", [], lag=1_000_001))) == [("consumer_lag", "warning")]
 
 
 def test_silver_score_and_duration() -> None:
@@ -97,20 +80,15 @@ def test_validation_failures() -> None:
     ("hours", "want"), [(24, []), (25, [("gold_stale", "warning")]), (49, [("gold_stale", "critical")])]
 )
 def test_gold_older_than_24_hours_warns_and_48_is_critical(hours: int, want: list[tuple[str, str]]) -> None:
-    table = {
-        "table": "gold.x",
-        "layer": "gold",
-        "freshness_s": hours * 3600.0,
-        "newest_partition": "feature_date=d",
-    }
+    table = TableStatus("gold.x", "gold", freshness_s=hours * 3600.0, newest_partition="feature_date=d")
     assert names(status(tables=[table])) == want
 
 
 def test_failed_stage_and_unreachable_kafka_are_critical_first() -> None:
     s = status(
-        broker={"address": "b:9092", "reachable": False},
+        broker=Broker("b:9092", reachable=False),
         runs=[run("gold", "g1", outcome="failed", error="TerminalError: no Silver")],
-        tables=[{"table": "gold.x", "layer": "gold", "freshness_s": 30 * 3600.0, "newest_partition": "p"}],
+        tables=[TableStatus("gold.x", "gold", freshness_s=30 * 3600.0, newest_partition="p")],
     )
     assert names(s) == [
         ("stage_failed", "critical"),

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from medallion import metrics
 from medallion.ledger import RunRecord
-from medallion.status import Status
+from medallion.status_model import Alert, Broker, Kafka, PartitionOffsets, RunSummary, Status, TableStatus
 
 
 def families(text: str) -> dict[str, Any]:
@@ -18,27 +18,14 @@ def families(text: str) -> dict[str, Any]:
 
 def test_status_exposition_parses_with_labels_per_partition_and_table() -> None:
     s = Status(
-        broker={"address": "b:9092", "reachable": True},
-        kafka={
-            "topic": "t",
-            "lag": 7,
-            "partitions": [{"partition": 0, "log_end": 10, "committed": 3, "lag": 7}],
-        },
-        tables=[{"table": 'odd "name"\\x', "rows": 5, "freshness_s": 12.5}],
+        broker=Broker("b:9092", reachable=True),
+        kafka=Kafka("t", [PartitionOffsets(partition=0, log_end=10, committed=3, lag=7)], lag=7),
+        tables=[TableStatus('odd "name"\\x', "gold", rows=5, freshness_s=12.5)],
         runs=[
-            {
-                "stage": "silver",
-                "outcome": "succeeded",
-                "duration_s": 2.0,
-                "input": 9,
-                "output": 8,
-                "dlq": 1,
-                "dropped": 0,
-                "dq_score": 0.9,
-            }
+            RunSummary("silver", "s1", "succeeded", duration_s=2.0, input=9, output=8, dlq=1, dq_score=0.9)
         ],
         dlq_24h={"ingest": {"enum": 4}},
-        alerts=[{"name": "gold_stale", "severity": "warning"}],
+        alerts=[Alert("gold_stale", "warning", "old")],
     )
     got = families(metrics.status_exposition(s))
     lag = got["medallion_kafka_lag_records"].samples[0]

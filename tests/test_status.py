@@ -20,6 +20,17 @@ from tests.conftest import CONFIG_DIR, REPO
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
+V1_KEYS = [
+    "version", "generated_at", "broker", "kafka", "tables", "dlq_24h", "input_24h", "runs", "recent_batches",
+    "materialization", "drift", "alerts",
+]  # fmt: skip
+V1_TABLE_KEYS = sorted(["table", "layer", "rows", "partitions", "newest_partition", "newest", "freshness_s"])
+V1_RUN_KEYS = sorted(
+    ["stage", "run_id", "outcome", "started_at", "finished_at", "duration_s", "input", "output", "dlq",
+     "dropped", "dq_score", "error", "metrics"]
+)  # fmt: skip
+
+
 def _record(stage: str, run_id: str, minutes_ago: float, **counts: int) -> RunRecord:
     started = (NOW - dt.timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
     record = RunRecord(stage=stage, run_id=run_id, started_at=started, finished_at=started)
@@ -40,10 +51,21 @@ def test_a_batch_written_but_not_yet_reported_is_no_alert_and_a_failed_run_is(ma
 
     report = status.collect(cfg, kafka_timeout_s=0.2, now=NOW)
 
-    runs = {r["stage"]: r for r in report.runs}
-    assert (runs["ingest"]["outcome"], runs["ingest"]["output"], runs["ingest"]["dlq"]) == ("written", 90, 1)
-    assert [(a["name"], a["source"]) for a in report.alerts] == [("stage_failed", "s1")]
-    assert "Bronze is empty" in report.alerts[0]["message"]
+    runs = {r.stage: r for r in report.runs}
+    assert (runs["ingest"].outcome, runs["ingest"].output, runs["ingest"].dlq) == ("written", 90, 1)
+    assert [(a.name, a.source) for a in report.alerts] == [("stage_failed", "s1")]
+    assert "Bronze is empty" in report.alerts[0].message
+
+    # --json keeps version 1's shape: the same keys, nested the same way, as before the typed records.
+    doc = json.loads(json.dumps(report.as_dict(), default=str))
+    assert doc["version"] == 1 and sorted(doc) == sorted(V1_KEYS)
+    assert sorted(doc["broker"]) == ["address", "embedded_pid", "reachable"]  # the local embedded broker
+    assert doc["broker"]["embedded_pid"] is None  # not running
+    assert sorted(doc["kafka"]) == ["lag", "partitions", "topic"]
+    assert all(sorted(t) == V1_TABLE_KEYS for t in doc["tables"])
+    assert all(sorted(r) == V1_RUN_KEYS for r in doc["runs"] + doc["recent_batches"])
+    assert sorted(doc["alerts"][0]) == ["message", "name", "severity", "source", "threshold", "value"]
+    assert doc["materialization"] == {} and doc["drift"] == []
 
 
 def test_tables_report_rows_newest_partition_and_the_newest_event_from_footers(
@@ -71,12 +93,12 @@ def test_tables_report_rows_newest_partition_and_the_newest_event_from_footers(
     report = status.collect(cfg, kafka_timeout_s=0.2, now=NOW)
 
     bronze = report.table(catalog.BRONZE.name)
-    assert (bronze["rows"], bronze["partitions"], bronze["newest_partition"]) == (3, 2, "dt=2026-11-20")
-    assert bronze["freshness_s"] == 2.5 * 3600
+    assert (bronze.rows, bronze.partitions, bronze.newest_partition) == (3, 2, "dt=2026-11-20")
+    assert bronze.freshness_s == 2.5 * 3600
     g = report.table(catalog.GOLD_TABLES[0].name)
-    assert g["freshness_s"] == (NOW - dt.datetime(2026, 11, 18, tzinfo=dt.UTC)).total_seconds()  # 60 h
-    stale = [a for a in report.alerts if a["name"] == "gold_stale"]
-    assert [(a["severity"], a["value"]) for a in stale] == [("critical", 60.0)]
+    assert g.freshness_s == (NOW - dt.datetime(2026, 11, 18, tzinfo=dt.UTC)).total_seconds()  # 60 h
+    stale = [a for a in report.alerts if a.name == "gold_stale"]
+    assert [(a.severity, a.value) for a in stale] == [("critical", 60.0)]
 
 
 def test_dlq_by_stage_and_reason_over_the_last_24_hours(make_config: Any) -> None:
@@ -100,7 +122,7 @@ def test_dlq_by_stage_and_reason_over_the_last_24_hours(make_config: Any) -> Non
 
     assert report.dlq_24h["ingest"] == {"enum": 5, "type": 1}  # the 25-hour-old batch is out
     assert report.input_24h["ingest"] == 2000
-    assert [a["name"] for a in report.alerts] == []  # 0.3 % of input: under both thresholds
+    assert [a.name for a in report.alerts] == []  # 0.3 % of input: under both thresholds
 
 
 def test_status_runs_without_importing_pyspark(lake: Path) -> None:
@@ -126,6 +148,7 @@ def test_status_runs_without_importing_pyspark(lake: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
     )
     assert json.loads(done.stdout)["version"] == status.STATUS_VERSION, done.stdout + done.stderr
+    assert sorted(json.loads(done.stdout)["broker"]) == ["address", "reachable"]  # no embedded broker here
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
 
 
@@ -135,6 +158,6 @@ def test_the_last_silver_run_shows_its_data_quality_score_from_the_ledger(make_c
     record.metrics = {"quality": {"score": 0.6, "failed": {"item_in_catalog": 40}}}
     Ledger(cfg.lake.root).write(record)
     report = status.collect(cfg, kafka_timeout_s=0.2, now=NOW)
-    (silver,) = [r for r in report.runs if r["stage"] == "silver"]
-    assert silver["dq_score"] == 0.6
-    assert [a["name"] for a in report.alerts] == ["silver_dq_score", "dlq_rate"]  # 40 of 100 to the DLQ
+    silver = report.run("silver")
+    assert silver is not None and silver.dq_score == 0.6
+    assert [a.name for a in report.alerts] == ["silver_dq_score", "dlq_rate"]  # 40 of 100 to the DLQ

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from medallion.cli.app import STATE, app, console, summary_table
+
+if TYPE_CHECKING:
+    from medallion.status_model import Status
 
 DRIFT_SHOWN = 5
 
@@ -55,39 +58,32 @@ def status(
         raise typer.Exit(1)
 
 
-def _print(report: Any) -> None:
-    from medallion.catalog import FEATURE_DATE
-
+def _print(report: Status) -> None:
     out = console()
     broker = report.broker
-    state = "up" if broker["reachable"] else "DOWN"
-    pid = f" (embedded, pid {broker['embedded_pid']})" if broker.get("embedded_pid") else ""
-    out.print(f"Kafka at {broker['address']}: {state}{pid}", highlight=False)
+    state = "up" if broker.reachable else "DOWN"
+    pid = f" (embedded, pid {broker.embedded_pid})" if broker.embedded_pid else ""
+    out.print(f"Kafka at {broker.address}: {state}{pid}", highlight=False)
     summary_table(
         "lake",
         [
             {
-                "table": t["table"],
-                "rows": t["rows"],
-                "partitions": t["partitions"],
-                "newest": t["newest_partition"] or "-",
-                "freshness": _age(t["freshness_s"]),
+                "table": t.table,
+                "rows": t.rows,
+                "partitions": t.partitions,
+                "newest": t.newest_partition or "-",
+                "freshness": _age(t.freshness_s),
             }
             for t in report.tables
         ],
     )
-    parts = report.kafka.get("partitions") or []
-    if parts:
+    kafka = report.kafka
+    if kafka.partitions:
         summary_table(
-            f"kafka {report.kafka['topic']} (lag {report.kafka['lag']:,} records)",
+            f"kafka {kafka.topic} (lag {kafka.lag or 0:,} records)",
             [
-                {
-                    "partition": p["partition"],
-                    "log end": p["log_end"],
-                    "committed": p["committed"],
-                    "lag": p["lag"],
-                }
-                for p in parts
+                {"partition": p.partition, "log end": p.log_end, "committed": p.committed, "lag": p.lag}
+                for p in kafka.partitions
             ],
         )
     dlq = [
@@ -101,45 +97,45 @@ def _print(report: Any) -> None:
         "last runs",
         [
             {
-                "stage": r["stage"],
-                "outcome": r["outcome"],
-                "finished": (r["finished_at"] or "")[:19].replace("T", " "),
-                "seconds": r["duration_s"],
-                "input": r["input"],
-                "output": r["output"],
-                "dlq": r["dlq"],
-                "dropped": r["dropped"],
-                "dq score": "-" if r["dq_score"] is None else f"{r['dq_score']:.3f}",
+                "stage": r.stage,
+                "outcome": r.outcome,
+                "finished": (r.finished_at or "")[:19].replace("T", " "),
+                "seconds": r.duration_s,
+                "input": r.input,
+                "output": r.output,
+                "dlq": r.dlq,
+                "dropped": r.dropped,
+                "dq score": "-" if r.dq_score is None else f"{r.dq_score:.3f}",
             }
             for r in report.runs
         ],
     )
-    drifted = sorted((d for d in report.drift if d["psi"] is not None), key=lambda d: -d["psi"])[:DRIFT_SHOWN]
+    drifted = sorted((d for d in report.drift if d.psi is not None), key=lambda d: -(d.psi or 0.0))[
+        :DRIFT_SHOWN
+    ]
     if drifted:
         summary_table(
             f"feature drift, highest PSI (of {len(report.drift)} features)",
             [
                 {
-                    "feature": f"{d['table']}.{d['feature']}",
-                    "date": d[FEATURE_DATE],
-                    "psi": round(d["psi"], 4),
-                    "ks": "-" if d["ks"] is None else round(d["ks"], 4),
-                    "reference": d["reference"],
+                    "feature": f"{d.table}.{d.feature}",
+                    "date": d.feature_date,
+                    "psi": round(d.psi or 0.0, 4),
+                    "ks": "-" if d.ks is None else round(d.ks, 4),
+                    "reference": d.reference,
                 }
                 for d in drifted
             ],
         )
-    if report.materialization:
-        m = report.materialization
+    m = report.materialization
+    if m is not None:
         out.print(
-            f"Online store: {m.get('online_store') or '?'}, last materialized {str(m.get('finished_at'))[:19]} "
-            f"({m.get('outcome')}, {m.get('rows'):,} rows)",
+            f"Online store: {m.online_store or '?'}, last materialized {str(m.finished_at)[:19]} "
+            f"({m.outcome}, {m.rows:,} rows)",
             highlight=False,
         )
     for alert in report.alerts:
-        colour = "bold red" if alert["severity"] == "critical" else "yellow"
-        out.print(
-            f"[{colour}]ALERT {alert['severity']}[/] {alert['name']}: {alert['message']}", highlight=False
-        )
+        colour = "bold red" if alert.severity == "critical" else "yellow"
+        out.print(f"[{colour}]ALERT {alert.severity}[/] {alert.name}: {alert.message}", highlight=False)
     if not report.alerts:
         out.print("No alerts.")

@@ -35,19 +35,19 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
 
     # `status` (no Spark) sees the same lake: rows per table, nothing left to ingest, every run succeeded.
     report = collect(cfg)
-    rows = {table["table"]: table["rows"] for table in report.tables}
+    rows = {table.table: table.rows for table in report.tables}
     assert rows[catalog.BRONZE.name] == counts["bronze"] and rows[catalog.BRONZE_DLQ.name] == counts["dlq"]
     assert rows[catalog.SILVER.name] == counts["silver"]
     assert rows[catalog.gold_table(USER_FEATURES.name).name] == counts["gold"]
-    assert report.broker["reachable"] and {p["lag"] for p in report.kafka["partitions"]} == {0}
-    assert {r["stage"] for r in report.runs} == {"ingest", "silver", "gold", "materialize"}
-    assert all(r["outcome"] == "succeeded" for r in report.runs)
+    assert report.broker.reachable and {p.lag for p in report.kafka.partitions} == {0}
+    assert {r.stage for r in report.runs} == {"ingest", "silver", "gold", "materialize"}
+    assert all(r.outcome == "succeeded" for r in report.runs)
     # 2 % bad records: over the 1 % DLQ share of the default alert, under the 5 % per-batch critical one.
     # Three days of synthetic events (the last one partial) also drift between feature dates: warnings.
-    alerts = {(a["name"], a["severity"]) for a in report.alerts}
+    alerts = {(a.name, a.severity) for a in report.alerts}
     assert alerts <= {("dlq_rate", "warning"), ("feature_drift", "warning")}, report.alerts
-    (dlq_alert,) = [a for a in report.alerts if a["name"] == "dlq_rate"]
-    assert dlq_alert["value"] == round(counts["dlq"] / counts["records"], 4)
+    (dlq_alert,) = [a for a in report.alerts if a.name == "dlq_rate"]
+    assert dlq_alert.value == round(counts["dlq"] / counts["records"], 4)
 
     # Re-running is safe: Silver and Gold rebuild every date they hold, and the lake comes out the same.
     import datetime as dt

@@ -140,11 +140,11 @@ def test_pipeline_on_apache_kafka_native_source_spark_cluster_and_s3a_lake(
 
     # `status` (pyarrow on s3://, no Spark) sees the lake, the ledger and no lag.
     report = collect(cfg)
-    rows = {table["table"]: table["rows"] for table in report.tables}
+    rows = {table.table: table.rows for table in report.tables}
     assert rows[catalog.BRONZE.name] == counts["bronze"] and rows[catalog.BRONZE_DLQ.name] == counts["dlq"]
     assert rows[catalog.SILVER.name] == counts["silver"]
-    assert report.broker["reachable"] and report.kafka["lag"] == 0
-    assert {r["stage"] for r in report.runs} >= {"ingest", "silver", "gold", "materialize"}
+    assert report.broker.reachable and report.kafka.lag == 0
+    assert {r.stage for r in report.runs} >= {"ingest", "silver", "gold", "materialize"}
     assert lakefs.list_files(catalog.LEDGER.path(cfg), suffix=".json")
 
     # Feast's offline store reads Gold on s3:// too: a point-in-time training set at each sampled user's
@@ -183,7 +183,7 @@ def test_kafka_consumer_groups_shows_the_lag_that_status_reports(
     produce(apache_kafka.bootstrap, topic, [(p, None, b"{}") for p in (0, 0, 1) for _ in range(10)])
 
     status = collect(cfg).kafka
-    assert status["lag"] == 30
+    assert status.lag == 30
     described = kafka_tool(
         apache_kafka,
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
@@ -199,6 +199,5 @@ def test_kafka_consumer_groups_shows_the_lag_that_status_reports(
                 "lag": int(fields[5]),
             }
     assert tool == {
-        p["partition"]: {"committed": p["committed"], "log_end": p["log_end"], "lag": p["lag"]}
-        for p in status["partitions"]
+        p.partition: {"committed": p.committed, "log_end": p.log_end, "lag": p.lag} for p in status.partitions
     }

@@ -145,7 +145,7 @@ def test_stored_drift_reaches_status_and_the_feature_drift_alert(spark: Any, mak
         D.isoformat(),
     ]
     status = Status(drift=drift_status(cfg))
-    assert {r[catalog.FEATURE_DATE] for r in status.drift} == {D.isoformat()}  # the latest date only
+    assert {r.feature_date for r in status.drift} == {D.isoformat()}  # the latest date only
     assert len(status.drift) == len(FAM.features)
     raised = [
         a
