@@ -239,7 +239,7 @@ SILVER = Dataset(
         "device_os string, device_browser string, device_type string, geo_country string, "
         "geo_city string, geo_lat double, geo_lon double, ip_prefix string, user_agent string, "
         "referrer string, page string, email_hmac string, phone_hmac string, price decimal(18,4), "
-        "quantity int, currency string, source_topic string, source_partition int, "
+        "quantity long, currency string, source_topic string, source_partition int, "
         "source_offset long, ingested_at timestamp, amount decimal(18,4), item_category string, "
         "item_brand string, user_segment string, user_signup_date date, amount_usd decimal(18,4), "
         "ua_browser_family string, ua_os_family string, ua_device_family string, referrer_domain string, "
@@ -247,7 +247,10 @@ SILVER = Dataset(
     ),
 )
 """Silver's columns, in the order it writes them (``event_date`` and ``event_type`` are the partitions).
-``amount_usd`` uses the rate in force on the event's date; ``ua_*`` are parsed from ``user_agent``
+``quantity`` is a long, as in Bronze, so every quantity the contract lets in fits; a price or an amount
+beyond ``decimal(18,4)`` (exact money; Gold's sums of it stay within ``decimal(28,4)``) is stored as
+null by Silver and the ``amounts_fit`` rule sends its event to Silver's DLQ. ``amount_usd`` uses the
+rate in force on the event's date; ``ua_*`` are parsed from ``user_agent``
 (ua-parser), ``event_hour`` is UTC and ``event_weekday`` ISO (1 = Monday)."""
 
 # --- lookups ---------------------------------------------------------------------------------------

@@ -5,14 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE
+from medallion.catalog import EVENT_DATE, SILVER
 from medallion.lake import require_columns
 
 BRONZE_FILE = "_bronze_file"  # the Bronze file a row came from (for the DLQ), not a Silver column
 DUPLICATE = "_duplicate"
+
+_TYPES = {c.name: c.type for c in SILVER.columns}
+
+
+def fitted(value: Column, column: str) -> Column:
+    """``value`` as Silver's declared type of ``column`` (`catalog.SILVER`), null where that type cannot
+    hold it. The catalogue's type is the one declaration of what Silver holds: a plain cast of a value
+    beyond it fails the whole date under ANSI (or wraps silently without), so Silver stores null and its
+    ``amounts_fit`` rule sends the event to the DLQ."""
+    return value.try_cast(_TYPES[column])
+
 
 BRONZE_COLUMNS = ("event_id", "event_type", "event_time", "user_id", "session_id", "device", "geo", "context")
 
@@ -41,8 +52,8 @@ def flatten_event(df: DataFrame) -> DataFrame:
         F.col("context.page").alias("page"),
         F.col("user.email_hmac").alias("email_hmac"),
         F.col("user.phone_hmac").alias("phone_hmac"),
-        F.col("price").cast("decimal(18,4)").alias("price"),
-        F.col("quantity").cast("int").alias("quantity"),
+        fitted(F.col("price"), "price").alias("price"),
+        fitted(F.col("quantity"), "quantity").alias("quantity"),
         "currency",
         F.col("_topic").alias("source_topic"),
         F.col("_partition").alias("source_partition"),
@@ -69,8 +80,9 @@ def mark_duplicates(df: DataFrame) -> DataFrame:
 
 
 def with_amounts(df: DataFrame) -> DataFrame:
-    """Line amount in the event's currency (price × quantity) for commerce events."""
-    return df.withColumn("amount", (F.col("price") * F.col("quantity")).cast("decimal(18,4)"))
+    """Line amount in the event's currency (price × quantity) for commerce events; null where Silver's
+    type cannot hold it (`fitted`)."""
+    return df.withColumn("amount", fitted(F.try_multiply(F.col("price"), F.col("quantity")), "amount"))
 
 
 def rates_in_force(rates: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
@@ -105,7 +117,7 @@ def with_usd_amount(in_force: DataFrame) -> Callable[[DataFrame], DataFrame]:
         on = (df["currency"] == r["_cur"]) & (df[EVENT_DATE] == r["_day"])
         joined = df.join(F.broadcast(r), on, "left")
         usd = F.when(F.col("currency") == "USD", F.col("amount")).otherwise(F.col("amount") * F.col("_rate"))
-        return joined.withColumn("amount_usd", usd.cast("decimal(18,4)")).drop("_cur", "_day", "_rate")
+        return joined.withColumn("amount_usd", fitted(usd, "amount_usd")).drop("_cur", "_day", "_rate")
 
     return _
 

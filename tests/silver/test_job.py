@@ -235,3 +235,45 @@ def assert_no_pii(cfg: Any) -> None:
                 payload = json.loads(row["payload"])
                 for key in ("geo_lat", "geo_lon"):
                     assert payload.get(key) is None or round(payload[key], 2) == payload[key]
+
+
+def test_values_silver_cannot_hold_go_to_its_dlq_and_never_fail_the_date(
+    spark: Any, make_config: Any, lake: Path
+) -> None:
+    """Contract-valid events beyond Silver's columns (catalog.SILVER): a quantity past an int is Silver's
+    (quantity is a long there, as in Bronze); a price or an amount past decimal(18,4) goes to Silver's DLQ
+    by ``amounts_fit``; `medallion silver` for the date exits 0 and writes everything else."""
+    from typer.testing import CliRunner
+
+    from medallion.cli.main import app
+    from tests.conftest import CONFIG_DIR
+
+    cfg = make_config()
+    write_world(cfg)
+    big_quantity = event("purchase", quantity=3_000_000_000, currency="USD", price=2.5)
+    big_price = event("purchase", price=1e15)
+    big_amount = event("purchase", price=1e12, quantity=10**6)  # each fits; their product does not
+    ordinary = event("purchase")
+    page_view = event("page_view")
+    write_bronze(spark, cfg, [big_quantity, big_price, big_amount, ordinary, page_view])
+
+    env = {"MEDALLION__LAKE__ROOT": str(lake), "MEDALLION__SPARK__MASTER": "local[2]"}
+    day = DAY.isoformat()
+    out = CliRunner().invoke(
+        app, ["--config-dir", str(CONFIG_DIR), "silver", "--start-date", day, "--end-date", day], env=env
+    )
+    assert out.exit_code == 0, out.output
+
+    silver = {r["event_id"]: r for r in table(catalog.SILVER.path(cfg)).to_pylist()}
+    assert set(silver) == {big_quantity["event_id"], ordinary["event_id"], page_view["event_id"]}
+    kept = silver[big_quantity["event_id"]]
+    assert kept["quantity"] == 3_000_000_000 and str(kept["amount_usd"]) == "7500000000.0000"
+    dlq = {r["key"]: r["failed_rules"] for r in table(catalog.SILVER_DLQ.path(cfg)).to_pylist()}
+    assert dlq == {
+        big_price["event_id"]: ["amounts_fit", "amount_usd_present"],
+        big_amount["event_id"]: ["amounts_fit", "amount_usd_present"],
+    }
+    record = Ledger(cfg.lake.root).last("silver")
+    assert (
+        record is not None and record.counts["input"] == 5 == record.counts["output"] + record.counts["dlq"]
+    )

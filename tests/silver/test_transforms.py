@@ -70,3 +70,26 @@ def test_amounts_in_usd_at_the_rate_in_force_and_item_attributes(spark: Any) -> 
         "e6": (Decimal("10.0000"), None, "books"),
     }
     assert out.count() == len(rows)  # a left join on a lookup never adds or drops events
+
+
+def test_a_value_beyond_silvers_type_is_null_never_an_error(spark: Any) -> None:
+    """Under ANSI (Spark's default) a plain cast of 3e9 to int, or of 1e15 to decimal(18,4), fails the
+    whole job; `fitted` gives null for exactly the values the catalogue's type cannot hold."""
+    from medallion.silver.transforms import fitted
+
+    df = spark.createDataFrame(
+        [(3e9, 3_000_000_000), (1e15, 1), (99999999999999.0, 2**63 - 1), (None, None)],
+        "price double, quantity long",
+    )
+    got = df.select(fitted(df["price"], "price").alias("p"), fitted(df["quantity"], "quantity").alias("q"))
+    assert [(None if r.p is None else str(r.p), r.q) for r in got.collect()] == [
+        ("3000000000.0000", 3_000_000_000),
+        (None, 1),
+        ("99999999999999.0000", 2**63 - 1),
+        (None, None),
+    ]
+    lines = spark.createDataFrame(
+        [(Decimal("2.5"), 4), (Decimal("1000000000000"), 10**6), (Decimal("99999999999999"), 2**63 - 1)],
+        "price decimal(18,4), quantity long",
+    )
+    assert [r.amount for r in lines.transform(with_amounts).collect()] == [Decimal("10.0000"), None, None]
