@@ -330,10 +330,6 @@ def gold_table(name: str) -> Dataset:
     return next(t for t in GOLD_TABLES if t.name == f"gold.{name}")
 
 
-def family_of(table: Dataset) -> FeatureFamily:
-    return family(table.name.removeprefix("gold."))
-
-
 # --- quality, operations, serving ----------------------------------------------------------------------
 
 QUALITY_RESULTS = Dataset(

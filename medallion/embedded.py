@@ -42,10 +42,6 @@ class BrokerHandle:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @property
-    def log_path(self) -> Path:
-        return self.state_dir / LOG_FILE
-
 
 @dataclass(frozen=True)
 class BrokerStatus:

@@ -63,15 +63,6 @@ def flatten_event(df: DataFrame) -> DataFrame:
     )
 
 
-def dedupe_events(df: DataFrame) -> DataFrame:
-    """Keep one row per ``event_id``: the first written to Kafka (lowest topic/partition/offset).
-
-    Bronze already drops duplicates within its watermark; this catches the ones that arrive later.
-    The choice is deterministic, so re-running a date gives the same row.
-    """
-    return df.transform(mark_duplicates).where(~F.col(DUPLICATE)).drop(DUPLICATE)
-
-
 def mark_duplicates(df: DataFrame) -> DataFrame:
     """``_duplicate``: true for every copy of an ``event_id`` but the first written to Kafka (lowest
     topic/partition/offset), so one aggregation can count duplicates beside everything else."""
@@ -132,13 +123,3 @@ def with_lookup(lookup: DataFrame, key: str, columns: dict[str, str]) -> Callabl
         return df.join(F.broadcast(right), df[key] == right["_key"], "left").drop("_key")
 
     return _
-
-
-def with_item_attributes(items: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Add the catalog's ``category`` and ``brand`` for events that name an item."""
-    return with_lookup(items, "item_id", {"category": "item_category", "brand": "item_brand"})
-
-
-def with_user_attributes(users: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Add the user's ``segment`` and ``signup_date`` from the users lookup."""
-    return with_lookup(users, "user_id", {"segment": "user_segment", "signup_date": "user_signup_date"})

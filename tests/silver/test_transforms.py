@@ -4,11 +4,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from medallion import catalog
+from medallion.silver.lookups import JOINS, joined
 from medallion.silver.transforms import (
-    dedupe_events,
+    DUPLICATE,
+    mark_duplicates,
     rates_in_force,
     with_amounts,
-    with_item_attributes,
     with_usd_amount,
 )
 
@@ -24,10 +26,11 @@ def test_dedupe_keeps_the_first_written_copy_deterministically(spark: Any) -> No
         ("e1", "t", 0, 50, "i2", None, None, None),
         ("e2", "t", 0, 3, "i1", None, None, None),
     ]
-    out = spark.createDataFrame(rows, EVENTS).transform(dedupe_events)
-    assert sorted((r.event_id, r.source_partition, r.source_offset) for r in out.collect()) == [
-        ("e1", 0, 50),
-        ("e2", 0, 3),
+    out = spark.createDataFrame(rows, EVENTS).transform(mark_duplicates)
+    assert sorted((r.event_id, r.source_partition, r.source_offset, r[DUPLICATE]) for r in out.collect()) == [
+        ("e1", 0, 50, False),
+        ("e1", 1, 9, True),
+        ("e2", 0, 3, False),
     ]
 
 
@@ -58,7 +61,7 @@ def test_amounts_in_usd_at_the_rate_in_force_and_item_attributes(spark: Any) -> 
         spark.createDataFrame(rows, EVENTS + ", event_date date")
         .transform(with_amounts)
         .transform(with_usd_amount(in_force))
-        .transform(with_item_attributes(items))
+        .transform(joined(next(j for j in JOINS if j.table == catalog.ITEMS), items))
     )
     got = {r.event_id: (r.amount, r.amount_usd, r.item_category) for r in out.collect()}
     assert got == {
