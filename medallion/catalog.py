@@ -291,14 +291,6 @@ LOOKUPS = (ITEMS, USERS, CURRENCY_RATES)
 
 # --- Gold: one table per declared feature family -----------------------------------------------------
 
-_GOLD_TYPES = {
-    "int64": "long",
-    "float64": "double",
-    "string": "string",
-    "bool": "boolean",
-    "float_array": "array<double>",
-}
-
 
 def _gold_dataset(fam: FeatureFamily) -> Dataset:
     return Dataset(
@@ -316,7 +308,7 @@ def _gold_dataset(fam: FeatureFamily) -> Dataset:
                 EVENT_TIMESTAMP, "timestamp", "The end of feature_date (exclusive): when the row is valid."
             ),
             Column(CREATED_TIMESTAMP, "timestamp", "When the Gold run wrote the row."),
-            *(Column(f.name, _GOLD_TYPES[f.dtype], f.description) for f in fam.features),
+            *(Column(f.name, f.type.spark, f.description) for f in fam.features),
         ),
     )
 

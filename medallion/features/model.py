@@ -3,8 +3,78 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
-DTYPES = ("int64", "float64", "string", "bool", "float_array")
+
+class DType(StrEnum):
+    """A feature's type, and what it is in each engine that stores or serves it: one place for the Spark
+    column type (Gold's Parquet), the Feast type (the feature views), the Arrow type (materialize's
+    Redis encoder, the online reader) and the pandas dtype (training sets). Its value is the word a
+    declaration uses (``"int64"``)."""
+
+    INT64 = "int64"
+    FLOAT64 = "float64"
+    STRING = "string"
+    BOOL = "bool"
+    FLOAT_ARRAY = "float_array"
+
+    @property
+    def spark(self) -> str:
+        """The Spark SQL type string of the Gold column."""
+        return _SPARK[self]
+
+    @property
+    def pandas(self) -> str:
+        """The pandas dtype a column of it takes (nullable where pandas has one; a list is an object)."""
+        return _PANDAS[self]
+
+    @property
+    def numeric(self) -> bool:
+        return self in (DType.INT64, DType.FLOAT64)
+
+    def arrow(self) -> Any:
+        """The ``pyarrow.DataType`` (pyarrow is imported here, not when the declarations load)."""
+        import pyarrow as pa
+
+        if self is DType.FLOAT_ARRAY:
+            return pa.list_(pa.float64())
+        return {
+            DType.INT64: pa.int64,
+            DType.FLOAT64: pa.float64,
+            DType.STRING: pa.string,
+            DType.BOOL: pa.bool_,
+        }[self]()
+
+    def feast(self) -> Any:
+        """The ``feast.types`` type (``import feast`` takes seconds: only when asked)."""
+        from feast import types
+
+        if self is DType.FLOAT_ARRAY:
+            return types.Array(types.Float64)
+        return {
+            DType.INT64: types.Int64,
+            DType.FLOAT64: types.Float64,
+            DType.STRING: types.String,
+            DType.BOOL: types.Bool,
+        }[self]
+
+
+_SPARK = {
+    DType.INT64: "long",
+    DType.FLOAT64: "double",
+    DType.STRING: "string",
+    DType.BOOL: "boolean",
+    DType.FLOAT_ARRAY: "array<double>",
+}
+_PANDAS = {
+    DType.INT64: "Int64",
+    DType.FLOAT64: "float64",
+    DType.STRING: "string",
+    DType.BOOL: "boolean",
+    DType.FLOAT_ARRAY: "object",
+}
+DTYPES = tuple(DType)
 EMPTY_RULES = ("zero", "null", "nan", "not_applicable")
 
 
@@ -25,13 +95,20 @@ ENTITIES = (USER, ITEM)
 @dataclass(frozen=True)
 class Feature:
     name: str
-    dtype: str  # one of DTYPES
+    dtype: DType | str  # a DType, or its value ("int64"), which becomes the DType: read it as `type`
     description: str  # the window and the formula, exactly
     when_empty: str = "zero"  # what the feature is when its window holds no input: one of EMPTY_RULES
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"feature {self.name}: dtype {self.dtype!r} is not one of {DTYPES}")
+        if self.dtype not in set(DType):
+            known = ", ".join(DType)
+            raise ValueError(f"feature {self.name}: dtype {self.dtype!r} is not one of {known}")
+        object.__setattr__(self, "dtype", DType(self.dtype))
+
+    @property
+    def type(self) -> DType:
+        """The declared type, with its Spark, Feast, Arrow and pandas types."""
+        return DType(self.dtype)
         if self.when_empty not in EMPTY_RULES:
             raise ValueError(
                 f"feature {self.name}: when_empty {self.when_empty!r} is not one of {EMPTY_RULES}"

@@ -31,14 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from medallion.features.model import DType
+
 STRING_TYPE = 2  # feast.value_type.ValueType.STRING
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "string": pa.string(),
-    "bool": pa.bool_(),
-    "float_array": pa.list_(pa.float64()),
-}
 
 
 @functools.cache
@@ -124,9 +119,9 @@ def _join(*parts: Any) -> pa.Array:
     return pc.binary_join_element_wise(*parts, _empty())
 
 
-def encode_values(array: pa.Array, dtype: str) -> pa.Array:
+def encode_values(array: pa.Array, dtype: DType) -> pa.Array:
     """The serialized Feast ``Value`` of every element of ``array`` (declared ``dtype``); b"" for null."""
-    array = array.cast(ARROW_TYPES[dtype])
+    array = array.cast(DType(dtype).arrow())
     n = len(array)
     if dtype == "float64":
         values = array.fill_null(0.0).to_numpy()

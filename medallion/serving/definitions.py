@@ -24,17 +24,6 @@ from medallion.features.services import SERVICES, FeatureService
 # Tag on every view defined here: `apply` removes such views once they are no longer defined.
 MANAGED_BY = "managed_by"
 
-# Declared feature type -> Feast type (feast.types), as the Gold columns store them.
-_FEAST_TYPES = {"int64": "Int64", "float64": "Float64", "string": "String", "bool": "Bool"}
-
-
-def _feast_type(dtype: str) -> Any:
-    from feast import types
-
-    if dtype == "float_array":
-        return types.Array(types.Float64)
-    return getattr(types, _FEAST_TYPES[dtype])
-
 
 def definitions(
     table_paths: Mapping[str, str], ttl: timedelta, families: Sequence[FeatureFamily] = FAMILIES
@@ -69,7 +58,7 @@ def definitions(
         # The join key is in the schema so that Feast never reads the source to infer it: `apply` then
         # works before Gold has any data, and without credentials for a remote lake.
         schema = [Field(name=fam.entity.join_key, dtype=types.String)] + [
-            Field(name=f.name, dtype=_feast_type(f.dtype), description=f.description) for f in fam.features
+            Field(name=f.name, dtype=f.type.feast(), description=f.description) for f in fam.features
         ]
         views.append(
             FeatureView(

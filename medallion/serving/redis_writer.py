@@ -80,7 +80,7 @@ class RedisWriter:
             codec.field_name(family.name, f.name) for f in family.features
         ]
         values = [codec.encode_timestamps(micros(rows[EVENT_TIMESTAMP]))] + [
-            codec.encode_values(rows[f.name].combine_chunks(), f.dtype) for f in family.features
+            codec.encode_values(rows[f.name].combine_chunks(), f.type) for f in family.features
         ]
         commands = codec.hset_commands(keys, fields, values, self.ttl_seconds)
         return commands, rows.num_rows * (2 if self.ttl_seconds else 1)

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medallion.features import FAMILIES, FeatureFamily
-from medallion.serving.codec import ARROW_TYPES
 
 UTC = dt.UTC
 Row = dict[str, Any]
@@ -89,7 +88,7 @@ def schema(fam: FeatureFamily) -> pa.Schema:
             ("event_timestamp", pa.timestamp("us", tz="UTC")),
             ("created_timestamp", pa.timestamp("us", tz="UTC")),
         ]
-        + [(f.name, ARROW_TYPES[f.dtype]) for f in fam.features]
+        + [(f.name, f.type.arrow()) for f in fam.features]
     )
 
 
