@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from medallion.catalog import EVENT_DATE, FEATURE_DATE
 from medallion.config import GoldConfig
 from medallion.features.embeddings import ITEM_EMBEDDINGS, USER_EMBEDDINGS
+from medallion.gold.registry import builds
 from medallion.gold.transforms import GoldInputs, as_declared, calendar, over_window
 
 
@@ -73,10 +74,12 @@ def trained_dates(inputs: GoldInputs) -> list[dt.date]:
     return dates if inputs.settings.embeddings_every_date else dates[-1:]
 
 
+@builds(ITEM_EMBEDDINGS, dates_written=trained_dates)
 def build_items(inputs: GoldInputs) -> DataFrame:
     return inputs.once("item_vectors", item_vectors).transform(as_declared(ITEM_EMBEDDINGS))
 
 
+@builds(USER_EMBEDDINGS, dates_written=trained_dates)
 def build_users(inputs: GoldInputs) -> DataFrame:
     """The mean of the item vectors over the distinct items of each user's last 30 days."""
     vectors = inputs.once("item_vectors", item_vectors)

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.item import ITEM_FEATURES, KINDS, RATE_WINDOWS, WINDOWS
+from medallion.gold.registry import builds
 from medallion.gold.transforms import GoldInputs, as_declared, count_if, over_window, ratio, union_in, within
 
 
@@ -43,6 +44,7 @@ def item_audience(silver: DataFrame, dates: DataFrame) -> DataFrame:
     )
 
 
+@builds(ITEM_FEATURES)
 def build(inputs: GoldInputs) -> DataFrame:
     """Silver events → one row per (item, feature date) for items with events in the 30 days ending D."""
     joined = over_window(

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.session import BROWSE_TYPES, SESSION_FEATURES, WINDOWS
+from medallion.gold.registry import builds
 from medallion.gold.transforms import (
     GoldInputs,
     as_declared,
@@ -52,6 +53,7 @@ def sessions_in_windows(inputs: GoldInputs) -> DataFrame:
     )
 
 
+@builds(SESSION_FEATURES)
 def build(inputs: GoldInputs) -> DataFrame:
     """Per-session rows → one row per (user, feature date) for users active in the 30 days ending D."""
     sessions = inputs.once("sessions_in_windows", sessions_in_windows)

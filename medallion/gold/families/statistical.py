@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.statistical import STATISTICAL_FEATURES
 from medallion.gold.families.session import sessions_in_windows
+from medallion.gold.registry import builds
 from medallion.gold.transforms import GoldInputs, as_declared, over_window
 
 WINDOW = STATISTICAL_FEATURES.window_days
@@ -26,6 +27,7 @@ def describe(values: DataFrame, value: str, prefix: str) -> DataFrame:
     )
 
 
+@builds(STATISTICAL_FEATURES)
 def build(inputs: GoldInputs) -> DataFrame:
     """Order values and session durations → one row per (user, feature date) for users active in 30 days."""
     orders = inputs.silver.where((F.col(EVENT_TYPE) == "purchase") & F.col("amount_usd").isNotNull()).select(

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from medallion.catalog import EVENT_DATE, FEATURE_DATE
 from medallion.features.temporal import PERIOD_ORDER, PERIODS, TEMPORAL_FEATURES, WEEKDAYS
+from medallion.gold.registry import builds
 from medallion.gold.transforms import (
     GoldInputs,
     as_declared,
@@ -34,6 +35,7 @@ def argmax(counts: dict[str, Column]) -> Column:
     return F.array_min(F.array(*ranked))["name"]
 
 
+@builds(TEMPORAL_FEATURES)
 def build(inputs: GoldInputs) -> DataFrame:
     """Silver events → one row per (user, feature date) for users active in the 30 days ending D."""
     hourly = inputs.silver.groupBy("user_id", EVENT_DATE, F.hour("event_time").alias("hour")).agg(

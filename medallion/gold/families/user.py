@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.contract import EVENT_TYPES
 from medallion.features.user import RECENT, USER_FEATURES, WINDOWS
+from medallion.gold.registry import builds
 from medallion.gold.transforms import (
     GoldInputs,
     as_declared,
@@ -38,6 +39,7 @@ def daily_user_activity(silver: DataFrame) -> DataFrame:
     )
 
 
+@builds(USER_FEATURES)
 def build(inputs: GoldInputs) -> DataFrame:
     """Silver events → one row per (user, feature date) for users active in the 30 days ending that date."""
     joined = over_window(
