@@ -1,6 +1,8 @@
 """The stages as library calls: each builds what it needs from the config, runs one job, returns its result.
 
-The CLI commands are thin wrappers over these; ``run_all`` chains them for ``medallion run``.
+The CLI commands are thin wrappers over these; ``run_all`` chains them for ``medallion run``. Each runs
+inside the stage envelope (`medallion.stages.run`). Each function imports its stage's modules itself:
+they import pyspark (seconds) or feast (about 3 s), and one command should pay only for its own stage.
 """
 
 from __future__ import annotations

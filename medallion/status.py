@@ -13,8 +13,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from medallion import alerts, catalog, lakefs, stages
+from medallion import alerts, catalog, embedded, lakefs, stages
+from medallion.governance import drift
+from medallion.kafka import admin
 from medallion.ledger import Ledger, RunRecord
+from medallion.services import embedded_address
 from medallion.status_model import (
     STATUS_VERSION,
     Broker,
@@ -52,15 +55,10 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = No
 
 
 def _embedded(cfg: Config) -> bool:
-    from medallion.services import embedded_address
-
     return embedded_address(cfg) is not None
 
 
 def _broker_and_lag(cfg: Config, status: Status, timeout_s: float) -> None:
-    from medallion import embedded
-    from medallion.kafka import admin
-
     reachable = embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=timeout_s)
     status.broker = Broker(cfg.kafka.bootstrap_servers, reachable)
     if _embedded(cfg) and cfg.lake.is_local:
@@ -162,8 +160,6 @@ def _newest_event_time(partition: str, column: str = "event_time") -> datetime |
 def drift_status(cfg: Config) -> list[FeatureDrift]:
     """Per Gold feature, its drift on the newest feature date the Gold runs computed drift for (the
     stored results of `medallion.governance.drift`, no Spark)."""
-    from medallion.governance import drift
-
     out = []
     for table in catalog.GOLD_TABLES:
         latest = drift.latest(cfg, table.name)
