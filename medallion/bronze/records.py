@@ -46,7 +46,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from medallion import contract
 from medallion.bronze import rows
 from medallion.bronze.validator import Compiled, Schema, compile_contract, rule_failures
-from medallion.pii.scrub import redact_text
+from medallion.pii.redact import Redactor
 
 if TYPE_CHECKING:
     from medallion.config import Config
@@ -362,12 +362,13 @@ class BronzeDecoder:
         self.pii_key = pii_key
         self.rules = rules or BronzeRules()
         self._scrubbers: rows.Scrubbers | None = None
+        self._redactor: Redactor | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"BronzeDecoder(rules={self.rules})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"pii_key": self.pii_key, "rules": self.rules, "_scrubbers": None}
+        return {"pii_key": self.pii_key, "rules": self.rules, "_scrubbers": None, "_redactor": None}
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         try:
@@ -459,15 +460,18 @@ class BronzeDecoder:
         for name in _REJECTED_ONLY:
             c[name] = [None] * n
         if rejected:
+            if self._scrubbers is None:
+                self._scrubbers = rows.Scrubbers(self.pii_key)
+            if self._redactor is None:
+                self._redactor = rows.rejected_redactor(self._scrubbers)
+            redactor, ident = self._redactor, self._scrubbers.ident
             keys, values = batch.column("key"), batch.column("value")
             for i, failed in rejected:
                 key, value = keys[i].as_py(), values[i].as_py()
                 c["_dedup_key"][i] = f"at:{topics[i].as_py()}:{partitions[i].as_py()}:{offsets[i].as_py()}"
-                try:
-                    c["key"][i] = redact_text(key.decode("utf-8", "replace")) if key is not None else None
-                    c["payload"][i] = (
-                        redact_text(value.decode("utf-8", "replace")) if value is not None else None
-                    )
+                try:  # the redactor never raises; this guard is the stream's, not the redaction's
+                    c["key"][i] = redactor.key(key, ident)
+                    c["payload"][i] = redactor.payload(value)
                 except Exception as exc:  # last resort: withhold both (never in clear), keep the stream going
                     c["key"][i] = c["payload"][i] = None
                     failed = [*failed, f"decode:{type(exc).__name__}"]

@@ -1,10 +1,13 @@
 """The Bronze row, derived from the contract: its columns, and the code that fills them from an event.
 
 Every member of the JSON Schema becomes a Bronze column of its JSON kind, in the schema's order, unless
-`STORED` says otherwise (PII hashed, truncated, rounded or dropped; a time parsed). A string member is
-scrubbed of emails, phones and IP addresses (`scrub_text`) unless the contract fixes its shape (an
-anchored pattern, an enum, a const or a format), so PII planted in a page path, a referrer, the user
-agent or a city never lands in clear. A new member in the schema reaches Bronze with no code change.
+`STORED` says otherwise (PII hashed, truncated, rounded or dropped; a time parsed). A member the contract
+marks as an identifier (``"x-medallion": {"identifier": true}``) is kept exactly as sent, or replaced
+whole by its keyed hash when the whole id is an email or a phone number (`scrub_identifier`): never
+partly, which would merge ids that differ. Any other string member is scrubbed of emails, phones and IP
+addresses (`scrub_text`) unless the contract fixes its shape (an anchored pattern, an enum, a const or a
+format), so PII planted in a page path, a referrer, the user agent or a city never lands in clear. A new
+member in the schema reaches Bronze with no code change.
 
 The function that appends a row is generated from the same walk (one line per column, no loop or
 lookup per member), so that the per-record Python stays a few attribute reads and list appends.
@@ -22,11 +25,14 @@ from msgspec import UNSET
 from pyspark.sql import types as T
 
 from medallion import contract
+from medallion.pii.redact import PERSONAL_NAMES, Redactor, Rule, redact, round_number
 from medallion.pii.scrub import (
+    PHONE_CHARS,
     Hmac,
     normalize_email,
     normalize_phone,
     round_coordinate,
+    scrub_identifier,
     scrub_text,
     scrub_url,
     truncate_ip,
@@ -64,6 +70,8 @@ PII_BITS = {"emails": 1, "phones": 2, "ips": 4, "names": 8}
 # How each treatment stores a present value ``v``; ``S`` is the worker's `Scrubbers`, ``t`` the parsed time.
 _EXPRESSIONS = {
     "as_is": "v",
+    # `identifier_kind`'s first test, inlined: most ids (a UUID, ``s_3a9f01234567``) are settled without a call.
+    "identifier": '(S.ident(v) if "@" in v or "%" in v or not v.strip(PHONE_CHARS) else v)',
     "text": "S.text(v.strip(' '))",
     "lower_text": "S.text(v.strip(' ').lower())",
     "url": "S.url(v)",
@@ -99,11 +107,19 @@ def _default_how(node: dict[str, Any]) -> str:
         return "double"
     if kind != "string":
         raise ValueError(f"no Bronze column for JSON type {kind!r}: say how it is stored in rows.STORED")
+    if is_identifier(node):
+        return "identifier"
     pattern = node.get("pattern", "")
     shaped = any(k in node for k in ("enum", "const", "format")) or (
         pattern.startswith("^") and pattern.endswith("$")
     )
     return "as_is" if shaped else "text"
+
+
+def is_identifier(node: dict[str, Any]) -> bool:
+    """Whether the contract marks this member as an identifier (``"x-medallion": {"identifier": true}``)."""
+    marks = node.get("x-medallion")
+    return isinstance(marks, dict) and marks.get("identifier") is True
 
 
 def _plan(schema: dict[str, Any]) -> list[tuple[str, Stored, dict[str, Any] | None]]:
@@ -159,6 +175,39 @@ class Scrubbers:
         self.ip = lru_cache(size)(truncate_ip)
         self.text = lru_cache(size)(scrub_text)
         self.url = lru_cache(size)(scrub_url)
+        self.ident = lru_cache(size)(lambda v: scrub_identifier(v, self.email, self.phone))
+
+
+def rejected_rules(S: Scrubbers) -> dict[str, Rule]:
+    """How a rejected payload's members are scrubbed, by member name: as Bronze treats the contract's
+    member of that name in a valid event (`STORED`, the identifiers). A rule returns a value it does
+    not apply to as it is (then `Redactor` scrubs it as text)."""
+
+    def hashed(keyed: Callable[[str], str | None]) -> Rule:
+        return lambda v: v if v is None or isinstance(v, (dict, list)) else keyed(str(v))
+
+    def on_strings(scrub: Callable[[str], str | None]) -> Rule:
+        return lambda v: (scrub(v) or v) if isinstance(v, str) else v
+
+    by_how: dict[str, Rule] = {
+        "drop": redact,
+        "email": hashed(S.email),
+        "phone": hashed(S.phone),
+        "ip": on_strings(S.ip),
+        "coordinate": round_number,
+        "identifier": on_strings(S.ident),
+        "url": on_strings(S.url),
+    }
+    rules: dict[str, Rule] = {name: redact for name in PERSONAL_NAMES}
+    for path, stored, _ in _PLAN:
+        if stored.how in by_how:
+            rules[path.rpartition(".")[2].lower()] = by_how[stored.how]
+    return rules
+
+
+def rejected_redactor(S: Scrubbers) -> Redactor:
+    """The redaction of rejected records (`medallion.pii.redact`) under Bronze's rules and key."""
+    return Redactor(rejected_rules(S), S.text)
 
 
 @dataclass(frozen=True)
@@ -329,7 +378,11 @@ def _build(
 ) -> tuple[list[tuple[str, Stored, dict[str, Any] | None]], Callable[..., Any], str]:
     plan = _plan(schema)
     source, _ = _generate(plan, schema)
-    namespace: dict[str, Any] = {"UNSET": UNSET, "round_coordinate": round_coordinate}
+    namespace: dict[str, Any] = {
+        "UNSET": UNSET,
+        "round_coordinate": round_coordinate,
+        "PHONE_CHARS": PHONE_CHARS,
+    }
     exec(compile(source, "<bronze row>", "exec"), namespace)  # noqa: S102 (generated from our own schema)
     return plan, namespace["make"], source
 

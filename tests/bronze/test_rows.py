@@ -65,7 +65,7 @@ def test_the_bronze_row_is_the_contract_as_stored() -> None:
     assert types["user"] == T.StructType(
         [T.StructField(n, T.StringType()) for n in ("email_hmac", "phone_hmac")]
     )
-    assert kept_strings() == [  # ids are opaque and stored as sent (anchored patterns)
+    assert kept_strings() == [  # ids are identifiers: kept as sent, or hashed whole (not free text)
         ("device", "os"),
         ("device", "browser"),
         ("geo", "city"),
@@ -125,3 +125,25 @@ def test_search_text_and_names_are_dropped() -> None:
     assert row["error_class"] is None and row["_scrubbed"] == 15
     text = json.dumps(row, default=str, ensure_ascii=False)
     assert "jane doe" not in text and "Zoë" not in text
+
+
+def test_ids_are_kept_as_sent_or_hashed_whole() -> None:
+    ids = [p for p, stored, _ in rows._plan(EVENT_SCHEMA) if stored.how == "identifier"]
+    assert ids == ["event_id", "user_id", "session_id", "item_id"]
+    sessions = [
+        "2026120300123456",
+        "s-u_100280-2026120300",
+        "s_a5551234567",
+        "s_555.123.4567",
+        "+44 20 7946 0958",
+    ]
+    events = []
+    for session in sessions:
+        event = copy.deepcopy(EVENT)
+        event["session_id"] = session
+        events.append(json.dumps(event).encode())
+    decoded = BronzeDecoder(KEY)(kafka_batch(events)).to_pylist()
+    assert [r["error_class"] for r in decoded] == [None] * len(sessions)
+    scrubbers = rows.Scrubbers(KEY)
+    assert [r["session_id"] for r in decoded] == [*sessions[:4], scrubbers.phone("+44 20 7946 0958")]
+    assert decoded[0]["event_id"] == EVENT["event_id"] and decoded[0]["item_id"] == EVENT["item_id"]
