@@ -227,9 +227,7 @@ def row_writer(schema: dict[str, Any]) -> RowWriter:
     declared = set(_nodes(schema))
     plan = [entry for entry in _PLAN if entry[0] in declared]
     source, _ = _generate(plan, schema)
-    namespace: dict[str, Any] = {"UNSET": UNSET, "round_coordinate": round_coordinate}
-    exec(compile(source, "<bronze row>", "exec"), namespace)  # noqa: S102 (generated from a checked schema)
-    return RowWriter(plan, namespace["make"], source)
+    return RowWriter(plan, _compile(source), source)
 
 
 class Columns:
@@ -373,18 +371,24 @@ def _required_paths(schema: dict[str, Any]) -> set[str]:
     return out
 
 
-def _build(
-    schema: dict[str, Any],
-) -> tuple[list[tuple[str, Stored, dict[str, Any] | None]], Callable[..., Any], str]:
-    plan = _plan(schema)
-    source, _ = _generate(plan, schema)
+def _compile(source: str) -> Callable[..., Any]:
+    """The ``make`` function of a generated row writer's source (`_generate`)."""
     namespace: dict[str, Any] = {
         "UNSET": UNSET,
         "round_coordinate": round_coordinate,
         "PHONE_CHARS": PHONE_CHARS,
     }
-    exec(compile(source, "<bronze row>", "exec"), namespace)  # noqa: S102 (generated from our own schema)
-    return plan, namespace["make"], source
+    exec(compile(source, "<bronze row>", "exec"), namespace)  # noqa: S102 (generated from a checked schema)
+    make: Callable[..., Any] = namespace["make"]
+    return make
+
+
+def _build(
+    schema: dict[str, Any],
+) -> tuple[list[tuple[str, Stored, dict[str, Any] | None]], Callable[..., Any], str]:
+    plan = _plan(schema)
+    source, _ = _generate(plan, schema)
+    return plan, _compile(source), source
 
 
 _PLAN, _ROW_FACTORY, ROW_SOURCE = _build(contract.EVENT_SCHEMA)
