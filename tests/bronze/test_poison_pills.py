@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from medallion.bronze import records
 from medallion.bronze.records import ARROW_SCHEMA, MAX_NESTING, BronzeDecoder
 from medallion.contract import MAX_EVENT_BYTES
 from tests.fixtures import records as kafka_records
@@ -205,14 +204,16 @@ def test_a_batch_that_fails_to_build_loses_only_the_record_that_broke_it() -> No
 def test_a_record_the_redaction_cannot_handle_is_rejected_without_its_payload(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = records.redact_text
+    from medallion.pii.redact import Redactor
 
-    def fragile(text: str) -> str:
-        if "boom" in text:
+    real = Redactor.payload
+
+    def fragile(self: Redactor, value: bytes | None) -> str | None:
+        if value is not None and b"boom" in value:
             raise ValueError("redaction bug")
-        return real(text)
+        return real(self, value)
 
-    monkeypatch.setattr(records, "redact_text", fragile)
+    monkeypatch.setattr(Redactor, "payload", fragile)
     rows = BronzeDecoder(KEY)(
         kafka_records.kafka_batch([b"boom zoe@example.com", b"{not json"], timestamp_us=KAFKA_US)
     ).to_pylist()
