@@ -51,6 +51,7 @@ from typing import Any
 from loguru import logger
 
 from medallion import catalog, lakefs
+from medallion.masking import mask_secrets
 
 KEYS = "_keys"
 _STAMP_LEN = len("20260105T130501.123Z")
@@ -142,7 +143,7 @@ class Ledger:
         relative = record_location(record, key)
         stage_dir = self.stage_path(record.stage)
         path = lakefs.join(stage_dir, relative)
-        text = json.dumps(asdict(record), default=str)
+        text = json.dumps(mask_secrets(asdict(record)), default=str)
         if key is None:
             lakefs.write_text(path, text)
         else:

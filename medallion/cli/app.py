@@ -141,7 +141,9 @@ def _print_error(message: str) -> None:
     # As text, not markup: a message may hold brackets (`local[2]`, a JSON list) that are not markup.
     from rich.text import Text
 
-    err_console().print(Text.assemble(("Error:", "bold red"), " ", message), soft_wrap=True)
+    from medallion.masking import mask_text
+
+    err_console().print(Text.assemble(("Error:", "bold red"), " ", mask_text(message)), soft_wrap=True)
 
 
 DATE_FORMATS = ["%Y-%m-%d"]

@@ -13,12 +13,16 @@ def show_config(
         bool, typer.Option("--reference", help="Print the Markdown reference of every key instead.")
     ] = False,
 ) -> None:
-    """Print the effective configuration (files, environment overlay and overrides merged), as YAML."""
+    """Print the effective configuration (files, environment overlay and overrides merged), as YAML, with
+    secrets masked (passwords, keys, tokens, a URL's password)."""
     import yaml
+
+    from medallion.masking import mask_secrets
 
     if reference:
         from medallion.config import reference_markdown
 
         console().print(reference_markdown(), markup=False, highlight=False)
         return
-    console().print(yaml.safe_dump(STATE.config().model_dump(mode="json"), sort_keys=False), highlight=False)
+    shown = mask_secrets(STATE.config().model_dump(mode="json"))
+    console().print(yaml.safe_dump(shown, sort_keys=False), highlight=False)

@@ -42,13 +42,23 @@ def configure_logging(level: str, as_json: bool) -> None:
     from loguru import logger
 
     logger.remove()
+    # Every line masked as written (`medallion.masking`), tracebacks included; and no variable values in
+    # tracebacks (loguru's ``diagnose``), where a secret would pass unnamed.
     if as_json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(_masked_stderr, level=level, serialize=True, diagnose=False)
     else:
-        logger.add(sys.stderr, level=level, format=LOG_FORMAT)
+        logger.add(
+            _masked_stderr, level=level, format=LOG_FORMAT, diagnose=False, colorize=sys.stderr.isatty()
+        )
     _route_warnings(verbose=level == "DEBUG")
     for name in QUIET_LOGGERS:
         _route_logger(name, logging.DEBUG if level == "DEBUG" else logging.ERROR)
+
+
+def _masked_stderr(message: str) -> None:
+    from medallion.masking import mask_text
+
+    sys.stderr.write(mask_text(message))
 
 
 def _route_warnings(*, verbose: bool) -> None:
