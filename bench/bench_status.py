@@ -11,7 +11,7 @@ the first in place, so each is written once, with its final outcome).
 Then `--rounds` rounds, each measuring both lakes in turn (so outside load hits both alike); medians of:
 - `medallion status` as a subprocess (the real command: Python start-up, imports, the broker probe,
   Parquet footers, the ledger), with no broker (`kafka.embedded=false`, a closed port);
-- `changed_dates(cfg, Ledger(root))`, the planning step of `silver --incremental`, in-process;
+- `plan(cfg, Ledger(root))`, the planning step of `silver --incremental`, in-process;
 - `Ledger.last` of every stage `status` reads, in-process: the ledger's share of `status`.
 
     python bench/bench_status.py [--records 100000] [--baseline 1000] [--rounds 5] [--keep DIR]
@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from medallion.catalog import BRONZE
 from medallion.config import Config, load_config
 from medallion.ledger import Ledger, RunRecord
-from medallion.silver.job import changed_dates
+from medallion.silver.plan import plan
 from medallion.status import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +175,7 @@ def measure_round(root: Path, cfg: Config) -> dict[str, float]:
 
     return {
         "status": status_command(root),
-        "planning": timed(lambda: changed_dates(cfg, Ledger(cfg.lake.root))),
+        "planning": timed(lambda: plan(cfg, Ledger(cfg.lake.root))),
         "last": timed(last_runs),
     }
 
@@ -206,8 +206,8 @@ def main() -> None:
                 print(f"building {root} with {n:,} ingest records", flush=True)
                 cfg = build_lake(root, n, now)
             # Planning sees the lake as built: the newest Bronze batch, and the last hour's dates as new.
-            planned = changed_dates(cfg, Ledger(cfg.lake.root))  # (dates, newest batch, ...)
-            dates, newest = planned[0], planned[1]
+            planned = plan(cfg, Ledger(cfg.lake.root))
+            dates, newest = planned.dates, planned.finished
             assert newest == n - 1 and dates, (newest, n, dates)
             lakes[n] = (root, cfg)
         # Rounds alternate the two lakes, so that load from other programs hits both alike.

@@ -57,6 +57,7 @@ def evaluate(
         )
 
     found += _ingest(status, limits)
+    found += _ingest_24h(status)
     found += _dlq(status, limits)
     found += _silver(runs.get(stages.SILVER.name), limits)
     found += _validation(runs.get(stages.VALIDATE.name), limits)
@@ -137,10 +138,49 @@ def _ingest(status: Status, limits: AlertsConfig) -> list[Alert]:
     return out
 
 
+def _ingest_24h(status: Status) -> list[Alert]:
+    """What went wrong in any ingest batch of the last 24 h, not only in the newest one (a batch is the
+    newest record for one trigger interval, about 10 s)."""
+    out = []
+    if status.unreconciled_24h:
+        ids = status.unreconciled_24h
+        out.append(
+            Alert(
+                "ingest_unreconciled",
+                CRITICAL,
+                f"{len(ids)} ingest batch(es) in the last 24 h did not reconcile (input != bronze + dlq + "
+                f"duplicates): {', '.join(ids[-5:])}",
+                value=len(ids),
+                threshold=0,
+                source=ids[-1],
+            )
+        )
+    if status.data_loss_24h:
+        lost = status.data_loss_24h
+        skipped = sum(int(r.get("until_offset", 0)) - int(r.get("from_offset", 0)) for r in lost)
+        ranges = ", ".join(
+            f"{r.get('topic')}[{r.get('partition')}] {r.get('from_offset')}..{r.get('until_offset')}"
+            for r in lost[-5:]
+        )
+        out.append(
+            Alert(
+                "ingest_data_loss",
+                CRITICAL,
+                f"ingest skipped {skipped:,} offsets deleted from Kafka before they were read in the last "
+                f"24 h (ingest.fail_on_data_loss is false): {ranges}",
+                value=skipped,
+                threshold=0,
+                source=ranges,
+            )
+        )
+    return out
+
+
 def _dlq(status: Status, limits: AlertsConfig) -> list[Alert]:
+    # Each rejected record counted once (`medallion.rejections`: a Silver date rebuilt by every hourly run
+    # counts from its latest run). Each stage's input counted once: ingest's records; Silver's input is
+    # Bronze's output, so the share is of what came in from Kafka, plus nothing twice.
     rejected = sum(sum(reasons.values()) for reasons in status.dlq_24h.values())
-    # Each stage's input counted once: ingest's records; Silver's input is Bronze's output, so the share is
-    # of what came in from Kafka, plus nothing twice.
     total = status.input_24h.get(stages.INGEST.name, 0) or sum(status.input_24h.values())
     if total and rejected / total > limits.dlq_rate:
         rate = rejected / total

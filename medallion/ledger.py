@@ -220,6 +220,15 @@ class Ledger:
         ]
         yield from sorted(earlier, key=lambda r: r.started_at, reverse=True)
 
+    def keyed(self, stage: str, key: str) -> RunRecord | None:
+        """The record a keyed write of ``stage`` holds under ``key`` now (one read through ``_keys``);
+        None when there is none."""
+        stage_dir = self.stage_path(stage)
+        entry = lakefs.join(stage_dir, KEYS, key)
+        if not lakefs.exists(entry):
+            return None
+        return _read(lakefs.join(stage_dir, lakefs.read_text(entry).strip()))
+
     def last(self, stage: str, outcome: str | None = "succeeded") -> RunRecord | None:
         """The newest record of ``stage`` (with ``outcome``; None: any), reading newest first."""
         return next((r for r in self.newest_first(stage) if outcome is None or r.outcome == outcome), None)

@@ -51,6 +51,7 @@ def silver(
     from medallion.errors import UsageError
     from medallion.lake import date_range
     from medallion.silver import job
+    from medallion.silver.plan import plan
 
     # Usage first, before the lake is read or Spark starts.
     if start is not None and end is not None:
@@ -58,15 +59,15 @@ def silver(
     elif not incremental:
         raise UsageError("silver needs both --start-date and --end-date, or --incremental.")
     with stages.run(cfg, stages.SILVER, start_date=start, end_date=end, incremental=incremental) as run:
-        changed, newest, seen = job.changed_dates(cfg, run.ledger)
+        todo = plan(cfg, run.ledger)
         if incremental:
-            dates = [d for d in changed if (start is None or d >= start) and (end is None or d <= end)]
+            dates = [d for d in todo.dates if (start is None or d >= start) and (end is None or d <= end)]
         else:
             assert start is not None and end is not None  # checked above
             dates = date_range(start, end)
-        # The mark `--incremental` starts from moves to the newest batch only when this run rebuilt every
-        # date changed since the last mark; a run of some dates keeps it, so the others are still to do.
-        mark = newest if set(changed) <= set(dates) else seen
+        # The mark `--incremental` starts from moves to the newest finished batch only when this run rebuilt
+        # every date changed since the last mark; a run of some dates keeps it, so the others are still to do.
+        mark = todo.finished if set(todo.dates) <= set(dates) else todo.seen
         return job.run(_spark(cfg), cfg, dates, run=run, max_bronze_batch=mark)
 
 
@@ -84,7 +85,8 @@ def gold(
     """Gold for feature dates [start, end]: every declared family, or the ``families`` named.
 
     ``incremental``: only the feature dates whose windows cover the Silver dates that Silver runs wrote
-    since the last Gold run of every family (within [start, end] when given). ``only``: just these
+    since the last incremental Gold run of each family (within [start, end] when given; explicit runs
+    are backfills and consume nothing). ``only``: just these
     feature dates of the range (`gold_dates_to_rebuild` gives them for changed Silver dates).
     ``allow_breaking``: record a breaking feature schema version instead of failing the run.
     """
@@ -105,14 +107,16 @@ def gold(
             raise UsageError(f"--feature-type: {exc.args[0]}.") from None
     options: dict[str, Any] = {"start_date": start, "end_date": end, "incremental": incremental}
     with stages.run(cfg, stages.GOLD, allow_breaking=allow_breaking, **options) as run:
+        consumed = None
         if incremental:  # planned under the lock: no Silver run can land between the plan and the run
-            only = [
-                d
-                for d in gold_dates_to_rebuild(job.changed_silver_dates(cfg, run.ledger))
-                if (start is None or d >= start) and (end is None or d <= end)
-            ]
+            changes = job.silver_changes(cfg, run.ledger, chosen)
+            needed = gold_dates_to_rebuild(changes.dates, job.read_window_days(cfg, chosen))
+            only = [d for d in needed if (start is None or d >= start) and (end is None or d <= end)]
+            # The families' mark moves past the Silver runs read only when this run rebuilds every feature
+            # date they feed; a run cut by --start-date/--end-date keeps the old mark: the rest is still to do.
+            consumed = changes.through if len(only) == len(needed) else changes.since
             if not only:
-                logger.info("gold --incremental: no Silver date changed since the last Gold run")
+                logger.info("gold --incremental: no Silver date changed since the last incremental Gold run")
                 today = dt.datetime.now(dt.UTC).date()
                 start, end = start or today, end or today
             else:
@@ -128,6 +132,7 @@ def gold(
             only=only,
             allow_breaking=allow_breaking,
             progress=progress,
+            consumed=consumed,
         )
 
 
@@ -253,7 +258,7 @@ def run_all(
 def resume_plan(cfg: Config) -> list[stages.Stage]:
     """The stages after Silver that have not succeeded for the data they cover, read from the ledger.
 
-    Gold: a Silver date was written since the last successful Gold run of every family (by this run, or
+    Gold: a Silver date was written since the last incremental Gold run of some family (by this run, or
     by earlier ones whose Gold run failed or never came). Materialize: there is a successful Gold run,
     and the last materialize run failed or started before it finished (or Gold is to run). Silver and ingest resume by
     themselves (the incremental mark and the checkpoint move only on success).
@@ -262,7 +267,7 @@ def resume_plan(cfg: Config) -> list[stages.Stage]:
 
     runs = stages.lake_ledger(cfg)
     todo = []
-    if job.changed_silver_dates(cfg, runs):
+    if job.silver_changes(cfg, runs).dates:
         todo.append(stages.GOLD)
     golden = runs.last(stages.GOLD.name)
     loaded = runs.last(stages.MATERIALIZE.name, outcome=None)
@@ -280,7 +285,9 @@ def resume_plan(cfg: Config) -> list[stages.Stage]:
 
 def gold_dates_to_rebuild(changed: Sequence[dt.date], window_days: int | None = None) -> list[dt.date]:
     """The feature dates whose windows cover changed Silver dates, in order: a Silver date D feeds every
-    feature date from D to D + (longest window - 1), up to today (UTC); D itself always."""
+    feature date from D to D + (window_days - 1), up to today (UTC); D itself always. ``window_days``:
+    how far back the families read (`gold.job.read_window_days`, the embeddings' configured window
+    included); default the longest declared window."""
     from medallion.features import FAMILIES
 
     longest = window_days or max(f.window_days for f in FAMILIES)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs, stages
+from medallion import catalog, lakefs, rejections, stages
 from medallion.ledger import Ledger
 from medallion.status import DLQ_STAGES, data_files
 
@@ -99,12 +99,9 @@ def _dlq_by_reason(ledger: Ledger) -> Chart:
     chart = Chart("dlq_by_reason", "DLQ records per day, by stage and reason", [], {"barmode": "stack"})
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for stage in DLQ_STAGES:
-        for record in ledger.records(stage):
-            reasons = record.metrics.get("dlq_by_reason") or {}
-            if not reasons and record.counts.get("dlq"):
-                reasons = {"unknown": record.counts["dlq"]}
-            for reason, n in reasons.items():
-                per[f"{stage}: {reason}"][record.started_at[:10]] += int(n)
+        for unit in rejections.counted_once(ledger.records(stage)):  # a rebuilt date counted once
+            for reason, n in unit.by_reason.items():
+                per[f"{stage}: {reason}"][unit.day] += n
     for name, days in sorted(per.items()):
         chart.traces.append(
             {"type": "bar", "name": name, "x": sorted(days), "y": [days[d] for d in sorted(days)]}

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -173,8 +174,18 @@ def run(
         os.environ[RUN_ID_ENV] = run_id  # Spark's Python workers are started with this environment
         try:
             if not stage.records:
-                record = RunRecord(stage.name, run_id, started_at="", who=who())
-                yield StageRun(stage, run_id, runs, record)
+                record = RunRecord(
+                    stage.name, run_id, started_at=_now(), inputs=mask_options(options), who=who()
+                )
+                try:
+                    yield StageRun(stage, run_id, runs, record)
+                except Exception as exc:
+                    # Its own records are per unit of work (ingest: per batch); a run that fails records its
+                    # failure too, or the last batch would stay the newest record and no alert would fire.
+                    record.outcome, record.error = "failed", f"{type(exc).__name__}: {exc}"
+                    record.exit_code, record.finished_at = exit_code(exc), _now()
+                    runs.write(record)
+                    raise
                 return
             with runs.run(stage.name, run_id=run_id, who=who(), **mask_options(options)) as record:
                 try:
@@ -189,6 +200,10 @@ def run(
                 os.environ.pop(RUN_ID_ENV, None)
             else:
                 os.environ[RUN_ID_ENV] = previous
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # --- who ran it, secrets masked --------------------------------------------------------------------

@@ -13,13 +13,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from medallion import alerts, catalog, embedded, lakefs, stages
+from medallion import alerts, catalog, embedded, lakefs, rejections, stages
 from medallion.governance import drift
 from medallion.kafka import admin
 from medallion.ledger import Ledger, RunRecord
 from medallion.services import embedded_address
 from medallion.status_model import (
     STATUS_VERSION,
+    UNRECONCILED,
     Broker,
     FeatureDrift,
     Kafka,
@@ -198,17 +199,17 @@ def _runs(cfg: Config, status: Status, now: datetime) -> None:
     status.recent_batches = list(reversed(batches))
     since = now - timedelta(hours=24)
     for name in DLQ_STAGES:
+        records = ledger.records(name, since=since)
+        units = rejections.counted_once(records)
         by_reason: dict[str, int] = {}
-        total_input = 0
-        for record in ledger.records(name, since=since):
-            total_input += int(record.counts.get("input", 0))
-            reasons = record.metrics.get("dlq_by_reason") or {}
-            if not reasons and record.counts.get("dlq"):
-                reasons = {"unknown": int(record.counts["dlq"])}
-            for reason, n in reasons.items():
-                by_reason[reason] = by_reason.get(reason, 0) + int(n)
+        for unit in units:
+            for reason, n in unit.by_reason.items():
+                by_reason[reason] = by_reason.get(reason, 0) + n
         status.dlq_24h[name] = by_reason
-        status.input_24h[name] = total_input
+        status.input_24h[name] = sum(unit.input for unit in units)
+        if name == stages.INGEST.name:
+            status.unreconciled_24h = [r.run_id for r in records if r.outcome == UNRECONCILED]
+            status.data_loss_24h = [s for r in records for s in r.metrics.get("skipped_offsets") or []]
     materialized = status.run(stages.MATERIALIZE.name)
     if materialized is not None:
         status.materialization = Materialization(

@@ -123,6 +123,8 @@ class Status:
     tables: list[TableStatus] = field(default_factory=list)
     dlq_24h: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> reason -> records
     input_24h: dict[str, int] = field(default_factory=dict)  # stage -> input records
+    unreconciled_24h: list[str] = field(default_factory=list)  # ingest batches whose counts did not add up
+    data_loss_24h: list[dict[str, Any]] = field(default_factory=list)  # offset ranges skipped (retention)
     runs: list[RunSummary] = field(default_factory=list)  # the last run of each stage
     recent_batches: list[RunSummary] = field(default_factory=list)  # ingest's, oldest first
     materialization: Materialization | None = None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
+from medallion import pipeline, report
+from medallion import status as status_module
 from medallion.alerts import evaluate
 from medallion.config import AlertsConfig
+from medallion.errors import MedallionError
+from medallion.ledger import Ledger, RunRecord
 from medallion.status_model import Broker, Kafka, RunSummary, Status, TableStatus
 
 LIMITS = AlertsConfig()  # type: ignore[call-arg]
@@ -96,3 +101,94 @@ def test_failed_stage_and_unreachable_kafka_are_critical_first() -> None:
         ("gold_stale", "warning"),
     ]
     assert evaluate(s, LIMITS, embedded=True)[1].name == "gold_stale"  # the embedded broker starts on demand
+
+
+# --- counted once, from the ledger ------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def _record(
+    stage: str, run_id: str, minutes_ago: float, outcome: str = "succeeded", **counts: int
+) -> RunRecord:
+    started = (NOW - dt.timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
+    record = RunRecord(stage=stage, run_id=run_id, started_at=started, finished_at=started, outcome=outcome)
+    record.count(**counts)
+    return record
+
+
+def test_hourly_silver_reruns_of_one_date_count_its_rejects_once(make_config: Any) -> None:
+    """100 Silver rejects in 100,000 events of a day (0.1 %), the date rebuilt by 24 hourly runs: the
+    share stays 0.1 %, in `status`, its alert and the report's DLQ chart (summing runs made it 1.2 %)."""
+    cfg = make_config(**{"kafka.bootstrap_servers": "127.0.0.1:1"})
+    ledger = Ledger(cfg.lake.root)
+    day = NOW.date().isoformat()
+    for hour in range(24):
+        batch = _record(
+            "ingest", f"i-b{hour}", 60 * (23 - hour) + 5, input=100_000 // 24, output=100_000 // 24
+        )
+        ledger.write(batch, key=f"t-x-b{hour:08d}")
+        # Each hourly run rebuilds the whole date: what came so far, and the rejects so far.
+        seen, rejected = 100_000 * (hour + 1) // 24, 100 * (hour + 1) // 24
+        run = _record(
+            "silver", f"s{hour}", 60 * (23 - hour), input=seen, output=seen - rejected, dlq=rejected
+        )
+        run.inputs = {"dates": day}
+        run.metrics = {
+            "by_date": {day: {"input": seen, "output": seen - rejected, "dlq": rejected, "dropped": 0}}
+        }
+        ledger.write(run)
+    ledger.write(_record("silver", "failed", 1, outcome="failed", input=100_000))  # wrote nothing
+
+    found = status_module.collect(cfg, kafka_timeout_s=0.2, now=NOW)
+
+    assert found.dlq_24h["silver"] == {"silver_rule": 100}
+    assert found.input_24h["silver"] == 100_000
+    assert [a.name for a in found.alerts if a.name == "dlq_rate"] == []
+    chart = report._dlq_by_reason(ledger)
+    assert sum(sum(t["y"]) for t in chart.traces if t["name"].startswith("silver")) == 100
+    # And the alert does fire on a real 1.2 %.
+    assert ("dlq_rate", "warning") in names(
+        status(dlq_24h={"silver": {"silver_rule": 1200}}, input_24h={"ingest": 100_000})
+    )
+
+
+def test_an_unreconciled_batch_and_skipped_offsets_alert_for_24_hours(make_config: Any) -> None:
+    cfg = make_config(**{"kafka.bootstrap_servers": "127.0.0.1:1"})
+    ledger = Ledger(cfg.lake.root)
+    odd = _record("ingest", "i-b1", 120, outcome="unreconciled", input=10, output=8, dlq=1)
+    ledger.write(odd, key="t-x-b00000001")
+    lossy = _record("ingest", "i-b2", 90, input=5, output=5)
+    lossy.metrics = {
+        "skipped_offsets": [
+            {"topic": "t", "partition": 0, "from_offset": 0, "until_offset": 40, "reason": "retention"}
+        ]
+    }
+    ledger.write(lossy, key="t-x-b00000002")
+    ledger.write(_record("ingest", "i-b3", 1, input=5, output=5), key="t-x-b00000003")  # the newest: fine
+
+    found = status_module.collect(cfg, kafka_timeout_s=0.2, now=NOW)
+
+    alerts = {a.name: a for a in found.alerts}
+    assert (
+        alerts["ingest_unreconciled"].severity == "critical"
+        and "i-b1" in alerts["ingest_unreconciled"].message
+    )
+    assert alerts["ingest_data_loss"].value == 40 and "t[0] 0..40" in alerts["ingest_data_loss"].message
+    assert "stage_failed" not in alerts  # the newest batch succeeded
+    later = status_module.collect(cfg, kafka_timeout_s=0.2, now=NOW + dt.timedelta(hours=25))
+    assert not {"ingest_unreconciled", "ingest_data_loss"} & {a.name for a in later.alerts}
+
+
+def test_a_failing_ingest_records_its_failure_and_raises_stage_failed(make_config: Any) -> None:
+    cfg = make_config(
+        **{"kafka.bootstrap_servers": "127.0.0.1:1", "kafka.embedded": False, "kafka.connect_timeout_s": 0.2}
+    )
+    ledger = Ledger(cfg.lake.root)
+    ledger.write(_record("ingest", "i-b7", 5, input=5, output=5), key="t-x-b00000007")
+    with pytest.raises(MedallionError):
+        pipeline.ingest(cfg)
+    last = ledger.last("ingest", outcome=None)
+    assert last is not None and last.outcome == "failed" and last.error
+    found = status_module.collect(cfg, kafka_timeout_s=0.2)
+    assert [a.source for a in found.alerts if a.name == "stage_failed"] == [last.run_id]

@@ -30,6 +30,7 @@ class BatchMetrics:
     dlq_by_reason: dict[str, int]
     pii_scrubbed: dict[str, int]
     seconds: float
+    dates: list[str] = field(default_factory=list)  # the Bronze dt partitions the batch wrote
     started_at: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # seconds: read (+decode, dedup), bronze, dlq
     input: int = 0  # from Spark's progress report: records read from Kafka in this batch
@@ -116,13 +117,14 @@ class BatchLedger:
             "rows_per_s": round(m.rows_per_s, 1),
             "seconds_by_phase": m.phases,
             "lag": m.lag,
+            BRONZE_DATES: m.dates,
         }
         if m.skipped:
             record.metrics["skipped_offsets"] = m.skipped
         record.outcome = outcome
         record.duration_s = round(m.seconds, 3)
         record.finished_at = now_iso()
-        self.ledger.write(record, key=f"{self.cfg.kafka.topic}-{self.checkpoint_id}-b{m.batch_id:08d}")
+        self.ledger.write(record, key=batch_key(self.cfg.kafka.topic, self.checkpoint_id, m.batch_id))
 
     def _record(self, m: BatchMetrics) -> None:
         self._write(m, "succeeded" if m.reconciled else "unreconciled")
@@ -148,6 +150,15 @@ class BatchLedger:
         self.result.batches.append(m)
         if self.on_batch:
             self.on_batch(m)
+
+
+BRONZE_DATES = "bronze_dates"
+"""The metric of a batch's ledger record that lists the Bronze dates it wrote."""
+
+
+def batch_key(topic: str, checkpoint: str, batch_id: int) -> str:
+    """The ledger key of one ingest batch's record."""
+    return f"{topic}-{checkpoint}-b{batch_id:08d}"
 
 
 def duplicates_dropped(report: dict[str, Any]) -> int:

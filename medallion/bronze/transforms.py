@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from medallion.bronze.records import BRONZE_FIELDS
@@ -39,6 +39,11 @@ def rejected_events(df: DataFrame) -> DataFrame:
     )
 
 
+def event_dt() -> Column:
+    """Bronze's ``dt`` partition value: the event's UTC date (the session's zone is UTC)."""
+    return F.date_format("event_time", "yyyy-MM-dd")
+
+
 def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]:
     """Ingest metadata and the partition columns: ``dt``/``hr`` of the event time, and the batch."""
 
@@ -47,7 +52,7 @@ def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]
             {
                 "_ingested_at": F.current_timestamp(),
                 "_run_id": F.lit(run_id),
-                DT: F.date_format("event_time", "yyyy-MM-dd"),
+                DT: event_dt(),
                 HR: F.hour("event_time"),
                 BATCH: F.lit(batch_id).cast("long"),
             }

@@ -18,7 +18,7 @@ from pyspark.util import inheritable_thread_target
 
 from medallion.bronze.accounting import BatchMetrics, now_iso
 from medallion.bronze.records import PII_BITS
-from medallion.bronze.transforms import rejected_events, valid_events, with_lineage
+from medallion.bronze.transforms import event_dt, rejected_events, valid_events, with_lineage
 from medallion.catalog import BATCH, BRONZE, BRONZE_DLQ
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
@@ -33,6 +33,7 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
             checked.groupBy("error_class")
             .agg(
                 F.count(F.lit(1)).alias("n"),
+                F.collect_set(event_dt()).alias("dates"),
                 *[
                     F.sum(F.col("_scrubbed").bitwiseAND(bit).cast("boolean").cast("long")).alias(n)
                     for n, bit in PII_BITS.items()
@@ -43,6 +44,9 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
         phases = {"read": round(time.perf_counter() - start, 3)}  # Kafka, decoding and dedup run in this job
         reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
+        # The Bronze dates this batch writes: `silver --incremental` rebuilds them once the batch is
+        # committed, without listing Bronze's folders.
+        dates = sorted(d for r in counts if r["error_class"] is None for d in r["dates"])
         pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_BITS}
         # The two writes run as concurrent Spark jobs: the DLQ's is mostly fixed cost (a job, a
         # commit), which then overlaps the Bronze write instead of following it. Each thread carries
@@ -69,6 +73,7 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
         dlq=sum(reasons.values()),
         dlq_by_reason=reasons,
         pii_scrubbed=pii,
+        dates=dates,
         seconds=time.perf_counter() - start,
         started_at=started_at,
         phases=phases,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from loguru import logger
 from pyspark.sql import SparkSession
@@ -49,18 +50,22 @@ def run(
     only: Sequence[dt.date] | None = None,
     allow_breaking: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    consumed: str | None = None,
 ) -> StageResult:
     """Compute ``families`` for every feature date in [start, end] (or the dates ``only`` names in it).
 
     Feature governance (`medallion.governance.gold`): a breaking schema change fails the run before
     anything is read or written unless ``allow_breaking``; each table's quality checks run before it is
-    written; its new schema version and its drift are recorded after."""
+    written; its new schema version and its drift are recorded after. ``consumed``: the Silver mark an
+    incremental run records for these families (see `silver_changes`)."""
     dates = [d for d in date_range(start, end) if only is None or d in set(only)]
     result = StageResult(stages.GOLD.name, run.run_id, dates=[d.isoformat() for d in dates])
     rec = run.record
     rec.inputs.update(
         start_date=start.isoformat(), end_date=end.isoformat(), families=",".join(f.name for f in families)
     )
+    if consumed is not None:
+        rec.metrics[CONSUMED] = consumed  # kept only if the run succeeds
     if not dates:
         return result
     guard = FeatureGuard.start(
@@ -122,34 +127,62 @@ def _write_family(
     return sum(per_date.values())
 
 
-def changed_silver_dates(cfg: Config, ledger: Ledger) -> list[dt.date]:
-    """Silver dates that Silver runs wrote since the last successful Gold run of every family.
+CONSUMED = "silver_consumed_through"
+"""The metric of an incremental Gold run's ledger record: the start of the newest Silver run it consumed
+(every Silver run started then or earlier is in its families' Gold)."""
 
-    Without such a Gold run, every date Silver holds. Read from the ledger (newest first, stopping at that
-    Gold run) and Silver's partition names: no data is read.
+
+@dataclass(frozen=True)
+class SilverChanges:
+    """What `gold --incremental` has to consume for some families."""
+
+    dates: list[dt.date]  # Silver dates written since the oldest of the families' marks
+    through: str | None  # the start of the newest Silver run seen: the mark a run covering ``dates`` sets
+    since: str | None  # the oldest of the families' marks (None: one of them was never consumed)
+
+
+def silver_changes(
+    cfg: Config, ledger: Ledger, families: Sequence[FeatureFamily] = FAMILIES
+) -> SilverChanges:
+    """Silver dates written by Silver runs since the last INCREMENTAL Gold run of each of ``families``.
+
+    Each family has its own mark (a per-consumer offset): an operator's explicit backfill of some dates
+    is not a consumption of what Silver changed, so it moves no mark. A family never consumed: every date
+    Silver holds. Read from the ledger newest first, stopping at the marks, and Silver's partition names:
+    no data is read, and the cost follows the runs since the mark.
     """
     from medallion import lakefs
 
-    every = sorted(f.name for f in FAMILIES)
-    baseline = next(
-        (
-            r
-            for r in ledger.newest_first(stages.GOLD.name)
-            if r.outcome == "succeeded" and sorted(str(r.inputs.get("families", "")).split(",")) == every
-        ),
-        None,
-    )
-    if baseline is None:
-        return [
+    wanted = {f.name for f in families}
+    marks: dict[str, str] = {}
+    for record in ledger.newest_first(stages.GOLD.name):
+        if record.outcome != "succeeded" or not record.metrics.get(CONSUMED):
+            continue
+        for name in str(record.inputs.get("families") or "").split(","):
+            if name in wanted:
+                marks.setdefault(name, str(record.metrics[CONSUMED]))
+        if len(marks) == len(wanted):
+            break
+    since = min(marks.values(), key=_when) if len(marks) == len(wanted) else None
+    changed: set[dt.date] = set()
+    through: str | None = None
+    for record in ledger.newest_first(stages.SILVER.name):
+        if since is not None and _when(record.started_at) <= _when(since):
+            break
+        if record.outcome != "succeeded":
+            continue
+        through = through or record.started_at
+        changed.update(
+            dt.date.fromisoformat(d) for d in str(record.inputs.get("dates") or "").split(",") if d
+        )
+    if since is None:
+        changed = {
             dt.date.fromisoformat(d)
             for d in lakefs.list_partitions(SILVER.path(cfg), SILVER.date_column or "")
-        ]
-    changed: set[dt.date] = set()
-    for record in ledger.newest_first(stages.SILVER.name):
-        if record.started_at < baseline.started_at:
-            break
-        if record.outcome == "succeeded":
-            changed.update(
-                dt.date.fromisoformat(d) for d in str(record.inputs.get("dates") or "").split(",") if d
-            )
-    return sorted(changed)
+        }
+    return SilverChanges(sorted(changed), through or since, since)
+
+
+def _when(iso: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(iso)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t

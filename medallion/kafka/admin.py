@@ -467,6 +467,12 @@ def checkpoint_offsets(checkpoint_dir: str | Path) -> dict[str, dict[int, int]]:
     return result
 
 
+def newest_committed_batch(checkpoint_dir: str | Path) -> int | None:
+    """The id of the newest micro-batch a streaming checkpoint committed (``commits/N``: Spark writes it
+    after the batch's sink returned, so everything the batch wrote is in place); None before the first."""
+    return max(_batch_ids(lakefs.join(str(checkpoint_dir), "commits")), default=None)
+
+
 def _batch_ids(directory: str) -> dict[int, str]:
     found = {}
     for path in lakefs.list_files(directory):

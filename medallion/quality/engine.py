@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.errors import PySparkException
@@ -25,6 +25,8 @@ from pyspark.sql import types as T
 from medallion.errors import ConfigError
 from medallion.quality.results import QualityReport, RuleResult
 from medallion.quality.rules import Rule, RuleSet
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FAILED = "_dq_failed"
 DROP = "_dq_drop"
@@ -199,7 +201,9 @@ def table_aggregates(ruleset: RuleSet) -> list[Column]:
         elif rule.type == "freshness":
             out += [
                 F.count(rule.columns[0]).alias(f"{name}_checked"),
-                F.max(F.col(rule.columns[0]).cast("timestamp")).alias(f"{name}_newest"),
+                # Microseconds since the epoch, not a timestamp: PySpark collects a timestamp as a naive
+                # datetime in the DRIVER's host zone, which then read as UTC was off by the zone's offset.
+                F.unix_micros(F.max(F.col(rule.columns[0]).cast("timestamp"))).alias(f"{name}_newest"),
             ]
     return out
 
@@ -220,9 +224,8 @@ def table_results(ruleset: RuleSet, row: Any, now: datetime | None = None) -> li
             failed = 0 if ok else 1
             detail = f"{checked:,} rows; expected {_range(rule)}"
         else:
-            newest = row[f"{name}_newest"] if row is not None else None
-            if newest is not None and newest.tzinfo is None:
-                newest = newest.replace(tzinfo=UTC)  # collected as the session's UTC wall time
+            micros = row[f"{name}_newest"] if row is not None else None
+            newest = None if micros is None else EPOCH + timedelta(microseconds=int(micros))
             age = (now - newest).total_seconds() if newest is not None else None
             failed = 0 if age is not None and age <= (rule.max_age_s or 0) else 1
             detail = f"newest {rule.columns[0]} {newest.isoformat() if newest else 'none'}"

@@ -25,17 +25,17 @@ from medallion.dlq import as_dlq_records, write_dlq
 from medallion.errors import TerminalError
 from medallion.lake import (
     StageResult,
-    bronze_batches,
     read_dates,
     remove_partitions,
     spark_schema,
     spark_type,
 )
-from medallion.ledger import Ledger
 from medallion.quality import engine, results
 from medallion.quality.rules import RuleSet, rules_for
+from medallion.rejections import BY_DATE
 from medallion.silver.lookups import JOINS, RATES, joined, read_lookups
 from medallion.silver.normalize import user_agent_families, with_normalized_columns, with_user_agent_families
+from medallion.silver.plan import MARK
 from medallion.silver.transforms import (
     BRONZE_FILE,
     DUPLICATE,
@@ -54,17 +54,6 @@ OUTPUT_COLUMNS = SILVER.columns + catalog.columns(f"{EVENT_DATE} date, {EVENT_TY
 
 class QualityFailed(TerminalError):
     """A ``fail`` rule failed: the run wrote nothing (exit 1)."""
-
-
-def changed_dates(cfg: Config, ledger: Ledger) -> tuple[list[dt.date], int, int]:
-    """Event dates touched by Bronze batches newer than the last successful Silver run's mark, the newest
-    batch id, and that mark (-1: none)."""
-    batches = bronze_batches(BRONZE.path(cfg))
-    last = ledger.last(STAGE)
-    seen = int(last.metrics.get("max_bronze_batch", -1)) if last else -1
-    newest = max((b for bs in batches.values() for b in bs), default=-1)
-    dates = sorted(dt.date.fromisoformat(d) for d, bs in batches.items() if any(b > seen for b in bs))
-    return dates, newest, seen
 
 
 def silver_rules(cfg: Config) -> RuleSet:
@@ -108,7 +97,7 @@ def run(
     rec.inputs.update(dates=",".join(result.dates), rules=ruleset.source)
     engine.check_sql(spark, ruleset, silver_schema())  # a bad rule is a config error before any data is read
     start = time.perf_counter()
-    rec.metrics["max_bronze_batch"] = max_bronze_batch
+    rec.metrics[MARK] = max_bronze_batch
     if dates:
         _build(spark, cfg, dates, ruleset, result, rec)
     result.seconds = time.perf_counter() - start
@@ -135,19 +124,25 @@ def _build(
         counts = engine.RowCounts()
         kept: dict[str, set[str]] = {}  # event date -> event types with Silver rows
         dlq_dates: set[str] = set()
+        by_date: dict[str, dict[str, int]] = {}  # what each date holds now: its counts replace earlier runs'
         for g in groups.collect():
             n = int(g[engine.ROWS])
+            day = g[EVENT_DATE].isoformat()
+            tally = by_date.setdefault(day, dict.fromkeys(("input", "output", "dlq", "dropped"), 0))
             result.input += n
+            tally["input"] += n
             if g[DUPLICATE]:
                 result.dropped += n
+                tally["dropped"] += n
                 continue
             counts.add(ruleset, g)
-            day = g[EVENT_DATE].isoformat()
             if g[engine.DROP]:
                 result.dlq += n
+                tally["dlq"] += n
                 dlq_dates.add(day)
             else:
                 result.output += n
+                tally["output"] += n
                 kept.setdefault(day, set()).add(g[EVENT_TYPE])
         silver = rows.where(~F.col(DUPLICATE) & ~F.col(engine.DROP))
         table: list[results.RuleResult] = []
@@ -167,6 +162,7 @@ def _build(
                 "quality results for the rows."
             )
         t1 = time.perf_counter()
+        rec.metrics[BY_DATE] = by_date
         _write(cfg, rows, silver, dates, kept, dlq_dates, result.run_id, spark)
         rec.metrics["seconds"] = {
             "compute_and_count": round(t1 - t0, 2),

@@ -175,26 +175,46 @@ def test_changed_silver_dates_reach_every_feature_date_of_their_window() -> None
     ]
 
 
-def test_incremental_gold_rebuilds_the_windows_of_silver_dates_written_since_the_last_gold_run(
+def test_incremental_gold_consumes_what_silver_changed_whatever_explicit_runs_came_between(
     spark: Any, make_config: Any, lake: Path
 ) -> None:
     cfg = make_config()
     ledger = Ledger(str(lake))
-    silver_data.write_silver(
-        catalog.SILVER.path(cfg), _rows(("u1", "s1", END - dt.timedelta(hours=1), "click"))
-    )
-    assert job.changed_silver_dates(cfg, ledger) == [D]  # no Gold run yet: every Silver date
-    with ledger.run("gold", families=",".join(f.name for f in FAMILIES)):
-        pass  # a Gold run of every family
-    assert job.changed_silver_dates(cfg, ledger) == []
-    changed = D + dt.timedelta(days=3)
-    with ledger.run("silver", dates=changed.isoformat()):
+    fams = [USER_FEATURES.name]
+    today = dt.datetime.now(dt.UTC).date()
+    day = today - dt.timedelta(days=2)
+    fed = [day.isoformat(), (day + dt.timedelta(days=1)).isoformat(), today.isoformat()]
+    t = dt.datetime.combine(day, dt.time(10), dt.UTC)
+    silver_data.write_silver(catalog.SILVER.path(cfg), _rows(("u1", "s1", t, "click")))
+    assert job.silver_changes(cfg, ledger).dates == [day]  # never consumed: every date Silver holds
+    with ledger.run("silver", dates=day.isoformat()):
         pass
-    assert job.changed_silver_dates(cfg, ledger) == [changed]
-    result = pipeline.gold(
-        cfg, None, changed + dt.timedelta(days=5), families=[USER_FEATURES.name], incremental=True
-    )
-    assert result.dates == [(changed + dt.timedelta(days=i)).isoformat() for i in range(6)]
+    assert pipeline.gold(cfg, families=fams, incremental=True).dates == fed
+    assert job.silver_changes(cfg, ledger, [USER_FEATURES]).dates == []  # consumed
+    assert job.silver_changes(cfg, ledger).dates == [day]  # each family has its own mark
+
+    # Silver rebuilds the date (a late event), then an operator backfills an unrelated old date: the
+    # explicit runs, of one family or all, consume nothing.
+    with ledger.run("silver", dates=day.isoformat()):
+        pass
+    old = dt.date(2026, 1, 1)
+    assert pipeline.gold(cfg, old, old, families=fams).dates == [old.isoformat()]
+    with ledger.run("gold", start_date=old, end_date=old, families=",".join(f.name for f in FAMILIES)):
+        pass  # the record an explicit run of every family leaves
+    assert pipeline.gold(cfg, families=fams, incremental=True).dates == fed
+
+    # An incremental run cut short by --end-date keeps the mark: the rest is still to do.
+    with ledger.run("silver", dates=day.isoformat()):
+        pass
+    assert pipeline.gold(cfg, None, day, families=fams, incremental=True).dates == [day.isoformat()]
+    assert job.silver_changes(cfg, ledger, [USER_FEATURES]).dates == [day]
+
+
+def test_the_dates_to_rebuild_span_the_embeddings_configured_window(make_config: Any) -> None:
+    cfg = make_config(**{"gold.embedding_window_days": 60})
+    old = dt.date(2020, 1, 1)
+    assert len(pipeline.gold_dates_to_rebuild([old], job.read_window_days(cfg, FAMILIES))) == 60
+    assert len(pipeline.gold_dates_to_rebuild([old], job.read_window_days(cfg, [USER_FEATURES]))) == 30
 
 
 @pytest.fixture(scope="module")
