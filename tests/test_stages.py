@@ -13,6 +13,7 @@ import pytest
 from medallion import RUN_ID_ENV, catalog, pipeline, stages
 from medallion.errors import ConfigError, LockHeld, TerminalError
 from medallion.features import FAMILIES
+from medallion.gold.job import CONSUMED
 from medallion.ledger import Ledger, RunRecord
 
 
@@ -51,14 +52,21 @@ def test_a_run_refused_by_a_lock_did_nothing_and_records_nothing(make_config: An
 
 
 def _record(
-    ledger: Ledger, stage: stages.Stage, at: datetime, outcome: str = "succeeded", **inputs: str
+    ledger: Ledger,
+    stage: stages.Stage,
+    at: datetime,
+    outcome: str = "succeeded",
+    consumed: datetime | None = None,
+    **inputs: str,
 ) -> None:
+    """A run's record; ``consumed``: the start of the Silver run an incremental Gold run consumed."""
     ledger.write(
         RunRecord(
             stage.name,
             f"{stage.name}-{at:%H%M}",
             started_at=at.isoformat(timespec="milliseconds"),
             inputs=dict(inputs),
+            metrics={CONSUMED: consumed.isoformat(timespec="milliseconds")} if consumed else {},
             outcome=outcome,
             finished_at=(at + timedelta(minutes=1)).isoformat(timespec="milliseconds"),
         )
@@ -74,7 +82,7 @@ def test_run_resumes_from_the_first_stage_that_has_not_succeeded_for_its_data(ma
     Path(catalog.SILVER.partition_path(cfg, event_date="2026-11-01")).mkdir(parents=True)
     _record(runs, stages.SILVER, t, dates="2026-11-01")
     assert pipeline.resume_plan(cfg) == [stages.GOLD, stages.MATERIALIZE]  # Gold never ran
-    _record(runs, stages.GOLD, t + timedelta(minutes=5), families=every)
+    _record(runs, stages.GOLD, t + timedelta(minutes=5), consumed=t, families=every)
     assert pipeline.resume_plan(cfg) == [stages.MATERIALIZE]  # Gold is done, the online store is not
     _record(runs, stages.MATERIALIZE, t + timedelta(minutes=10))
     assert pipeline.resume_plan(cfg) == []
@@ -83,9 +91,10 @@ def test_run_resumes_from_the_first_stage_that_has_not_succeeded_for_its_data(ma
     _record(runs, stages.GOLD, t + timedelta(minutes=20), outcome="failed", families=every)
     assert pipeline.resume_plan(cfg) == [stages.GOLD, stages.MATERIALIZE]
     # A Gold run of one family does not count as having covered the others.
-    _record(runs, stages.GOLD, t + timedelta(minutes=25), families=FAMILIES[0].name)
+    new = t + timedelta(minutes=15)
+    _record(runs, stages.GOLD, t + timedelta(minutes=25), consumed=new, families=FAMILIES[0].name)
     assert stages.GOLD in pipeline.resume_plan(cfg)
-    _record(runs, stages.GOLD, t + timedelta(minutes=30), families=every)
+    _record(runs, stages.GOLD, t + timedelta(minutes=30), consumed=new, families=every)
     _record(runs, stages.MATERIALIZE, t + timedelta(minutes=35), outcome="failed")
     assert pipeline.resume_plan(cfg) == [stages.MATERIALIZE]  # materialize failed: only it again
     _record(runs, stages.MATERIALIZE, t + timedelta(minutes=40))

@@ -17,19 +17,10 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from medallion import catalog
 from medallion.quality import engine
-from medallion.quality.rules import parse_rules
+from tests.quality.test_engine import rules
 
 ZONES = ("UTC", "America/New_York", "Asia/Tokyo", "Asia/Kolkata")
-TABLE = catalog.Dataset(
-    name="test.fresh",
-    layer="silver",
-    location=("t",),
-    writer="test",
-    description="a table for the freshness rule",
-    columns=catalog.columns("event_time timestamp"),
-)
 
 
 @pytest.fixture
@@ -52,21 +43,14 @@ def host_zone() -> Iterator[Any]:
 def test_a_fresh_event_passes_and_a_stale_one_fails_in_every_zone(
     spark: Any, host_zone: Any, zone: str
 ) -> None:
-    ruleset = parse_rules(
-        TABLE,
+    ruleset = rules(
         {
-            "table": TABLE.name,
-            "rules": [
-                {
-                    "name": "fresh",
-                    "type": "freshness",
-                    "column": "event_time",
-                    "max_age": "1 hour",
-                    "action": "warn",
-                }
-            ],
-        },
-        "test.yaml",
+            "name": "fresh",
+            "type": "freshness",
+            "column": "event_time",
+            "max_age": "1 hour",
+            "action": "warn",
+        }
     )
     now = dt.datetime.now(dt.UTC)
     host_zone(zone)
