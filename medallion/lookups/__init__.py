@@ -18,6 +18,7 @@ from medallion.lookups.tables import (
     checked_table,
     expected_shape,
     file_path,
+    ids_as_bronze_stores_them,
     read_current,
     store,
 )
@@ -32,9 +33,12 @@ __all__ = ["STAGE", "LookupState", "by_name", "describe", "expected_shape", "loa
 
 def load(cfg: Config, name: str, path: str, *, replace: bool = False) -> Stored:
     """Check the file at ``path`` against the lookup ``name`` and store it (see `tables.store`)."""
+    from medallion.pii.keys import pii_key
+
     table = by_name(name)
+    key = pii_key(cfg)  # a missing key is a config error before anything is read
     with stages.run(cfg, stages.LOOKUPS, table=table.name, file=path, replace=replace) as rec:
-        new = checked_table(table, path)
+        new = ids_as_bronze_stores_them(table, checked_table(table, path), key)
         stored = store(cfg.lake.root, table, new, replace=replace)
         rec.count(input=stored.loaded, output=stored.loaded)
         rec.metrics.update(table=table.name, rows=stored.rows, kept=stored.kept, corrected=stored.corrected)

@@ -326,3 +326,41 @@ def store(lake_root: str, table: catalog.Dataset, new: pa.Table, *, replace: boo
         if name != FILE_NAME and not name.startswith(catalog.HIDDEN_PREFIXES):
             lakefs.delete_file(f)
     return Stored(rows=out.num_rows, loaded=new.num_rows, kept=kept, corrected=corrected)
+
+
+ID_COLUMNS = ("user_id", "item_id")
+"""Lookup columns holding the event ids Silver joins on (the contract's identifiers)."""
+
+
+def ids_as_bronze_stores_them(table: catalog.Dataset, new: pa.Table, pii_key: bytes) -> pa.Table:
+    """``new`` with each id that is wholly an email or a phone number replaced by its keyed hash, as
+    Bronze stores the same id in an event (`pii.scrub.scrub_identifier`), so that the lookup joins and
+    keeps no such PII in clear. Raises `LookupFileError` when two spellings of one address collide."""
+    from medallion.pii.scrub import Hmac, normalize_email, normalize_phone, scrub_identifier
+
+    keyed = Hmac(pii_key)
+
+    def scrub(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return scrub_identifier(
+            value, lambda v: keyed(normalize_email(v)), lambda v: keyed(normalize_phone(v))
+        )
+
+    out = new
+    for name in (c for c in ID_COLUMNS if c in new.column_names):
+        values = new.column(name).to_pylist()
+        scrubbed = [scrub(v) for v in values]
+        if scrubbed == values:
+            continue
+        if name in table.key:
+            first: dict[str | None, int] = {}
+            for row, value in enumerate(scrubbed, 1):
+                if value in first:
+                    raise LookupFileError(
+                        f"rows {first[value]} and {row} hold the same person's {name} spelled two ways "
+                        "(an email or phone number, which is stored as its keyed hash): keep one row"
+                    )
+                first[value] = row
+        out = out.set_column(out.column_names.index(name), name, pa.array(scrubbed, pa.string()))
+    return out

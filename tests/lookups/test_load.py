@@ -158,3 +158,36 @@ def test_silver_without_a_lookup_names_the_command_and_the_file_shape() -> None:
     assert (
         "item_id (string), category (string), brand (string)" in message and "one row per item_id" in message
     )
+
+
+def test_an_id_that_is_an_email_is_stored_as_bronze_stores_it(
+    tmp_path: Path, make_config: Callable[..., Config]
+) -> None:
+    """A users table keyed by email joins the events that carry the same id, and holds no email in clear."""
+    from medallion.bronze.records import BronzeDecoder
+    from medallion.pii.keys import pii_key
+    from tests.fixtures import records as kafka_records
+
+    cfg = make_config()
+    row = {"signup_date": "2025-01-01", "country": "DE", "city": None, "segment": "new", "currency": "EUR"}
+    users = [{"user_id": "Zoe@Example.com", **row}, {"user_id": "u-7", **row}]
+    lookups.load(cfg, "users", write(tmp_path, "users.jsonl", jsonl(users)))
+    stored = read_current(cfg.lake.root, catalog.USERS)
+    assert stored is not None
+    hashed, plain = stored.column("user_id").to_pylist()
+    assert plain == "u-7" and "@" not in hashed and len(hashed) == 64
+
+    event = {
+        "schema_version": 1,
+        "event_id": "e-1",
+        "event_type": "page_view",
+        "event_time": "2025-11-25T11:00:00.000Z",
+        "user_id": "Zoe@Example.com",
+        "session_id": "s-1",
+    }
+    batch = kafka_records.kafka_batch([json.dumps(event).encode()], timestamp_us=1_764_072_000_000_000)
+    assert BronzeDecoder(pii_key(cfg))(batch).to_pylist()[0]["user_id"] == hashed
+
+    twice = [{"user_id": "zoe@example.com", **row}, {"user_id": "ZOE@example.com", **row}]
+    with pytest.raises(LookupFileError, match="rows 1 and 2 hold the same person's user_id"):
+        lookups.load(cfg, "users", write(tmp_path, "twice.jsonl", jsonl(twice)))
