@@ -158,6 +158,14 @@ def _rule_pass_rates(cfg: Config) -> Chart:
             }
         )
         chart.note = f"run {latest.run_id}, {latest.rows:,} rows"
+        # Rule names are long: the left margin grows to the longest (Plotly's automargin) and each bar
+        # gets a row, so no label is cut at the page's width.
+        longest = max((len(r) for r in rules), default=0)
+        chart.layout |= {
+            "yaxis": {"automargin": True},
+            "margin": {"t": 20, "r": 20, "b": 60, "l": min(480, 20 + 7 * longest)},
+            "height": max(340, 24 * len(rules) + 100),
+        }
     return _empty(chart, "no Silver run has stored its rule results yet")
 
 

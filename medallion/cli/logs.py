@@ -8,6 +8,10 @@
   dependencies' dask and protobuf warnings) are dropped below debug; every other warning, and all of
   them at debug, become one line of our log.
 - Feast's own loggers: errors only below debug, everything at debug.
+- One time zone in every line: UTC by default, as Spark's session and the lake's timestamps are
+  (``MEDALLION_LOG_TZ=local`` for the host's zone). Our lines and Spark's log4j lines (through
+  ``MEDALLION_LOG_TZ_ID``, which log4j2.properties reads from the environment the JVM inherits) both
+  follow it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import TextIO
 
 from medallion.spark import LOG_LEVEL_ENV
 
-LOG_FORMAT = "<green>{time:HH:mm:ss}</green> {level: <7} {message}"
+LOG_TZ_ENV = "MEDALLION_LOG_TZ"  # utc (default) or local
+LOG_TZ_ID_ENV = "MEDALLION_LOG_TZ_ID"  # the zone as a Java TimeZone id, for log4j
+LOG_FORMAT_UTC = "<green>{time:HH:mm:ss!UTC}</green> {level: <7} {message}"
+LOG_FORMAT_LOCAL = "<green>{time:HH:mm:ss}</green> {level: <7} {message}"
 # Libraries whose warnings say nothing a user of the pipeline can act on (seen at --log-level debug).
 QUIET_WARNING_MODULES = r"(feast|dask|google\.protobuf)(\.|$)"
 QUIET_WARNING_CATEGORIES: tuple[type[Warning], ...] = (
@@ -35,9 +42,10 @@ LOGURU_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def configure_logging(level: str, as_json: bool) -> None:
     """Set up our log at ``level`` (DEBUG, INFO, WARNING or ERROR) and the libraries' to match."""
     level = level.upper()
+    log_format = _log_format()
     os.environ[LOG_LEVEL_ENV] = level
     os.environ["LOGURU_LEVEL"] = level
-    os.environ["LOGURU_FORMAT"] = LOG_FORMAT
+    os.environ["LOGURU_FORMAT"] = log_format
     os.environ["LOGURU_SERIALIZE"] = "1" if as_json else "0"
     from loguru import logger
 
@@ -48,7 +56,7 @@ def configure_logging(level: str, as_json: bool) -> None:
         logger.add(_masked_stderr, level=level, serialize=True, diagnose=False)
     else:
         logger.add(
-            _masked_stderr, level=level, format=LOG_FORMAT, diagnose=False, colorize=sys.stderr.isatty()
+            _masked_stderr, level=level, format=log_format, diagnose=False, colorize=sys.stderr.isatty()
         )
     _route_warnings(verbose=level == "DEBUG")
     for name in QUIET_LOGGERS:
@@ -59,6 +67,21 @@ def _masked_stderr(message: str) -> None:
     from medallion.masking import mask_text
 
     sys.stderr.write(mask_text(message))
+
+
+def _log_format() -> str:
+    """The line format for ``MEDALLION_LOG_TZ`` (``local``, or UTC for anything else), and the same zone
+    for Spark's lines."""
+    import time
+
+    choice = os.environ.get(LOG_TZ_ENV, "utc").strip().lower()
+    if choice == "local":
+        offset = -(time.altzone if time.daylight and time.localtime().tm_isdst > 0 else time.timezone)
+        sign = "+" if offset >= 0 else "-"
+        os.environ[LOG_TZ_ID_ENV] = f"GMT{sign}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+        return LOG_FORMAT_LOCAL
+    os.environ[LOG_TZ_ID_ENV] = "UTC"
+    return LOG_FORMAT_UTC
 
 
 def _route_warnings(*, verbose: bool) -> None:

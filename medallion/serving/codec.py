@@ -16,50 +16,36 @@ even when it holds the default value (``int64_val = 0`` is ``20 00``). Tags: ``0
 encoder to Feast's own serializers byte for byte, so a Feast upgrade that changes a byte fails there.
 
 Building the bytes column by column (one NumPy or Arrow kernel per column and step, no Python per value)
-is what makes ``fast_write`` fast; ``decode_value`` is the reader's per-value path.
+is what makes ``fast_write`` fast. Keys, fields and decoding, all a lookup needs, are in
+`medallion.serving.wire` (standard library only), re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Sequence
 from typing import Any
 
-import mmh3
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from medallion.features.model import DType
-
-STRING_TYPE = 2  # feast.value_type.ValueType.STRING
+from medallion.serving.wire import (  # noqa: F401 (the reader's half, re-exported)
+    STRING_TYPE,
+    decode_timestamp,
+    decode_value,
+    entity_key,
+    entity_key_prefix,
+    field_name,
+    ts_field,
+)
 
 
 @functools.cache
 def _empty() -> pa.Scalar:
     # Built on first use: a pyarrow scalar made at import time would import pandas (about 0.5 s).
     return pa.scalar(b"", pa.large_binary())
-
-
-def field_name(view: str, feature: str) -> bytes:
-    """The hash field of ``feature`` of ``view``: murmur3 32-bit, unsigned, little-endian."""
-    return int(mmh3.hash(f"{view}:{feature}", signed=False)).to_bytes(4, "little")
-
-
-def ts_field(view: str) -> bytes:
-    return f"_ts:{view}".encode()
-
-
-def entity_key_prefix(join_key: str) -> bytes:
-    name = join_key.encode()
-    return struct.pack("<III", 1, STRING_TYPE, len(name)) + name + struct.pack("<I", STRING_TYPE)
-
-
-def entity_key(join_key: str, value: str, project: str) -> bytes:
-    """One Redis key (the reader's path)."""
-    raw = value.encode()
-    return entity_key_prefix(join_key) + struct.pack("<I", len(raw)) + raw + project.encode()
 
 
 # --- column-wise building blocks ---------------------------------------------------------------------
@@ -218,76 +204,3 @@ def contiguous_bytes(commands: pa.Array) -> memoryview:
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = array.buffers()[2]
     return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
-
-
-# --- decoding (the reader) ---------------------------------------------------------------------------
-
-_DOUBLE = struct.Struct("<d")
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def decode_value(raw: bytes | None) -> Any:
-    """A Feast ``Value`` from Redis as the Python value Feast's SDK returns (None for null or missing)."""
-    if not raw:
-        return None
-    tag = raw[0]
-    if tag == 0x29 and len(raw) == 9:
-        return _DOUBLE.unpack_from(raw, 1)[0]
-    if tag == 0x20:
-        return _signed(_varint(raw, 1)[0])
-    if tag == 0x12:
-        length, pos = _varint(raw, 1)
-        if pos + length == len(raw):
-            return raw[pos:].decode()
-    if tag == 0x38 and len(raw) == 2:
-        return raw[1] == 1
-    if tag == 0x7A:
-        length, pos = _varint(raw, 1)
-        if length == 0:
-            return []
-        if raw[pos] == 0x0A:
-            size, start = _varint(raw, pos + 1)
-            if start + size == len(raw):
-                return list(np.frombuffer(raw, dtype="<f8", count=size // 8, offset=start).tolist())
-    return _decode_with_protobuf(raw)
-
-
-def _decode_with_protobuf(raw: bytes) -> Any:
-    """Any other Value (written by another writer): through Feast's protobuf class."""
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    value = Value.FromString(raw)
-    which = value.WhichOneof("val")
-    if which is None or which == "null_val":
-        return None
-    member = getattr(value, which)
-    return list(member.val) if hasattr(member, "val") else member
-
-
-def decode_timestamp(raw: bytes | None) -> tuple[int, int]:
-    """``(seconds, nanos)`` of a serialized protobuf Timestamp; (0, 0) when absent."""
-    seconds = nanos = 0
-    if raw:
-        pos = 0
-        while pos < len(raw):
-            tag = raw[pos]
-            value, pos = _varint(raw, pos + 1)
-            if tag == 0x08:
-                seconds = _signed(value)
-            elif tag == 0x10:
-                nanos = value
-    return seconds, nanos

@@ -20,7 +20,10 @@ Windows. ``end`` defaults to the end of the current UTC day, the ``event_timesta
   describes. So a date re-run with late events after its materialization reaches the online store on
   the next run, with no clock comparison between the Gold job and this one, and an unchanged lake
   writes nothing. The newest row is taken over the whole TTL horizon, so a re-run of an old date never
-  rolls an entity back to it.
+  rolls an entity back to it. An entity that *left* a rewritten partition (its row there is gone) would
+  keep the old row online: the entities whose newest row is older than the rewritten date have their
+  stored event time read back (one pipelined read), and those the store holds newer than Gold now
+  does get their newest row written again (`_left_behind`).
 - ``start``: an explicit window ``[start, end]``: the newest row of each entity within it (Feast's
   ``materialize``), so a window that ends in the past rolls online values back to then.
 """
@@ -198,7 +201,11 @@ def materialize(
                 window_start = previous.end
                 changed = {d for d, fp in fingerprints.items() if previous.partitions.get(d) != fp}
                 newest = latest_rows(paths.gold[name], fam, horizon, end)
-                selected = newest.filter(_new_or_changed(newest, previous.end, changed))
+                chosen = _new_or_changed(newest, previous.end, changed)
+                rewritten = sorted(d for d in changed if d in previous.partitions)
+                if rewritten:
+                    chosen = _or(chosen, _left_behind(cfg, fam, newest, chosen, rewritten[-1]))
+                selected = newest.filter(chosen)
             if mode == "incremental" and previous is None:
                 logger.info("{view}: no previous materialization into this store, loading in full", view=name)
             if progress is not None:
@@ -266,6 +273,57 @@ def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -
     newer = pc.greater(rows[EVENT_TIMESTAMP], pa.scalar(previous_end, UTC_US))
     rewritten = pc.is_in(rows[FEATURE_DATE], value_set=pa.array(sorted(changed), pa.string()))
     return pa.array(np.asarray(pc.or_(newer, rewritten).to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _or(a: pa.Array, b: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.or_(a, b)
+
+
+def _left_behind(cfg: Config, fam: Any, newest: pa.Table, chosen: pa.Array, last_rewritten: str) -> pa.Array:
+    """Entities that left a rewritten partition: the online store still holds the row they had there.
+
+    Candidates are the entities not chosen already whose newest row now lies before the last rewritten
+    ``feature_date`` (only they can have been served from it); one pipelined read of their stored event
+    time tells which hold a newer row than Gold now has, and those get their newest row written again.
+    Entities with no Gold row left at all in the TTL horizon are not found here (`medallion forget`
+    removes a person from the online store; a Redis key expires after ``serving.redis_key_ttl_days``).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from medallion.serving import wire
+    from medallion.serving.gold import micros
+    from medallion.serving.online_stores import Group, OnlineStoreFailed, open_store
+
+    candidate = pc.and_(pc.invert(chosen), pc.less(newest[FEATURE_DATE], pa.scalar(last_rewritten)))
+    mask = np.asarray(candidate.to_numpy(zero_copy_only=False), dtype=bool)
+    if not mask.any():
+        return pa.array(np.zeros(len(mask), dtype=bool))
+    index = np.flatnonzero(mask)
+    keys = [str(k) for k in newest[fam.entity.join_key].take(pa.array(index)).to_pylist()]
+    event_s = micros(newest[EVENT_TIMESTAMP].take(pa.array(index))) // 1_000_000
+    group = Group(fam.entity.join_key, [wire.ts_field(fam.name)], [(fam.name, None)])
+    try:
+        store = open_store(cfg)
+    except OnlineStoreFailed:  # no online store file yet: nothing stale in it
+        return pa.array(np.zeros(len(mask), dtype=bool))
+    try:
+        stored = [store.event_seconds(row[0]) for row in store.read([(group, keys)])[0]]
+    finally:
+        store.close()
+    stale = np.zeros(len(mask), dtype=bool)
+    for i, held, current in zip(index, stored, event_s, strict=True):
+        stale[i] = held is not None and held > current
+    if stale.any():
+        logger.info(
+            "{view}: {n} entities left a rewritten partition; their newest row is written again",
+            view=fam.name,
+            n=int(stale.sum()),
+        )
+    return pa.array(stale)
 
 
 def _writer(cfg: Config, store: FeatureStore, **retry: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from medallion.config import Config
 from medallion.errors import TerminalError, TransientError
-from medallion.serving import codec
+from medallion.serving import wire
 from medallion.serving.store import parse_redis_url, unreachable_message
 
 EPOCH = "1970-01-01T00:00:00Z"
@@ -65,6 +65,8 @@ class OnlineStore(Protocol):
     def read(self, wanted: list[tuple[Group, list[str]]]) -> list[Rows]: ...
 
     def timestamp_text(self, raw: Any) -> str: ...
+
+    def event_seconds(self, raw: Any) -> int | None: ...
 
     def close(self) -> None: ...
 
@@ -115,12 +117,16 @@ class RedisStore(_CachedTimestamps):
         self._client.close()
 
     def _spell(self, raw: Any) -> str:
-        return timestamp_text(*codec.decode_timestamp(raw))
+        return timestamp_text(*wire.decode_timestamp(raw))
+
+    def event_seconds(self, raw: Any) -> int | None:
+        """The stored event time (whole seconds since the epoch), None when nothing is stored."""
+        return wire.decode_timestamp(raw)[0] if raw else None
 
     def read(self, wanted: list[tuple[Group, list[str]]]) -> list[Rows]:
         commands: list[bytes] = []
         for group, values in wanted:
-            prefix = codec.entity_key_prefix(group.join_key)
+            prefix = wire.entity_key_prefix(group.join_key)
             packed_fields = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in group.fields)
             header = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(group.fields))
             for value in values:
@@ -203,18 +209,26 @@ class SqliteStore(_CachedTimestamps):
             self._local.connection = connection
         return connection
 
+    def event_seconds(self, raw: Any) -> int | None:
+        if raw is None:
+            return None
+        return int(self._moment(raw).timestamp())
+
     def _spell(self, raw: Any) -> str:
         if raw is None:
             return EPOCH
+        moment = self._moment(raw)
+        seconds = int((moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(seconds=1))
+        return timestamp_text(seconds, moment.microsecond * 1000)
+
+    @staticmethod
+    def _moment(raw: Any) -> dt.datetime:
         if isinstance(raw, int):
             # Feast's writer stores int(naive_utc.timestamp()): the UTC wall time read as local time,
             # whole seconds. Its reader undoes it with fromtimestamp(); so do we, to answer the same.
-            moment = dt.datetime.fromtimestamp(raw).replace(tzinfo=dt.UTC)
-        else:  # older Feast: ISO text
-            moment = dt.datetime.fromisoformat(str(raw))
-            moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-        seconds = int((moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(seconds=1))
-        return timestamp_text(seconds, moment.microsecond * 1000)
+            return dt.datetime.fromtimestamp(raw).replace(tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(str(raw))  # older Feast: ISO text
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
     def read(self, wanted: list[tuple[Group, list[str]]]) -> list[Rows]:
         try:
@@ -225,7 +239,7 @@ class SqliteStore(_CachedTimestamps):
             ) from None
 
     def _read_group(self, group: Group, values: list[str]) -> Rows:
-        keys = [codec.entity_key(group.join_key, value, "") for value in values]
+        keys = [wire.entity_key(group.join_key, value, "") for value in values]
         found: dict[tuple[str, bytes], dict[str | None, Any]] = {}
         for view in dict.fromkeys(view for view, _ in group.refs):
             table = f'"{self.project}_{view}"'.replace("\x00", "")

@@ -27,7 +27,7 @@ from medallion.config import Config
 from medallion.errors import UsageError
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.features.services import SERVICES
-from medallion.serving import codec
+from medallion.serving import wire
 from medallion.serving.online_stores import EPOCH, Group, open_store
 
 
@@ -112,15 +112,15 @@ class OnlineReader:
             key = self._families[view].entity.join_key
             group, index, outputs = by_key.setdefault(key, (Group(key, [], []), {}, []))
             for wanted, what in (
-                (codec.ts_field(view), (view, None)),
-                (codec.field_name(view, name), (view, name)),
+                (wire.ts_field(view), (view, None)),
+                (wire.field_name(view, name), (view, name)),
             ):
                 if wanted not in index:
                     index[wanted] = len(group.fields)
                     group.fields.append(wanted)
                     group.refs.append(what)
             out = f"{view}__{name}" if full_names else name
-            outputs.append((out, index[codec.field_name(view, name)], index[codec.ts_field(view)]))
+            outputs.append((out, index[wire.field_name(view, name)], index[wire.ts_field(view)]))
             names.append(out)
         groups = [(group, outputs) for group, _, outputs in by_key.values()]
         plan = _Plan(names=names, join_keys=list(join_keys), groups=groups)
@@ -204,7 +204,7 @@ class OnlineReader:
 
         values: dict[str, list[Any]] = {}
         stamps: dict[str, list[str]] = {}
-        decode, ts_text = codec.decode_value, self.store.timestamp_text
+        decode, ts_text = wire.decode_value, self.store.timestamp_text
         for (outputs, rows, count), group_replies in zip(layout, replies, strict=True):
             spread = count != n  # some entity repeats: fan the distinct reads out to every row
             per_view: dict[int, list[str]] = {}  # one timestamp per entity and view, shared by its features

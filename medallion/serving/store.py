@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from medallion import catalog, lakefs
+from medallion import catalog
 from medallion.config import Config
 from medallion.errors import ConfigError, TerminalError, TransientError
 from medallion.features import FAMILIES
@@ -54,6 +54,8 @@ class FeastPaths:
 
 def _resolve(path: str, base_dir: Path) -> str:
     if "://" in path and not path.startswith("file://"):
+        from medallion import lakefs  # pyarrow: not for a local online lookup's start-up
+
         return lakefs.pyarrow_uri(path)
     local = Path(path.removeprefix("file://")).expanduser()
     return str(local if local.is_absolute() else (base_dir / local).resolve())
@@ -322,6 +324,8 @@ def check_online_store(
 
 def require_gold(cfg: Config, names: list[str] | None = None, base_dir: Path | None = None) -> None:
     """Fail with a clear TerminalError when a feature view's Gold table has no partition yet."""
+    from medallion import lakefs
+
     for name, path in gold_paths(cfg, base_dir).items():
         if names is not None and name not in names:
             continue

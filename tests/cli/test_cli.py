@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -188,6 +189,14 @@ def test_a_spark_command_is_quiet_by_default_and_shows_spark_at_debug(debug: boo
     spark_lines = SPARK_LOG_LINE.findall(result.stderr)
     if debug:
         assert re.search(r"INFO +spark SparkContext: Running Spark version", result.stderr), result.stderr
+        # One time zone in every line (UTC by default; the tests run at +05:30): ours and Spark's.
+        now = dt.datetime.now(dt.UTC)
+        for pattern in (r"^(\d\d:\d\d:\d\d) (?:DEBUG|INFO) +(?!spark)", r"^(\d\d:\d\d:\d\d) \w+ +spark "):
+            stamp = re.search(pattern, result.stderr, re.MULTILINE)
+            assert stamp, (pattern, result.stderr[-2000:])
+            hours, minutes, _ = map(int, stamp.group(1).split(":"))
+            off = abs((hours * 60 + minutes) - (now.hour * 60 + now.minute))
+            assert min(off, 1440 - off) <= 10, (stamp.group(0), now)
     else:
         assert spark_lines == [], result.stderr
         for noise in (

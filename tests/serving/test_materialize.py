@@ -217,6 +217,35 @@ def test_incremental_runs_write_what_changed_including_a_rerun_of_a_past_date(
 
 
 @pytest.mark.parametrize("online_store", STORES)
+def test_an_entity_that_leaves_a_rewritten_partition_gets_its_older_row_back(
+    online_store: str, tmp_path: Path, store_config: Callable[..., Config]
+) -> None:
+    lake = tmp_path / "lake"
+    cfg = store_config(lake, online_store)
+    rows = write_all(lake, days(2, 1), 12, presence=1.0)
+    serving.materialize(cfg)
+
+    # Gold re-runs yesterday without five users (their events were late-corrected away): their newest
+    # row is now the day before, and the online store must say so, not keep yesterday's.
+    users = next(f for f in FAMILIES if f.name == "user_features")
+    yesterday = today() - dt.timedelta(days=1)
+    leavers = {entity_id(users, n) for n in range(5)}
+    kept = [
+        r for r in rows["user_features"] if r["feature_date"] == yesterday and r["user_id"] not in leavers
+    ]
+    write_family(lake, users, kept)
+    rows["user_features"] = [r for r in rows["user_features"] if r["feature_date"] != yesterday] + kept
+
+    again = serving.materialize(cfg)
+
+    assert again.rows == len(kept) + len(leavers)
+    newest = latest(rows["user_features"], "user_id")
+    assert {u for u, r in newest.items() if r["feature_date"] != yesterday} == leavers
+    assert_serves_latest(cfg, rows, sample_every=1)
+    assert serving.materialize(cfg).rows == 0  # and then nothing is left to write
+
+
+@pytest.mark.parametrize("online_store", STORES)
 def test_full_rebuild_and_a_chosen_feature_view(
     online_store: str, tmp_path: Path, store_config: Callable[..., Config]
 ) -> None:
