@@ -246,11 +246,22 @@ def check_event(
     quantity: Any = event.get("quantity")
     if type(quantity) in (int, float) and quantity > _INT64_MAX:
         failed.append("range:quantity")
-    for path in compiled.numbers:  # 1e400: a double cannot hold it, msgspec refuses it
+    for path in compiled.numbers:  # 1e400, or 400 digits: a double cannot hold it, msgspec refuses it
         number = _member(event, path)
-        if type(number) is float and not math.isfinite(number):
+        if (type(number) is float and not math.isfinite(number)) or (
+            type(number) is int and not _double(number)
+        ):
             failed.append(f"range:{'.'.join(path)}")
     return list(dict.fromkeys(failed)), time_us
+
+
+def _double(number: int) -> bool:
+    """An integer a double can hold (to its precision): msgspec reads a JSON integer beyond int64 as one."""
+    try:
+        float(number)
+    except OverflowError:
+        return False
+    return True
 
 
 def _number_members(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -381,7 +392,7 @@ class BronzeDecoder:
         try:
             return self._decode(record)
         except Exception as exc:
-            out = rows.Columns(ARROW_SCHEMA)
+            out = rows.Columns(ARROW_SCHEMA, bronze_contract(self.rules.contract).writer)
             out.cols["_dedup_key"].append(None)
             out.cols["_scrubbed"].append(0)
             out.add_rejected_placeholder()
@@ -397,10 +408,7 @@ class BronzeDecoder:
         dedup, scrubbed = out.cols["_dedup_key"].append, out.cols["_scrubbed"].append
         rejected: list[tuple[int, list[str]]] = []
         for i, (value, ts) in enumerate(zip(values, stamps, strict=True)):
-            try:
-                checked = fast_check(value, ts, rules) if value else None
-            except Exception:  # a bug in the fast path: the rule-by-rule path says why, or that it is one
-                checked = None
+            checked = self._fast(value, ts)
             if checked is not None:
                 event, time_us = checked
                 try:
@@ -422,11 +430,17 @@ class BronzeDecoder:
 
     def check(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
         """Every rule a record breaks, ``[]`` when Bronze would take it (`medallion contract check`)."""
-        return (
-            []
-            if value and fast_check(value, kafka_ts_us, self.rules) is not None
-            else self.failures(value, kafka_ts_us)
-        )
+        return [] if self._fast(value, kafka_ts_us) is not None else self.failures(value, kafka_ts_us)
+
+    def _fast(self, value: bytes | None, kafka_ts_us: int | None) -> tuple[Any, int] | None:
+        """`fast_check`, never raising: a bug in the fast path sends the record down the rule-by-rule
+        path, which says why it fails (or that it is a bug)."""
+        if not value:
+            return None
+        try:
+            return fast_check(value, kafka_ts_us, self.rules)
+        except Exception:
+            return None
 
     def failures(self, value: bytes | None, kafka_ts_us: int | None) -> list[str]:
         """Why a record the fast path refused breaks the contract: the rule-by-rule path. Never raises:

@@ -162,6 +162,7 @@ def _planted(draw: st.DrawFn) -> bytes:
 @example([json.dumps({**EVENT, "extra": "x"}).replace('"x"', "[" * 5000 + "]" * 5000).encode()])
 @example([b'"\\ud800"', b'{"event_id":"\\udc00"}', b"\x00", b'{"a":1,"a":2}', b"\xff" * 10])
 @example([b"[" * (MAX_EVENT_BYTES + 10)])
+@example([json.dumps({**EVENT, "price": "HOLE"}).replace('"HOLE"', "2" + "0" * 308).encode()])
 def test_every_record_ends_in_one_row_valid_or_rejected_with_its_rules(values: list[bytes]) -> None:
     decode(values)
 
