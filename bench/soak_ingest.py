@@ -245,20 +245,32 @@ def soak(cfg: Config, args: Any, seconds: int) -> int:
     spark.streams.addListener(watch.listener())
     stop = threading.Event()
     failure: list[BaseException] = []
+    restarts: list[str] = []
 
     def ingest() -> None:
-        try:
-            job.run(
-                spark,
-                cfg,
-                pii_key=pii_key(cfg),
-                run_id="soak",
-                ledger=Ledger(cfg.lake.root),
-                once=False,
-                stop_event=stop,
-            )
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
+        """The job as a supervisor runs it: restarted from its checkpoint when it fails (a restart is
+        counted and printed; under heavy load Spark's 10-second wait for a new Python worker can fail a
+        batch), given up after five failures in a row without progress."""
+        in_a_row = 0
+        while not stop.is_set():
+            done = len(watch.progress)
+            try:
+                job.run(
+                    spark,
+                    cfg,
+                    pii_key=pii_key(cfg),
+                    run_id="soak",
+                    ledger=Ledger(cfg.lake.root),
+                    once=False,
+                    stop_event=stop,
+                )
+            except Exception as exc:
+                restarts.append(f"{time.strftime('%H:%M:%S')} {str(exc).splitlines()[0][:160]}")
+                print(f"ingest failed, restarting from the checkpoint: {restarts[-1]}", flush=True)
+                in_a_row = 0 if len(watch.progress) > done else in_a_row + 1
+                if in_a_row >= 5:
+                    failure.append(exc)
+                    return
 
     runner = threading.Thread(target=ingest, name="soak-ingest", daemon=True)
     runner.start()
@@ -314,6 +326,7 @@ def soak(cfg: Config, args: Any, seconds: int) -> int:
         print(f"ingest failed: {failure[0]}")
         return 1
     report(minutes[1:], args.tolerance)
+    print(f"restarts of the ingest after a failure: {len(restarts)}")
     return 0
 
 
