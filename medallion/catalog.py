@@ -366,6 +366,16 @@ LEDGER = Dataset(
     format="json",
 )
 
+ERASURE_REGISTER = Dataset(
+    name="ops.erasure_register",
+    layer="ops",
+    location=("_state", "erasure_register.json"),
+    writer="forget",
+    description="The keyed hashes (never a clear value) of every person `forget` erased, and one entry per "
+    "request: Bronze drops a record that matches one, so a replay of Kafka cannot bring them back.",
+    format="json",
+)
+
 PII_DEV_KEY = Dataset(
     name="ops.pii_dev_key",
     layer="ops",
@@ -460,6 +470,7 @@ CATALOG = Catalog(
         INGEST_DATA_LOSS,
         BRONZE_OWNER,
         STATE,
+        ERASURE_REGISTER,
         PII_DEV_KEY,
         METRICS,
         LOCKS,

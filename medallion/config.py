@@ -398,6 +398,37 @@ class ContractConfig(Section):
         return path
 
 
+class MaintenanceConfig(Section):
+    """The lake over time: how long each dataset is kept (`medallion retention`, by its date partition)
+    and how `forget` meets a running ingest."""
+
+    bronze_days: int = Field(
+        30, ge=1, description="Bronze event dates (`dt`) kept, counted back from today (UTC)."
+    )
+    dlq_days: int = Field(
+        14, ge=1, description="Dead letters kept: Silver's by event date, Bronze's by the time they failed."
+    )
+    silver_days: int = Field(400, ge=1, description="Silver event dates kept.")
+    gold_days: int = Field(
+        400,
+        ge=1,
+        description="Gold feature dates kept; never those the online store or a drift reference still needs.",
+    )
+    quality_days: int = Field(
+        90, ge=1, description="Rule results and drift results kept (by run or feature date)."
+    )
+    ledger_days: int = Field(400, ge=1, description="Ledger records of stage runs kept (by run start).")
+    ingest_ledger_days: int = Field(
+        30, ge=1, description="The ingest's per-micro-batch ledger records, and its data-loss log, kept."
+    )
+    forget_wait_s: float = Field(
+        300.0,
+        ge=0,
+        description="How long `forget` waits for a running ingest's planned micro-batch before it searches "
+        "the files written meanwhile (a batch planned later reads the erasure register itself).",
+    )
+
+
 class Config(Section):
     """The whole medallion configuration."""
 
@@ -419,6 +450,7 @@ class Config(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
     drift: DriftConfig = Field(default_factory=DriftConfig)  # type: ignore[arg-type]
     contract: ContractConfig = Field(default_factory=ContractConfig)  # type: ignore[arg-type]
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)  # type: ignore[arg-type]
 
 
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")

@@ -117,7 +117,46 @@ VALIDATE = Stage(
     writes=(catalog.QUALITY_RESULTS.name,),
 )
 
-STAGES: tuple[Stage, ...] = (PRODUCE, LOOKUPS, INGEST, SILVER, GOLD, MATERIALIZE, VALIDATE)
+# Maintenance (`medallion.maintenance`): it rewrites Bronze's and its DLQ's files beside a running ingest
+# (which only adds batch folders), and locks out every stage that reads or replaces the rest.
+_ERASED_FROM = (catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD, catalog.USERS.name, *_FEAST)
+FORGET = Stage(
+    "forget",
+    "One person erased from every layer, DLQ, lookup and the online store; their keyed hashes registered.",
+    writes=(
+        catalog.BRONZE.name,
+        catalog.BRONZE_DLQ.name,
+        catalog.ERASURE_REGISTER.name,
+        catalog.PRODUCE_DLQ.name,
+    ),
+    replaces=_ERASED_FROM,
+)
+RETENTION = Stage(
+    "retention",
+    "Whole date partitions past their age deleted (Bronze's committed batches only, beside the ingest).",
+    writes=(
+        catalog.BRONZE.name,
+        catalog.BRONZE_DLQ.name,
+        catalog.QUALITY_RESULTS.name,
+        catalog.FEATURE_DRIFT.name,
+    ),
+    replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD),
+)
+
+MAINTENANCE = (FORGET, RETENTION)
+"""The stages that rewrite or delete what the other stages wrote."""
+
+STAGES: tuple[Stage, ...] = (
+    PRODUCE,
+    LOOKUPS,
+    INGEST,
+    SILVER,
+    GOLD,
+    MATERIALIZE,
+    VALIDATE,
+    FORGET,
+    RETENTION,
+)
 """Every stage, in pipeline order."""
 
 

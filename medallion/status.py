@@ -51,6 +51,9 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = No
     status.tables = [table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer != "lookup"]
     _runs(cfg, status, now)
     status.drift = drift_status(cfg)
+    from medallion.maintenance.report import maintenance_status
+
+    status.maintenance = maintenance_status(cfg)
     status.alerts = alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg), drift=cfg.drift)
     return status
 

@@ -130,6 +130,8 @@ class Status:
     materialization: Materialization | None = None
     drift: list[FeatureDrift] = field(default_factory=list)  # the latest drift per Gold feature
     alerts: list[Alert] = field(default_factory=list)
+    # The last compact, retention and forget that changed the lake (`maintenance.report`).
+    maintenance: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` document, version 1."""

@@ -114,9 +114,10 @@ def test_every_stage_declares_catalogue_datasets_and_only_ingest_keeps_its_own_r
         scope = s.lock_scope
         assert not set(scope.exclusive) & set(scope.shared), s.name
     assert [s.name for s in stages.STAGES if not s.records] == ["ingest"]
-    # Every dataset a stage replaces is one some catalogue entry says that stage writes.
+    # Every dataset a stage replaces is one some catalogue entry says that stage writes (maintenance
+    # rewrites what the others write).
     for s in stages.STAGES:
-        for name in s.replaces:
+        for name in s.replaces if s not in stages.MAINTENANCE else ():
             assert s.name in catalog.CATALOG.get(name).writer, (s.name, name)
 
 

@@ -23,7 +23,7 @@ NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 V1_KEYS = [
     "version", "generated_at", "broker", "kafka", "tables", "dlq_24h", "input_24h", "runs", "recent_batches",
     "materialization", "drift", "alerts",
-    "unreconciled_24h", "data_loss_24h",  # added within version 1: new keys, none changed
+    "unreconciled_24h", "data_loss_24h", "maintenance",  # added within version 1: new keys, none changed
 ]  # fmt: skip
 V1_TABLE_KEYS = sorted(["table", "layer", "rows", "partitions", "newest_partition", "newest", "freshness_s"])
 V1_RUN_KEYS = sorted(

@@ -37,6 +37,7 @@ class BatchMetrics:
     duplicates: int = 0
     lag: int | None = None
     skipped: list[dict[str, Any]] = field(default_factory=list)  # offsets deleted before they were read
+    erased: int = 0  # records of people in the erasure register: dropped, written nowhere
 
     @property
     def rows_per_s(self) -> float:
@@ -44,7 +45,7 @@ class BatchMetrics:
 
     @property
     def reconciled(self) -> bool:
-        return self.input == self.bronze + self.dlq + self.duplicates
+        return self.input == self.bronze + self.dlq + self.duplicates + self.erased
 
 
 @dataclass
@@ -110,7 +111,7 @@ class BatchLedger:
         if outcome == "written":
             record.count(output=m.bronze, dlq=m.dlq)
         else:
-            record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates)
+            record.count(input=m.input, output=m.bronze, dlq=m.dlq, dropped=m.duplicates + m.erased)
         record.metrics = {
             "dlq_by_reason": m.dlq_by_reason,
             "pii_scrubbed": m.pii_scrubbed,
@@ -121,6 +122,8 @@ class BatchLedger:
         }
         if m.skipped:
             record.metrics["skipped_offsets"] = m.skipped
+        if m.erased:
+            record.metrics["erased"] = m.erased
         record.outcome = outcome
         record.duration_s = round(m.seconds, 3)
         record.finished_at = now_iso()

@@ -46,6 +46,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from medallion import contract
 from medallion.bronze import rows
 from medallion.bronze.validator import Compiled, Schema, compile_contract, rule_failures
+from medallion.maintenance.register import ERASED_CLASS, Erasures, load_erasures
 from medallion.pii.redact import Redactor
 
 if TYPE_CHECKING:
@@ -369,17 +370,29 @@ class BronzeDecoder:
 
     schema = DECODED_SCHEMA
 
-    def __init__(self, pii_key: bytes, rules: BronzeRules | None = None) -> None:
+    def __init__(
+        self, pii_key: bytes, rules: BronzeRules | None = None, erasure_register: str | None = None
+    ) -> None:
         self.pii_key = pii_key
         self.rules = rules or BronzeRules()
+        # Read once per task (`medallion.maintenance.register`): a new erasure counts from the next batch.
+        self.erasure_register = erasure_register
         self._scrubbers: rows.Scrubbers | None = None
         self._redactor: Redactor | None = None
+        self._erasures: Erasures | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"BronzeDecoder(rules={self.rules})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"pii_key": self.pii_key, "rules": self.rules, "_scrubbers": None, "_redactor": None}
+        return {
+            "pii_key": self.pii_key,
+            "rules": self.rules,
+            "erasure_register": self.erasure_register,
+            "_scrubbers": None,
+            "_redactor": None,
+            "_erasures": None,
+        }
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         try:
@@ -401,6 +414,9 @@ class BronzeDecoder:
     def _decode(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self._scrubbers is None:
             self._scrubbers = rows.Scrubbers(self.pii_key)
+        if self._erasures is None:
+            self._erasures = load_erasures(self.erasure_register, self.pii_key)
+        erased, keys = self._erasures, batch.column("key")
         rules = self.rules
         values = batch.column("value").to_pylist()
         stamps = batch.column("timestamp").cast(pa.int64()).to_pylist()
@@ -417,9 +433,14 @@ class BronzeDecoder:
                     out.truncate_bronze(len(out.cols["_dedup_key"]))
                     failed = [f"decode:{type(exc).__name__}"]
                 else:
-                    dedup("id:" + event.event_id)
-                    scrubbed(bits)
-                    continue
+                    if not (erased and _erased_row(erased, out)):
+                        dedup("id:" + event.event_id)
+                        scrubbed(bits)
+                        continue
+                    out.truncate_bronze(len(out.cols["_dedup_key"]))
+                    failed = [ERASED_RULE]
+            elif erased and erased.raw(keys[i].as_py(), value):
+                failed = [ERASED_RULE]
             else:
                 failed = self.failures(value, ts)
             dedup(None)  # filled in below, with the coordinates
@@ -483,6 +504,10 @@ class BronzeDecoder:
             for i, failed in rejected:
                 key, value = keys[i].as_py(), values[i].as_py()
                 c["_dedup_key"][i] = f"at:{topics[i].as_py()}:{partitions[i].as_py()}:{offsets[i].as_py()}"
+                if failed == [ERASED_RULE]:  # counted by the job, written nowhere: no key, no payload
+                    c["failed_rules"][i], c["error_class"][i] = failed, ERASED_CLASS
+                    c["error_message"][i] = "record of an erased person"
+                    continue
                 try:  # the redactor never raises; this guard is the stream's, not the redaction's
                     c["key"][i] = redactor.key(key, ident)
                     c["payload"][i] = redactor.payload(value)
@@ -499,3 +524,17 @@ class BronzeDecoder:
             "_kafka_timestamp": batch.column("timestamp"),
         }
         return out.to_batch(coordinates)
+
+
+ERASED_RULE = f"{ERASED_CLASS}:person"
+"""The rule of a record whose person is in the erasure register (`medallion.maintenance.register`)."""
+
+
+def _erased_row(erasures: Erasures, out: rows.Columns) -> bool:
+    """Whether the Bronze row just appended to ``out`` is of an erased person."""
+    user = out.nested.get("user", {})
+    return erasures.row(
+        out.cols["user_id"][-1],
+        user["email_hmac"][-1] if "email_hmac" in user else None,
+        user["phone_hmac"][-1] if "phone_hmac" in user else None,
+    )

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from medallion.bronze.records import BronzeDecoder, rules_for
 from medallion.bronze.transforms import drop_duplicate_events
-from medallion.catalog import INGEST_DATA_LOSS
+from medallion.catalog import ERASURE_REGISTER, INGEST_DATA_LOSS
 from medallion.config import Config
 from medallion.errors import ConfigError
 from medallion.kafka.source import ARROW_SCHEMA as KAFKA_ARROW_SCHEMA
@@ -72,7 +72,7 @@ def checked_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFram
 
 def decoded_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
     """The configured source with Bronze's decoder: one decoded row per Kafka record (`DECODED_SCHEMA`)."""
-    decoder = BronzeDecoder(pii_key, rules_for(cfg))
+    decoder = BronzeDecoder(pii_key, rules_for(cfg), erasure_register=ERASURE_REGISTER.path(cfg))
     if cfg.ingest.source == "native":
         return native_stream(spark, cfg, decoder)
     register(spark, BRONZE_SOURCE, decoder)

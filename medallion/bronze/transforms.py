@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from medallion.bronze.records import BRONZE_FIELDS
 from medallion.catalog import BATCH, DT, HR
 from medallion.lake import require_columns
+from medallion.maintenance.register import ERASED_CLASS
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
 
@@ -25,9 +26,10 @@ def valid_events(df: DataFrame) -> DataFrame:
 
 
 def rejected_events(df: DataFrame) -> DataFrame:
-    """Rejected records with the source columns the DLQ record wants (key and payload already redacted)."""
+    """Rejected records with the source columns the DLQ record wants (key and payload already redacted).
+    A record of an erased person is no DLQ record: it is counted, and written nowhere."""
     require_columns(df, ("error_class", "failed_rules", "payload"), "bronze")
-    return df.where(F.col("error_class").isNotNull()).select(
+    return df.where(F.col("error_class").isNotNull() & (F.col("error_class") != ERASED_CLASS)).select(
         F.col("_topic").alias("source_topic"),
         F.col("_partition").alias("source_partition"),
         F.col("_offset").alias("source_offset"),

@@ -22,6 +22,7 @@ from medallion.bronze.transforms import event_dt, rejected_events, valid_events,
 from medallion.catalog import BATCH, BRONZE, BRONZE_DLQ
 from medallion.config import Config
 from medallion.dlq import as_dlq_records, write_dlq
+from medallion.maintenance.register import ERASED_CLASS
 
 
 def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) -> BatchMetrics:
@@ -43,6 +44,7 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
         )
         phases = {"read": round(time.perf_counter() - start, 3)}  # Kafka, decoding and dedup run in this job
         reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
+        erased = reasons.pop(ERASED_CLASS, 0)  # records of erased people: counted, written nowhere
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
         # The Bronze dates this batch writes: `silver --incremental` rebuilds them once the batch is
         # committed, without listing Bronze's folders.
@@ -72,6 +74,7 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
         bronze=n_valid,
         dlq=sum(reasons.values()),
         dlq_by_reason=reasons,
+        erased=erased,
         pii_scrubbed=pii,
         dates=dates,
         seconds=time.perf_counter() - start,

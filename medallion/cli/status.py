@@ -110,6 +110,18 @@ def _print(report: Status) -> None:
             for r in report.runs
         ],
     )
+    done = [
+        {
+            "operation": name,
+            "outcome": m["outcome"],
+            "finished": (m["finished_at"] or "")[:19].replace("T", " "),
+            "counts": ", ".join(f"{k} {v:,}" for k, v in m["counts"].items()) or "-",
+        }
+        for name, m in report.maintenance.items()
+        if isinstance(m, dict)
+    ]
+    if done:
+        summary_table("lake maintenance, last runs", done)
     drifted = sorted((d for d in report.drift if d.psi is not None), key=lambda d: -(d.psi or 0.0))[
         :DRIFT_SHOWN
     ]

@@ -26,6 +26,8 @@ COMMANDS = [
     "run",
     "config",
     "report",
+    "forget",
+    "retention",
 ]
 
 
@@ -136,6 +138,11 @@ USAGE_ERRORS = {
     "unknown option": (["status", "--frobnicate"], "No such option: --frobnicate"),
     "a share above 1": (["produce", "--bad-ratio", "2"], "--bad-ratio"),
     "a negative count": (["run", "--count", "-1"], "--count"),
+    "forget, nobody": (["forget", "--dry-run"], "forget needs exactly one of --user-id, --email or --phone"),
+    "forget, two people": (
+        ["forget", "--user-id", "u_1", "--email", "a@b.c"],
+        "forget needs exactly one of --user-id, --email or --phone",
+    ),
 }
 
 
