@@ -27,9 +27,9 @@ PACKAGE = REPO / "medallion"
 LAYERS: dict[str, tuple[str, ...]] = {
     "base": (
         "__init__", "errors", "times", "retry", "lakefs", "config", "contract", "schemas", "features",
-        "catalog",
+        "catalog", "masking",
     ),
-    "core": ("lake", "ledger", "locks", "stages", "dlq", "pii", "metrics", "status_model"),
+    "core": ("lake", "ledger", "locks", "stages", "dlq", "pii", "metrics", "status_model", "rejections"),
     "engines": ("spark", "kafka", "embedded", "services"),
     "stages": (
         "produce", "lookups", "bronze", "silver", "gold", "quality", "governance", "serving", "maintenance",
