@@ -51,7 +51,7 @@ def silver(
     from medallion.errors import UsageError
     from medallion.lake import date_range
     from medallion.silver import job
-    from medallion.silver.plan import plan
+    from medallion.silver.plan import CHECKPOINT, plan
 
     # Usage first, before the lake is read or Spark starts.
     if start is not None and end is not None:
@@ -68,6 +68,7 @@ def silver(
         # The mark `--incremental` starts from moves to the newest finished batch only when this run rebuilt
         # every date changed since the last mark; a run of some dates keeps it, so the others are still to do.
         mark = todo.finished if set(todo.dates) <= set(dates) else todo.seen
+        run.metrics[CHECKPOINT] = todo.checkpoint
         return job.run(_spark(cfg), cfg, dates, run=run, max_bronze_batch=mark)
 
 

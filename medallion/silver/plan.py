@@ -35,6 +35,8 @@ LISTING_ABOVE = 500
 (a first run over a long history)."""
 MARK = "max_bronze_batch"
 """The metric of a Silver run's ledger record: every Bronze batch up to it has been rebuilt."""
+CHECKPOINT = "bronze_checkpoint"
+"""The metric beside it: the checkpoint whose batch ids the mark counts (a new one numbers from 0 again)."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,15 @@ class BronzePlan:
     dates: list[dt.date]  # event dates that finished batches newer than ``seen`` wrote
     finished: int  # the newest finished batch: the mark a run covering ``dates`` moves to
     seen: int  # the last successful run's mark (-1: none)
+    checkpoint: str | None = None  # the ingest checkpoint that owns Bronze (None: no medallion ingest)
 
 
 def plan(cfg: Config, ledger: Ledger) -> BronzePlan:
     last = ledger.last("silver")
     seen = int(last.metrics.get(MARK, -1)) if last else -1
     owner = _owner(cfg)
+    if owner is not None and last is not None and last.metrics.get(CHECKPOINT) not in (None, owner[1]):
+        seen = -1  # Bronze was started again by a new checkpoint, whose batch ids start again at 0
     if owner is None:
         batches = bronze_batches(BRONZE.path(cfg))
         newest = max((b for bs in batches.values() for b in bs), default=-1)
@@ -56,9 +61,10 @@ def plan(cfg: Config, ledger: Ledger) -> BronzePlan:
     committed = newest_committed_batch(INGEST_CHECKPOINT.path(_with_topic(cfg, topic)))
     finished = seen if committed is None else committed
     if finished <= seen:
-        return BronzePlan([], seen, seen)
+        return BronzePlan([], seen, seen, checkpoint)
     if finished - seen > LISTING_ABOVE:
-        return BronzePlan(_dates_of(bronze_batches(BRONZE.path(cfg)), seen, finished), finished, seen)
+        listed = _dates_of(bronze_batches(BRONZE.path(cfg)), seen, finished)
+        return BronzePlan(listed, finished, seen, checkpoint)
     days: set[str] = set()
     for batch in range(seen + 1, finished + 1):
         record = ledger.keyed("ingest", batch_key(topic, checkpoint, batch))
@@ -69,9 +75,10 @@ def plan(cfg: Config, ledger: Ledger) -> BronzePlan:
                 s=seen + 1,
                 f=finished,
             )
-            return BronzePlan(_dates_of(bronze_batches(BRONZE.path(cfg)), seen, finished), finished, seen)
+            listed = _dates_of(bronze_batches(BRONZE.path(cfg)), seen, finished)
+            return BronzePlan(listed, finished, seen, checkpoint)
         days.update(record.metrics[BRONZE_DATES])
-    return BronzePlan(sorted(dt.date.fromisoformat(d) for d in days), finished, seen)
+    return BronzePlan(sorted(dt.date.fromisoformat(d) for d in days), finished, seen, checkpoint)
 
 
 def _dates_of(batches: dict[str, set[int]], seen: int, finished: int) -> list[dt.date]:
