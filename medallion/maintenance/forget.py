@@ -43,6 +43,8 @@ class Person:
     user_ids: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)  # email_hmac values
     phones: set[str] = field(default_factory=set)  # phone_hmac values
+    # After `resolve`: the Bronze and Silver files that hold any of the keys (None: not resolved).
+    holders: set[str] | None = None
 
     def absorb(self, other: Person) -> bool:
         """Add ``other``'s keys; whether any was new."""
@@ -141,7 +143,8 @@ def _keys_of(table: pa.Table, columns: dict[str, str]) -> Person:
 def resolve(cfg: Config, person: Person) -> Person:
     """The person with every key their Bronze and Silver rows tie to the given ones (to a fixpoint;
     each further pass looks only for the keys the one before found)."""
-    person = Person(set(person.user_ids), set(person.emails), set(person.phones))
+    person = Person(set(person.user_ids), set(person.emails), set(person.phones), holders=set())
+    assert person.holders is not None
     new = person
     while new.tokens():
         grown = Person()
@@ -152,6 +155,7 @@ def resolve(cfg: Config, person: Person) -> Person:
                 mask = _mask(read, columns, new)
                 if pc.any(mask).as_py():
                     grown.absorb(_keys_of(read.filter(mask), columns))
+                    person.holders.add(data_file.path)
         new = Person(
             grown.user_ids - person.user_ids, grown.emails - person.emails, grown.phones - person.phones
         )
@@ -194,6 +198,9 @@ def _plan(cfg: Config, person: Person, since_ns: int = 0) -> list[tuple[Dataset,
         if since_ns and name not in ingested:
             continue
         for data_file in _files(table, cfg, since_ns):
+            resolved = table in _RESOLVING and person.holders is not None and not since_ns
+            if resolved and data_file.path not in (person.holders or ()):
+                continue  # resolving read every one of these files: this one holds none of the keys
             read = files.read_columns(data_file.path, [c.split(".")[0] for c in columns.values()])
             mask = _mask(read, columns, person)
             if pc.any(mask).as_py():
