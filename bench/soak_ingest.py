@@ -289,7 +289,13 @@ def soak(cfg: Config, args: Any, seconds: int) -> int:
             with watch.lock:
                 inside = [p for p in watch.progress if minute_end - 60 < p.at <= minute_end and p.rows]
                 last = watch.progress[-1] if watch.progress else None
-            log_end = sum(end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic).values())
+            try:
+                log_end = sum(
+                    end_offsets(cfg.kafka.bootstrap_servers, cfg.kafka.topic, timeout_s=20).values()
+                )
+            except Exception as exc:  # the broker gone: say so, and stop (nothing more can be measured)
+                print(f"no log end from the broker ({str(exc).splitlines()[0][:120]}): stopping", flush=True)
+                break
             rss, jvm = tree_rss()
             m = Minute(
                 len(minutes) + 1,
