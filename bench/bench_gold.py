@@ -6,7 +6,8 @@ event_date / event_type, the way Silver lays it out; users, sessions, items and 
 seeded NumPy generator), then, in one run:
 
 1. ``gold.job.run`` for ``user_features`` over the 30 feature dates (one read, one Spark job per family,
-   Parquet written with dynamic partition overwrite), wall time;
+   Parquet written with dynamic partition overwrite), wall time, and the time of each governance piece
+   (the ledger's ``governance_seconds``: registry, schema check, active entities, quality rules, drift);
 2. the same 37 features in one DuckDB query over the same files, written as Parquet partitioned by
    feature_date, wall time; the two outputs are compared (rows, and the sums of every numeric column);
 3. ``gold.job.run`` for every family together (embeddings: one Word2Vec model for the last date).
@@ -232,6 +233,14 @@ def main() -> None:
     )
     gold_s = time.perf_counter() - t
     print(f"Gold user_features: {gold.output:,} rows for {DAYS} feature dates in {gold_s:.1f} s")
+    record = ledger.last("gold")
+    pieces = (record.metrics.get("governance_seconds") if record else None) or {}
+    governance_s = sum(pieces.values())
+    for piece, seconds in sorted(pieces.items(), key=lambda kv: -kv[1]):
+        print(f"  governance {piece}: {seconds:.1f} s ({seconds / gold_s:.0%} of the run)")
+    print(
+        f"  governance in all: {governance_s:.1f} s ({governance_s / gold_s:.0%} of the run; target <= 25 %)"
+    )
 
     # The same features without the run's governance (quality checks, schema registry, drift): Silver read,
     # the builder, the Parquet write.
@@ -265,7 +274,7 @@ def main() -> None:
     )
     all_s = time.perf_counter() - t
     print(f"Gold, all {len(FAMILIES)} families: {every.output:,} rows in {all_s:.1f} s")
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     print(
         f"user family: Gold {gold_s:.1f} s, DuckDB {duck_s:.1f} s; ratio {gold_s / duck_s:.2f} (target <= 3)"
     )

@@ -329,6 +329,14 @@ class DriftConfig(Section):
         "feature dates before D) or `baseline` (the fixed feature dates `baseline_start` .. `baseline_end`).",
     )
     reference_days: int = Field(7, ge=1, description="Feature dates before D in a `previous_days` reference.")
+    min_reference_days: int = Field(
+        3,
+        ge=1,
+        description="Drift of a feature date is judged only when its reference holds at least this many "
+        "complete feature dates with rows (or all of a shorter configured reference); otherwise it is "
+        "stored as not judged, with no alert. A date is complete when its end is not after the newest "
+        "event time of Gold's input, nor after now; an incomplete date is never judged.",
+    )
     baseline_start: date | None = Field(None, description="First feature date of a `baseline` reference.")
     baseline_end: date | None = Field(None, description="Last feature date of a `baseline` reference.")
     bins: int = Field(

@@ -1,9 +1,10 @@
 """`medallion report`: one self-contained HTML page about the pipeline's health, from the lake alone.
 
 Charts: events per day per layer, DLQ records by reason per day, the data-quality score per run and each
-rule's pass rate in the latest run, freshness per table, Kafka lag over recent micro-batches, and the
-distributions of a few Gold features. Data comes from where `status` gets it (Parquet footers and
-partition names, the ledger, the stored rule results, one Gold partition read with pyarrow): no Spark.
+rule's pass rate in the latest run, freshness per table, Kafka lag over recent micro-batches, feature
+drift per feature date (the stored drift history), and the distributions of a few Gold features. Data
+comes from where `status` gets it (Parquet footers and partition names, the ledger, the stored rule and
+drift results, one Gold partition read with pyarrow): no Spark.
 
 Self-contained: plotly.js (from the ``plotly`` package) is inlined once, so the file opens anywhere,
 offline; each chart is a ``<div class="chart">`` drawn by plotly into SVG.
@@ -54,6 +55,7 @@ def build(cfg: Config, status: Status | None = None) -> list[Chart]:
         _rule_pass_rates(cfg),
         _freshness(status),
         _lag(ledger),
+        _feature_drift(cfg),
         *_feature_distributions(cfg),
     ]
 
@@ -119,6 +121,26 @@ def _quality_reports(cfg: Config) -> list[Any]:
         QualityReport.from_dict(json.loads(lakefs.read_text(lakefs.join(folder, n))))
         for n in names[-QUALITY_RUNS:]
     ]
+
+
+def _feature_drift(cfg: Config) -> Chart:
+    """The stored drift history (`medallion.governance.drift.history_traces`), against the PSI threshold."""
+    from medallion.governance.drift import history_traces
+
+    threshold = cfg.drift.psi_threshold
+    chart = Chart(
+        "feature_drift",
+        f"Feature drift per feature date: each Gold table's highest PSI (alert above {threshold:g})",
+        history_traces(cfg),
+        {
+            "yaxis": {"title": "PSI", "rangemode": "tozero"},
+            "shapes": [
+                {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold,
+                 "line": {"dash": "dash", "color": "red"}},
+            ],
+        },
+    )  # fmt: skip
+    return _empty(chart, "no Gold run has computed drift yet")
 
 
 def _dq_scores(cfg: Config) -> Chart:

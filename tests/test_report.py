@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medallion import catalog
+from medallion.governance import drift
 from medallion.ledger import Ledger, RunRecord
 from medallion.report import render, write_report
 from tests.conftest import REPO
@@ -94,6 +95,20 @@ def _lake(cfg: Any) -> None:
         ),
         folder / "part-0.parquet",
     )
+    for day, psi, judged in (
+        ("2026-11-17", 0.05, True),
+        ("2026-11-18", 0.31, True),
+        ("2026-11-19", None, False),
+    ):
+        features = [drift.FeatureDrift("events_1d", "numeric", psi, 0.1, 900, 120, 10, 0.2, (psi or 0) > 0.2)]
+        drift.write(
+            cfg,
+            drift.TableDrift(
+                gold.name, day, {"kind": "previous_days", "start": "", "end": ""},
+                features=features if judged else [], judged=judged,
+                note="" if judged else "not judged: incomplete",
+            ),
+        )  # fmt: skip
 
 
 def test_every_chart_renders_in_chromium_without_console_errors(make_config: Any, tmp_path: Path) -> None:
@@ -116,6 +131,10 @@ def test_every_chart_renders_in_chromium_without_console_errors(make_config: Any
     assert errors == []
     lag = next(c for c in charts if c.id == "kafka_lag")
     assert lag.traces[0]["y"] == [5000 - 800 * i for i in range(6)]
+    drifted = next(c for c in charts if c.id == "feature_drift")
+    by_name = {t["name"]: t for t in drifted.traces}
+    assert by_name[catalog.GOLD_TABLES[0].name]["y"] == [0.05, 0.31]  # the judged dates, from the history
+    assert by_name["not judged"]["x"] == ["2026-11-19"]
 
 
 def test_the_browser_check_catches_a_chart_that_fails_to_draw(tmp_path: Path) -> None:

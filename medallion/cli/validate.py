@@ -18,7 +18,11 @@ def validate(
         datetime, typer.Option(formats=DATE_FORMATS, metavar=DATE_METAVAR, help="Last date to check (UTC).")
     ],
     layer: Annotated[
-        list[str] | None, typer.Option(help="bronze, silver or gold; repeat for several (default: all).")
+        list[str] | None,
+        typer.Option(
+            help="bronze, silver, gold (every feature family) or one Gold table (gold.user_features); "
+            "repeat for several (default: all)."
+        ),
     ] = None,
     rules: Annotated[
         str | None,
@@ -39,16 +43,14 @@ def validate(
     from medallion.errors import UsageError
     from medallion.lake import date_range
     from medallion.quality import results
-    from medallion.quality.validate import LAYERS, rule_files
+    from medallion.quality.validate import LAYERS, rule_files, tables
     from medallion.quality.validate import validate as run_rules
     from medallion.spark import get_spark
 
     start, end = start_date.date(), end_date.date()
     date_range(start, end)  # validates the order, before Spark starts
     layers = layer or list(LAYERS)
-    unknown = sorted(set(layers) - set(LAYERS))
-    if unknown:
-        raise UsageError(f"Unknown layer {', '.join(unknown)} (--layer): use {', '.join(LAYERS)}.")
+    tables(layers)  # an unknown layer is a usage error
     if rules is not None and "silver" not in layers:
         raise UsageError("--rules is a rule file for Silver: give it with --layer silver.")
     cfg = STATE.config()

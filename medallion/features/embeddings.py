@@ -33,6 +33,7 @@ ITEM_EMBEDDINGS = FeatureFamily(
         ),
     ),
     tags={"entity": "item", "model": "word2vec"},
+    coverage=(0.0, 1.0),  # vectors only for the items the model knows
 )
 
 USER_EMBEDDINGS = FeatureFamily(
@@ -51,4 +52,5 @@ USER_EMBEDDINGS = FeatureFamily(
         ),
     ),
     tags={"entity": "user", "model": "word2vec"},
+    coverage=(0.0, 1.0),  # vectors only for the users with an item the model knows
 )

@@ -30,6 +30,8 @@ def _declare() -> FeatureFamily:
                 f"Distinct users who both viewed (page_view) and clicked the item / distinct users who "
                 f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
                 when_empty="null",
+                min=0,
+                max=1,
             ),
             Feature(
                 f"item_conversion_rate_{w}d",
@@ -37,12 +39,15 @@ def _declare() -> FeatureFamily:
                 f"Distinct users who both viewed (page_view) and purchased the item / distinct users who "
                 f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
                 when_empty="null",
+                min=0,
+                max=1,
             ),
             Feature(
                 f"item_revenue_{w}d",
                 "float64",
                 f"Sum of amount_usd of the item's purchase events in {window_text(w)}; a purchase without a "
                 "USD amount adds 0.",
+                min=0,
             ),
             Feature(
                 f"item_unique_users_{w}d",
@@ -57,6 +62,8 @@ def _declare() -> FeatureFamily:
             f"Share of the item's distinct users in {window_text(30)} who had events with it on at least 2 "
             "distinct UTC dates there; a row exists only for items with an event there, so never empty.",
             when_empty="not_applicable",
+            min=0,
+            max=1,
         ),
         Feature(
             "item_popularity_rank_1d",
@@ -70,6 +77,7 @@ def _declare() -> FeatureFamily:
             "(events of the item in dates D-6 .. D − events in dates D-13 .. D-7) / events in D-13 .. D-7; "
             "null when the earlier week had none.",
             when_empty="null",
+            min=-1,
         ),
         Feature(
             "item_trend_7d_vs_30d",
@@ -77,6 +85,7 @@ def _declare() -> FeatureFamily:
             "(item_events_7d / 7) / (item_events_30d / 30): above 1 when the last week is busier than the "
             "month's average; a row exists only for items with an event in the 30 days, so never empty.",
             when_empty="not_applicable",
+            min=0,
         ),
     ]
     return FeatureFamily(

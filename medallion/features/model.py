@@ -94,10 +94,17 @@ ENTITIES = (USER, ITEM)
 
 @dataclass(frozen=True)
 class Feature:
+    """One feature. ``min``/``max`` (numeric features) and ``max_null_rate`` are what Gold's quality rules
+    hold its values to (`medallion.quality.features`); a user's rule file may override them."""
+
     name: str
     dtype: DType | str  # a DType, or its value ("int64"), which becomes the DType: read it as `type`
     description: str  # the window and the formula, exactly
     when_empty: str = "zero"  # what the feature is when its window holds no input: one of EMPTY_RULES
+    min: float | None = None  # the declared range of a numeric feature (int64: 0 when not given; ignored
+    # for other types, so that a retyped feature keeps its declaration valid)
+    max: float | None = None
+    max_null_rate: float | None = None  # share of null values allowed; default from when_empty
 
     def __post_init__(self) -> None:
         if self.dtype not in set(DType):
@@ -113,6 +120,33 @@ class Feature:
             raise ValueError(
                 f"feature {self.name}: when_empty {self.when_empty!r} is not one of {EMPTY_RULES}"
             )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name}: min {self.min} is above max {self.max}")
+        if self.max_null_rate is not None and not 0 <= self.max_null_rate <= 1:
+            raise ValueError(f"feature {self.name}: max_null_rate is a share, between 0 and 1")
+
+    @property
+    def numeric(self) -> bool:
+        return str(self.dtype) in ("int64", "float64")
+
+    @property
+    def vector(self) -> bool:
+        return str(self.dtype) == "float_array"
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The range its values must lie in: the declared one; counts (``int64``) are ≥ 0 by default."""
+        if self.min is None and self.max is None and str(self.dtype) == "int64":
+            return 0.0, None
+        return self.min, self.max
+
+    @property
+    def null_limit(self) -> float:
+        """The share of null values allowed: the declared one; else any for a feature declared null when
+        its window is empty, none for the others."""
+        if self.max_null_rate is not None:
+            return self.max_null_rate
+        return 1.0 if self.when_empty == "null" else 0.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +157,8 @@ class FeatureFamily:
     features: tuple[Feature, ...]
     window_days: int  # the longest window: a Silver date D feeds feature dates D .. D + window_days - 1
     owner: str = "medallion"
+    # rows per feature date / entities with a Silver event in the window (Gold's `coverage` quality rule)
+    coverage: tuple[float, float] = (0.95, 1.0)
     tags: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property

@@ -30,18 +30,22 @@ def _declare() -> FeatureFamily:
                 f"Mean session duration in seconds over the user's sessions in {win} (each clipped to the "
                 f"window); {empty}.",
                 when_empty=rule,
+                min=0,
             ),
             Feature(
                 f"events_per_session_{w}d",
                 "float64",
                 f"The user's events / sessions in {win}; {empty}.",
                 when_empty=rule,
+                min=0,
             ),
             Feature(
                 f"bounce_rate_{w}d",
                 "float64",
                 f"Share of the user's sessions in {win} with exactly one event there; {empty}.",
                 when_empty=rule,
+                min=0,
+                max=1,
             ),
             Feature(
                 f"time_between_events_mean_{w}d",
@@ -49,6 +53,7 @@ def _declare() -> FeatureFamily:
                 f"Mean gap in seconds between consecutive events of a session, pooled over the user's "
                 f"sessions in {win}: Σ duration / Σ (events − 1); null when no session has two events there.",
                 when_empty="null",
+                min=0,
             ),
         ]
         for kind in SESSION_KINDS:
@@ -58,6 +63,8 @@ def _declare() -> FeatureFamily:
                     "float64",
                     f"Share of the user's sessions in {win} that are {kind} (see the family); {empty}.",
                     when_empty=rule,
+                    min=0,
+                    max=1,
                 )
             )
     return FeatureFamily(

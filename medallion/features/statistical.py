@@ -32,6 +32,7 @@ def _declare() -> FeatureFamily:
             "float64",
             f"{text[0].upper()}{text[1:]} of the {what} in {win}; null when there is none.",
             when_empty="null",
+            min=0,  # amounts and durations
         )
         for subject, what in SUBJECTS.items()
         for stat, text in STATISTICS.items()

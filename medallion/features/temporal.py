@@ -20,6 +20,8 @@ def _declare() -> FeatureFamily:
             f"{period}_share_30d",
             "float64",
             f"Share of the user's events in {win} whose UTC hour is {lo:02d}–{hi:02d}; 0.0 when none is.",
+            min=0,
+            max=1,
         )
         for period, (lo, hi) in PERIODS.items()
     ]
@@ -28,6 +30,8 @@ def _declare() -> FeatureFamily:
             "weekend_share_30d",
             "float64",
             f"Share of the user's events in {win} on a Saturday or Sunday (UTC); 0.0 when none is.",
+            min=0,
+            max=1,
         ),
         Feature(
             "preferred_period_30d",
@@ -49,6 +53,8 @@ def _declare() -> FeatureFamily:
             f"Shannon entropy in bits, −Σ p·log2 p over the 24 UTC hours with events, of the user's events in "
             f"{win}: 0 when all fall in one hour, log2 24 ≈ 4.585 when spread evenly.",
             when_empty="not_applicable",
+            min=0,
+            max=4.585,  # log2(24), rounded up
         ),
         Feature(
             "days_since_first_seen_30d",
@@ -56,6 +62,7 @@ def _declare() -> FeatureFamily:
             f"(end of D − the user's earliest event_time in {win}) in days (86,400 s): tenure as far as "
             "Gold's 30-day horizon sees.",
             when_empty="not_applicable",
+            min=0,
         ),
     ]
     for w in (7, 30):
@@ -67,6 +74,7 @@ def _declare() -> FeatureFamily:
                 f"The user's events / distinct UTC dates with an event, in {window_text(w)}"
                 + ("; null when the user has none there." if w < 30 else "."),
                 when_empty=rule,
+                min=0,
             )
         )
     return FeatureFamily(

@@ -24,6 +24,7 @@ def _declare() -> FeatureFamily:
                 "float64",
                 f"Sum of amount_usd of the user's purchase events in {window_text(w)} (exact decimal sum, "
                 "then a double); a purchase without a USD amount adds 0.",
+                min=0,
             ),
             Feature(
                 f"avg_order_value_{w}d",
@@ -31,6 +32,7 @@ def _declare() -> FeatureFamily:
                 f"Sum of amount_usd / number of the user's purchase events with an amount_usd, in "
                 f"{window_text(w)}; null when there is no such purchase.",
                 when_empty="null",
+                min=0,
             ),
         ]
     features += [
@@ -40,6 +42,7 @@ def _declare() -> FeatureFamily:
             f"(end of D − the user's latest event_time) in days (86,400 s), over {window_text(30)}; a row "
             "exists only for users with an event there, so it is never empty.",
             when_empty="not_applicable",
+            min=0,
         ),
         Feature(
             "days_since_last_purchase",
@@ -47,6 +50,7 @@ def _declare() -> FeatureFamily:
             f"(end of D − the user's latest purchase event_time) in days, over {window_text(30)}; null "
             "when the user has no purchase there (older purchases are beyond Gold's 30-day horizon).",
             when_empty="null",
+            min=0,
         ),
     ]
     for w in RECENT:
@@ -67,6 +71,8 @@ def _declare() -> FeatureFamily:
                 f"Distinct items the user both viewed (page_view) and purchased / distinct items the user "
                 f"viewed, in {window_text(w)}; null when the user viewed no item there.",
                 when_empty="null",
+                min=0,
+                max=1,
             ),
             Feature(
                 f"active_days_{w}d",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from medallion import stages
 from medallion.catalog import FEATURE_DATE, SILVER, gold_table
@@ -24,9 +25,9 @@ from medallion.features import FAMILIES, FeatureFamily
 from medallion.gold.families import BUILDERS, DATES_WRITTEN
 from medallion.gold.transforms import GoldInputs, calendar
 from medallion.governance.gold import FeatureGuard
-from medallion.governance.quality import active_entities
 from medallion.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
 from medallion.ledger import Ledger
+from medallion.quality.coverage import active_entities
 from medallion.stages import StageRun
 
 
@@ -78,7 +79,9 @@ def run(
     inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
     rows: dict[str, int] = {}
     try:
-        result.input = inputs.silver.count()
+        totals = inputs.silver.agg(F.count(F.lit(1)), F.max("event_time")).first()
+        result.input = int(totals[0]) if totals else 0
+        guard.complete_through = _complete_through(totals[1] if totals else None)
         for i, fam in enumerate(families, 1):
             rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
             logger.info(
@@ -106,6 +109,14 @@ def run(
     return result
 
 
+def _complete_through(newest: dt.datetime | None) -> dt.datetime:
+    """The newest event time of the input, or now when that is earlier (Spark's UTC wall time)."""
+    now = dt.datetime.now(dt.UTC)
+    if newest is None:
+        return now
+    return min(newest if newest.tzinfo else newest.replace(tzinfo=dt.UTC), now)
+
+
 def _write_family(
     cfg: Config, fam: FeatureFamily, inputs: GoldInputs, dates: list[dt.date], guard: FeatureGuard
 ) -> int:
@@ -113,17 +124,18 @@ def _write_family(
     features = BUILDERS[fam.name](inputs).persist()
     written = DATES_WRITTEN[fam.name](inputs) if fam.name in DATES_WRITTEN else dates
     try:
-        guard.before_write(fam, features, written, active_entities(inputs.silver, inputs.dates, fam))
-        per_date = {r[0]: r[1] for r in features.groupBy(FEATURE_DATE).count().collect()}
+        # the quality rules' one aggregation also counts the rows per feature date
+        active = active_entities(inputs.silver, inputs.dates, fam)
+        per_date = guard.before_write(fam, features, written, active)
         if per_date:
             write_partitions(features, table.path(cfg), table.partitions)
+        stale = [d.isoformat() for d in written if d not in per_date]
+        removed = remove_partitions(table.path(cfg), FEATURE_DATE, stale)
+        if removed:
+            logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
+        guard.after_write(fam, features, sorted(d for d in written if d in per_date))
     finally:
         features.unpersist()
-    stale = [d.isoformat() for d in written if d not in per_date]
-    removed = remove_partitions(table.path(cfg), FEATURE_DATE, stale)
-    if removed:
-        logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
-    guard.after_write(inputs.silver.sparkSession, fam, sorted(d for d in written if d in per_date))
     return sum(per_date.values())
 
 

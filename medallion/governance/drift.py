@@ -20,6 +20,11 @@ A side with fewer than ``drift.min_rows`` values gives no PSI or KS for that fea
 result says why). `medallion.governance.drift_spark` computes all of it in Spark; the functions here
 are the definitions, used by the tests as the reference and by `status` to read results.
 
+Drift is judged only when it can be: a feature date whose end (the next midnight, UTC) is after the
+newest event time of Gold's input, or after now, is incomplete — its result says "not judged:
+incomplete", with no numbers and no alert — and so is a date whose reference holds fewer than
+``drift.min_reference_days`` complete dates with rows (all of a shorter configured reference).
+
 Results: one JSON file per Gold table and feature date, ``<quality.drift>/<table>/<feature_date>.json``
 (a re-run of the date replaces it).
 """
@@ -156,6 +161,8 @@ class TableDrift:
     run_id: str = ""
     computed_at: str = ""
     features: list[FeatureDrift] = field(default_factory=list)
+    judged: bool = True  # False: an incomplete date, or too short a reference (``note`` says which)
+    note: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableDrift:
@@ -193,11 +200,61 @@ def read(cfg: Config, table: str, feature_date: str) -> TableDrift:
 
 
 def latest(cfg: Config, table: str) -> TableDrift | None:
-    """The stored drift of ``table``'s newest feature date (ISO dates sort as text)."""
+    """The stored drift of ``table``'s newest feature date that was judged (ISO dates sort as text): a
+    newer incomplete date does not hide the drift of the last complete one."""
+    for day in reversed(_dates(cfg, table)):
+        result = read(cfg, table, day)
+        if result.judged:
+            return result
+    return None
+
+
+def history(cfg: Config, table: str, last: int | None = None) -> list[TableDrift]:
+    """Every stored feature date of ``table`` (or the ``last`` newest), oldest first (for plots)."""
     dates = _dates(cfg, table)
-    return read(cfg, table, dates[-1]) if dates else None
+    return [read(cfg, table, d) for d in (dates[-last:] if last else dates)]
 
 
-def history(cfg: Config, table: str) -> list[TableDrift]:
-    """Every stored feature date of ``table``, oldest first (for plots)."""
-    return [read(cfg, table, d) for d in _dates(cfg, table)]
+def history_traces(cfg: Config, last: int = 90) -> list[dict[str, Any]]:
+    """Plotly traces of the stored drift history, for the report: per Gold table, the highest PSI of its
+    features on each judged feature date (the hover names the feature), and the dates not judged (an
+    incomplete date, too short a reference) marked at 0 with the reason; the ``last`` newest dates of
+    each table, so the report's cost does not grow with the lake's age. No Spark."""
+    traces: list[dict[str, Any]] = []
+    skipped: dict[str, list[Any]] = {"x": [], "text": []}
+    for table in catalog.GOLD_TABLES:
+        xs, ys, names = [], [], []
+        for result in history(cfg, table.name, last):
+            scored = [f for f in result.features if f.psi is not None]
+            if not result.judged:
+                skipped["x"].append(result.feature_date)
+                skipped["text"].append(f"{table.name}: {result.note}")
+            elif scored:
+                top = max(scored, key=lambda f: f.psi or 0.0)
+                xs.append(result.feature_date)
+                ys.append(round(top.psi or 0.0, 4))
+                names.append(f"{table.name}.{top.feature}" + (" (alert)" if top.alert else ""))
+        if xs:
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": table.name,
+                    "x": xs,
+                    "y": ys,
+                    "text": names,
+                }
+            )
+    if skipped["x"]:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "not judged",
+                "x": skipped["x"],
+                "y": [0] * len(skipped["x"]),
+                "text": skipped["text"],
+                "marker": {"symbol": "x", "color": "grey"},
+            }
+        )
+    return traces

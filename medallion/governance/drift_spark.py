@@ -18,7 +18,7 @@ What is collected is per (date, feature, bin or category): small, whatever the t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -53,6 +53,46 @@ def dates_read(settings: DriftConfig, dates: Sequence[dt.date]) -> list[dt.date]
     return sorted({d for day in dates for d in [day, *reference_dates(settings, day)]})
 
 
+def complete(day: dt.date, complete_through: dt.datetime | None) -> bool:
+    """A feature date is complete when its end (the next midnight, UTC) is not after ``complete_through``
+    (the newest event time of the input, or now when that is earlier): no later event can change it."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return complete_through is None or end <= complete_through
+
+
+def judgeable(
+    settings: DriftConfig,
+    dates: Sequence[dt.date],
+    complete_through: dt.datetime | None,
+    available: Collection[dt.date] | None,
+) -> tuple[dict[dt.date, list[dt.date]], dict[dt.date, str]]:
+    """Which of ``dates`` drift can be judged on: ``({date: its reference dates}, {date: why not})``.
+
+    A date is judged only when it is complete, and its reference holds at least
+    ``drift.min_reference_days`` complete dates with rows (``available``: the dates the table has; None:
+    all) — or all of the configured reference, when that is shorter."""
+    judged: dict[dt.date, list[dt.date]] = {}
+    not_judged: dict[dt.date, str] = {}
+    for day in dates:
+        if not complete(day, complete_through):
+            newest = f"{complete_through:%Y-%m-%d %H:%M} UTC" if complete_through else ""
+            not_judged[day] = f"not judged: incomplete (the date ends after the newest event time, {newest})"
+            continue
+        configured = reference_dates(settings, day)
+        refs = [
+            r for r in configured if complete(r, complete_through) and (available is None or r in available)
+        ]
+        needed = min(settings.min_reference_days, len(configured))
+        if len(refs) < needed:
+            not_judged[day] = (
+                f"not judged: the reference has {len(refs)} complete day(s) with rows; "
+                f"drift.min_reference_days is {settings.min_reference_days}"
+            )
+            continue
+        judged[day] = refs
+    return judged, not_judged
+
+
 def compute(
     spark: SparkSession,
     rows: DataFrame,
@@ -61,15 +101,22 @@ def compute(
     settings: DriftConfig,
     *,
     run_id: str = "",
+    complete_through: dt.datetime | None = None,
+    available: Collection[dt.date] | None = None,
 ) -> list[TableDrift]:
-    """Drift of ``fam``'s features for each of ``dates``; ``rows`` holds the table's rows (at least the
-    feature dates `dates_read` names)."""
+    """Drift of ``fam``'s features for each of ``dates`` that can be judged (`judgeable`; the others get
+    a result that says why not, with no numbers and no alert); ``rows`` holds the table's rows (at least
+    the feature dates `dates_read` names)."""
     numeric = [f.name for f in fam.features if f.dtype in NUMERIC_DTYPES]
     categorical = [f.name for f in fam.features if f.dtype in CATEGORICAL_DTYPES]
     if not dates or not (numeric or categorical):
         return []
-    roles = [(day, day, CURRENT) for day in dates] + [
-        (day, ref, REFERENCE) for day in dates for ref in reference_dates(settings, day)
+    judged, not_judged = judgeable(settings, dates, complete_through, available)
+    skipped = [_unjudged(fam, day, settings, why, run_id) for day, why in not_judged.items()]
+    if not judged:
+        return skipped
+    roles = [(day, day, CURRENT) for day in judged] + [
+        (day, ref, REFERENCE) for day, refs in judged.items() for ref in refs
     ]
     mapping = spark.createDataFrame(roles, "target date, d date, role string")
     pairs = [
@@ -90,7 +137,7 @@ def compute(
     x, c = F.col("x"), F.col("c")
     finite = x.isNotNull() & ~F.isnan(x) & (F.abs(x) != F.lit(float("inf")))
     counts = (
-        rows.where(F.col(FEATURE_DATE).isin(dates_read(settings, dates)))
+        rows.where(F.col(FEATURE_DATE).isin(sorted({d for _, d, _ in roles})))
         .select(F.col(FEATURE_DATE).alias("d"), F.explode(F.array(*pairs)).alias("v"))
         .select("d", "v.*")
         .where(finite | c.isNotNull())
@@ -117,8 +164,7 @@ def compute(
         by_category.setdefault((row["target"], row["feature"]), {})[row["c"]] = (int(row["r"]), int(row["q"]))
     table = gold_table(fam.name).name
     out = []
-    for day in dates:
-        refs = reference_dates(settings, day)
+    for day, refs in judged.items():
         result = TableDrift(
             table=table,
             feature_date=day.isoformat(),
@@ -133,7 +179,20 @@ def compute(
         for name in categorical:
             result.features.append(_categorical_result(name, by_category.get((day, name), {}), settings))
         out.append(result)
-    return out
+    return sorted(out + skipped, key=lambda r: r.feature_date)
+
+
+def _unjudged(fam: FeatureFamily, day: dt.date, settings: DriftConfig, why: str, run_id: str) -> TableDrift:
+    refs = reference_dates(settings, day)
+    return TableDrift(
+        table=gold_table(fam.name).name,
+        feature_date=day.isoformat(),
+        reference={"kind": settings.reference, "start": refs[0].isoformat(), "end": refs[-1].isoformat()},
+        run_id=run_id,
+        computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        judged=False,
+        note=why,
+    )
 
 
 def _numeric(

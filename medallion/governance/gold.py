@@ -4,7 +4,8 @@ table is written, the registry's new version and drift after.
 `FeatureGuard.start` (before Silver is read) compares every table the run will write with the registry
 and raises `SchemaBreak` for a breaking change unless allowed: nothing is written. For each family,
 `before_write` holds the built DataFrame to the registry's schema (a builder that disagrees with its
-declaration fails the run) and runs the feature-quality checks; a failed ``fail`` check raises
+declaration fails the run) and runs the table's quality rules (derived from the feature declarations,
+`medallion.quality.feature_rules`, on the one rule engine, per feature date); a failed ``fail`` rule raises
 `FeatureQualityFailed` and that table is not written (tables of the run written before it stay, each
 having passed its own checks). `after_write` records the family's new schema version, if any, and computes
 the drift of the dates it wrote. The ledger's ``quality``, ``schema_versions`` and ``drift_alerts`` metrics
@@ -14,21 +15,26 @@ are kept up to date as it goes, so a failed run's record says why.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-from medallion import catalog
+from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import TerminalError
 from medallion.features import FeatureFamily
-from medallion.governance import drift, quality, registry
+from medallion.governance import drift, registry
 from medallion.lake import read_dates, spark_type
-from medallion.quality import results
+from medallion.quality import engine, results
 from medallion.quality.results import QualityReport
+from medallion.quality.rules import rules_for
+from medallion.quality.validate import table_schema
 
 STAGE = "gold"
 
@@ -44,6 +50,18 @@ class FeatureGuard:
     metrics: dict[str, Any]  # the ledger record's metrics, updated in place
     pending: dict[str, registry.Pending] = field(default_factory=dict)
     reports: list[QualityReport] = field(default_factory=list)
+    # the newest event time of the run's input (or now): feature dates ending later are incomplete
+    complete_through: dt.datetime | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # the time of each guard, for the ledger
+
+    @contextmanager
+    def _timed(self, piece: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[piece] = round(self.seconds.get(piece, 0.0) + time.perf_counter() - t0, 3)
+            self.metrics["governance_seconds"] = dict(self.seconds)
 
     @classmethod
     def start(
@@ -55,10 +73,12 @@ class FeatureGuard:
         metrics: dict[str, Any],
         allow_breaking: bool = False,
     ) -> FeatureGuard:
+        t0 = time.perf_counter()
         planned = registry.plan(
             cfg, [registry.declared(f) for f in families], allow_breaking=allow_breaking, run_id=run_id
         )
         guard = cls(cfg, run_id, metrics, {p.family: p for p in planned})
+        guard.seconds["registry"] = round(time.perf_counter() - t0, 3)
         breaking = [p.family for p in planned if p.change.breaking]
         if breaking:
             logger.warning(
@@ -68,34 +88,69 @@ class FeatureGuard:
 
     def before_write(
         self, fam: FeatureFamily, features: DataFrame, dates: list[dt.date], active: DataFrame | None
-    ) -> QualityReport:
-        """Check ``features`` (persisted by the caller) against the registry and the thresholds."""
-        self._same_schema(fam, features)
-        thresholds = quality.load_thresholds(fam, self.cfg.quality.rules_dir)
-        counts = (
-            {r[catalog.FEATURE_DATE]: int(r["active"]) for r in active.collect()}
-            if active is not None
-            else None
-        )
-        report = quality.check(
-            features, thresholds, run_id=self.run_id, stage=STAGE, dates=dates, active=counts
-        )
-        results.write(self.cfg, report)
+    ) -> dict[dt.date, int]:
+        """Check ``features`` (persisted by the caller) against the registry and the table's rules, in one
+        aggregation per feature date; the rows per feature date, which that aggregation also counts."""
+        with self._timed("schema"):
+            self._same_schema(fam, features)
+        table = catalog.gold_table(fam.name)
+        with self._timed("active_entities"):
+            counts = (
+                {r[catalog.FEATURE_DATE]: int(r["active"]) for r in active.collect()}
+                if active is not None
+                else None
+            )
+        with self._timed("quality"):
+            ruleset = rules_for(table, self.cfg.quality.rules_dir)
+            engine.check_sql(features.sparkSession, ruleset, table_schema(table))
+            annotated = features.transform(engine.annotate(ruleset, {}))
+            rows = engine.aggregate(annotated, ruleset, catalog.FEATURE_DATE)
+            report = engine.from_aggregates(
+                ruleset, rows, run_id=self.run_id, stage=STAGE, dates=[d.isoformat() for d in dates],
+                by=catalog.FEATURE_DATE, active=counts,
+            )  # fmt: skip
+            results.write(self.cfg, report)
         self.reports.append(report)
-        self.metrics["quality"] = quality.summary(self.reports)
+        self.metrics["quality"] = results.summary(self.reports)
         for r in report.results:
             if not r.passed and r.action == "warn":
                 logger.warning("gold {t}: {n} {d}", t=report.table, n=r.name, d=r.detail)
         if report.failed_fail_rules:
-            failed = ", ".join(f"{r.name} ({r.detail})" for r in report.failed_fail_rules[:10])
+            failed = ", ".join(
+                f"{r.name} ({r.detail or f'{r.failed:,} of {r.checked:,} rows'})"
+                for r in report.failed_fail_rules[:10]
+            )
             more = len(report.failed_fail_rules) - 10
             raise FeatureQualityFailed(
                 f"Gold did not write {report.table}: feature check(s) {failed}"
                 + (f" and {more} more" if more > 0 else "")
-                + f" failed ({thresholds.source}). Its data is as it was; fix the builder or the input, or change "
-                "the threshold (copy the file to quality.rules_dir)."
+                + f" failed ({ruleset.source}). Its data is as it was; fix the builder or the input, or override "
+                f"the rule in {table.name}.yaml in quality.rules_dir (see medallion/quality/feature_rules.py)."
             )
-        return report
+        return {r[catalog.FEATURE_DATE]: int(r[engine.ROWS]) for r in rows if r[engine.ROWS]}
+
+    def _drift(
+        self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
+    ) -> list[drift.TableDrift]:
+        from medallion.governance import drift_spark
+
+        table = catalog.gold_table(fam.name)
+        settings = self.cfg.drift
+        path = table.path(self.cfg)
+        available = {dt.date.fromisoformat(d) for d in lakefs.list_partitions(path, catalog.FEATURE_DATE)}
+        rows = features.where(F.col(catalog.FEATURE_DATE).isin(written))
+        older = sorted(set(drift_spark.dates_read(settings, written)) & available - set(written))
+        if older:  # reference dates this run did not write: read from the table, pruned to those dates
+            stored = read_dates(
+                features.sparkSession, path, catalog.FEATURE_DATE, older[0], older[-1], table.name
+            )
+            rows = rows.unionByName(
+                stored.where(F.col(catalog.FEATURE_DATE).isin(older)).select(*rows.columns)
+            )
+        return drift_spark.compute(
+            features.sparkSession, rows, fam, written, settings, run_id=self.run_id,
+            complete_through=self.complete_through, available=available,
+        )  # fmt: skip
 
     def _same_schema(self, fam: FeatureFamily, features: DataFrame) -> None:
         expected = registry.declared(fam)
@@ -116,26 +171,24 @@ class FeatureGuard:
                 "as_declared(family), or change the declaration in medallion/features/."
             )
 
-    def after_write(self, spark: Any, fam: FeatureFamily, written: list[dt.date]) -> list[drift.TableDrift]:
-        """Record ``fam``'s new schema version; compute and store the drift of the ``written`` dates."""
-        stored = registry.record(self.cfg, self.pending[fam.name]) if fam.name in self.pending else None
+    def after_write(
+        self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
+    ) -> list[drift.TableDrift]:
+        """Record ``fam``'s new schema version; compute and store the drift of the ``written`` dates
+        (``features``: the rows just written, still persisted; reference dates outside them are read)."""
+        with self._timed("registry"):
+            stored = registry.record(self.cfg, self.pending[fam.name]) if fam.name in self.pending else None
         if stored is not None:
             self.metrics.setdefault("schema_versions", {})[fam.name] = {
                 "version": stored.version,
                 "breaking": stored.breaking,
                 "change": registry.Change.from_dict(stored.change).text(),
             }
-        settings = self.cfg.drift
-        if not settings.enabled or not written:
+        if not self.cfg.drift.enabled or not written:
             return []
-        from medallion.governance import drift_spark
-
         table = catalog.gold_table(fam.name)
-        needed = drift_spark.dates_read(settings, written)
-        rows = read_dates(
-            spark, table.path(self.cfg), catalog.FEATURE_DATE, needed[0], needed[-1], table.name
-        )
-        out = drift_spark.compute(spark, rows, fam, written, settings, run_id=self.run_id)
+        with self._timed("drift"):
+            out = self._drift(fam, features, written)
         for result in out:
             drift.write(self.cfg, result)
         alerts = [f"{r.table}:{f.feature}@{r.feature_date}" for r in out for f in r.alerts]

@@ -2,19 +2,24 @@
 
 `annotate(ruleset, lookups)` adds, per row rule, a small integer column ``_dq_<i>``: null where the rule
 does not apply (its ``where`` is false, or its column is null), 0 where the row passes, 1 where it
-fails; and two summary columns: ``_dq_failed`` (the names of every rule the row failed) and
-``_dq_drop`` (the row failed a ``drop`` or ``fail`` rule). `row_aggregates` then counts every rule in one
-aggregation (``count(_dq_i)`` rows checked, ``sum(_dq_i)`` rows failed), so N rules cost one Spark job,
-not N. Table rules (`unique`, `row_count_between`, `freshness`) are one more aggregation, `table_aggregates`.
+fails; and summary columns: ``_dq_failed`` (the names of every rule the row failed), ``_dq_drop`` (the row
+failed a ``drop`` rule) and ``_dq_block`` (it failed a drop rule, or a fail rule that allows no failures).
+`row_aggregates` counts every rule (``count(_dq_i)`` rows checked, ``sum(_dq_i)`` rows failed) and
+`table_aggregates` every table rule's figures; `evaluate` computes both in one aggregation, grouped by
+the table's date when the table rules need it (Gold: `coverage` per feature date), so N rules cost one
+Spark job, not N. Silver and Gold run the same code: Silver in its own write pass, Gold and `validate`
+through `evaluate`.
 
-Referential rules left-join the lookup's keys, broadcast.
+Referential rules left-join the lookup's keys, broadcast. `check_sql` checks, before any data is read,
+what only Spark can: the SQL, the regular expressions (compiled by the JVM's ``java.util.regex.Pattern``,
+which `rlike` uses) and ``in_set`` values cast to their column's type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyspark.errors import PySparkException
@@ -23,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from medallion.errors import ConfigError
+from medallion.quality import dialect
 from medallion.quality.results import QualityReport, RuleResult
 from medallion.quality.rules import Rule, RuleSet
 
@@ -44,7 +50,10 @@ def _ref_column(index: int) -> str:
 
 def check_sql(spark: SparkSession, ruleset: RuleSet, schema: T.StructType) -> None:
     """Analyse every ``where`` and ``expression`` against ``schema`` on an empty frame (no data read):
-    a syntax error, an unknown column or a non-boolean is a ConfigError naming file and rule."""
+    a syntax error, an unknown column or a non-boolean is a ConfigError naming file and rule. Patterns
+    and ``in_set`` values are checked in the dialect they run in (`medallion.quality.dialect`)."""
+    dialect.check_patterns(spark, ruleset)
+    dialect.check_values(spark, ruleset, schema)
     empty = spark.createDataFrame([], schema)
     for rule in ruleset.rules:
         for key in ("where", "expression"):
@@ -66,22 +75,41 @@ def check_sql(spark: SparkSession, ruleset: RuleSet, schema: T.StructType) -> No
                 )
 
 
-def _passes(rule: Rule, index: int) -> Column:
+def _finite(x: Column, allow_nan: bool) -> Column:
+    infinite = F.abs(x) == F.lit(float("inf"))
+    return ~infinite if allow_nan else ~(F.isnan(x) | infinite)
+
+
+def _passes(rule: Rule, index: int, schema: T.StructType) -> Column:
     """True where the row passes, for rows where the rule applies."""
     cols = [F.col(c) for c in rule.columns]
     if rule.type == "not_null":
         return _all(c.isNotNull() for c in cols)
-    if rule.type == "between":
+    if rule.type == "between":  # finite values only: NaN and ±∞ are the `finite` rule's
         checks = []
         for c in cols:
             value = c.cast("double")
             if rule.min is not None:
-                checks.append(value >= F.lit(float(rule.min)))
+                checks.append(~_finite(value, False) | (value >= F.lit(float(rule.min))))
             if rule.max is not None:
-                checks.append(value <= F.lit(float(rule.max)))
+                checks.append(~_finite(value, False) | (value <= F.lit(float(rule.max))))
         return _all(F.coalesce(x, F.lit(True)) for x in checks)
-    if rule.type == "in_set":
-        return _all(F.coalesce(c.cast("string").isin(list(rule.values)), F.lit(True)) for c in cols)
+    if rule.type == "finite":
+        checks = []
+        for name, c in zip(rule.columns, cols, strict=True):
+            if isinstance(schema[name].dataType, T.ArrayType):
+                bad = F.exists(
+                    c, lambda e: F.coalesce(~_finite(e.cast("double"), rule.allow_nan), F.lit(False))
+                )
+                checks.append(~F.coalesce(bad, F.lit(False)))
+            else:
+                checks.append(F.coalesce(_finite(c.cast("double"), rule.allow_nan), F.lit(True)))
+        return _all(checks)
+    if rule.type == "in_set":  # compared in the column's own type (a boolean column with true/false)
+        return _all(
+            F.coalesce(c.isin([F.lit(v).cast(schema[name].dataType) for v in rule.values]), F.lit(True))
+            for name, c in zip(rule.columns, cols, strict=True)
+        )
     if rule.type == "regex":
         return _all(F.coalesce(c.cast("string").rlike(rule.pattern or ""), F.lit(True)) for c in cols)
     if rule.type == "referential":
@@ -125,12 +153,15 @@ def annotate(ruleset: RuleSet, lookups: Mapping[str, DataFrame]) -> Callable[[Da
             applies = F.expr(rule.where) if rule.where else F.lit(True)
             if rule.type not in ("not_null", "expression"):
                 applies = applies & _any_not_null(rule.columns)
-            flag = F.when(F.coalesce(applies, F.lit(False)), F.when(_passes(rule, i), 0).otherwise(1))
+            passes = _passes(rule, i, df.schema)
+            flag = F.when(F.coalesce(applies, F.lit(False)), F.when(passes, 0).otherwise(1))
             flags.append(flag.cast("tinyint").alias(rule_column(i)))
         df = df.select("*", *flags).drop(*[_ref_column(i) for i in range(len(rules))])
         names = [F.when(F.col(rule_column(i)) == 1, F.lit(r.name)) for i, r in enumerate(rules)]
-        blocking = [
-            F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action != "warn"
+        blocking = [  # a row fails a drop or fail rule by itself, unless the rule allows some failures
+            F.coalesce(F.col(rule_column(i)), F.lit(0))
+            for i, r in enumerate(rules)
+            if r.action != "warn" and not r.max_failure_rate
         ]
         dropping = [
             F.coalesce(F.col(rule_column(i)), F.lit(0)) for i, r in enumerate(rules) if r.action == "drop"
@@ -185,7 +216,8 @@ class RowCounts:
 
 
 def table_aggregates(ruleset: RuleSet) -> list[Column]:
-    """One aggregation's columns for every table rule (nothing for a rule set without any)."""
+    """The columns of every table rule's figures (nothing for a rule set without any). Each can be
+    summed (or min/max-ed) over groups; a `unique` rule's only over groups of one of its columns."""
     out = []
     for i, rule in enumerate(ruleset.table_rules):
         name = f"_dq_t{i}"
@@ -196,7 +228,7 @@ def table_aggregates(ruleset: RuleSet) -> list[Column]:
                 F.sum(complete.cast("long")).alias(f"{name}_checked"),
                 F.count_distinct(*[F.col(c) for c in rule.columns]).alias(f"{name}_distinct"),
             ]
-        elif rule.type == "row_count_between":
+        elif rule.type in ("row_count_between", "coverage"):
             out.append(F.count(F.lit(1)).alias(f"{name}_checked"))
         elif rule.type == "freshness":
             out += [
@@ -205,32 +237,82 @@ def table_aggregates(ruleset: RuleSet) -> list[Column]:
                 # datetime in the DRIVER's host zone, which then read as UTC was off by the zone's offset.
                 F.unix_micros(F.max(F.col(rule.columns[0]).cast("timestamp"))).alias(f"{name}_newest"),
             ]
+        elif rule.type == "not_constant":
+            column = F.col(rule.columns[0])
+            out += [
+                F.count(column).alias(f"{name}_checked"),
+                F.min(column).alias(f"{name}_low"),
+                F.max(column).alias(f"{name}_high"),
+            ]
     return out
 
 
-def table_results(ruleset: RuleSet, row: Any, now: datetime | None = None) -> list[RuleResult]:
-    """The table rules' results from the row of `table_aggregates` (None: no rows at all)."""
+def table_results(
+    ruleset: RuleSet,
+    rows: Any,
+    now: datetime | None = None,
+    *,
+    by: str | None = None,
+    active: Mapping[date, int] | None = None,
+) -> list[RuleResult]:
+    """The table rules' results from `table_aggregates`: one row (None: no rows at all), or a list of
+    rows grouped by ``by``. `coverage` needs both ``by`` (the date) and ``active`` (entities per date);
+    without them it gives no result."""
     now = now or datetime.now(UTC)
+    groups: list[Any] = [] if rows is None else list(rows) if isinstance(rows, list) else [rows]
+
+    def total(column: str) -> int:
+        return sum(int(g[column] or 0) for g in groups)
+
     out = []
     for i, rule in enumerate(ruleset.table_rules):
         name = f"_dq_t{i}"
-        checked = int(row[f"{name}_checked"] or 0) if row is not None else 0
+        checked = total(f"{name}_checked")
         detail = ""
         if rule.type == "unique":
-            failed = checked - int(row[f"{name}_distinct"] or 0) if row is not None else 0
+            failed = checked - total(f"{name}_distinct")
             detail = f"{failed:,} rows repeat a {'/'.join(rule.columns)} of another"
         elif rule.type == "row_count_between":
             ok = (rule.min is None or checked >= rule.min) and (rule.max is None or checked <= rule.max)
             failed = 0 if ok else 1
             detail = f"{checked:,} rows; expected {_range(rule)}"
-        else:
-            micros = row[f"{name}_newest"] if row is not None else None
-            newest = None if micros is None else EPOCH + timedelta(microseconds=int(micros))
+        elif rule.type == "freshness":
+            found = [int(g[f"{name}_newest"]) for g in groups if g[f"{name}_newest"] is not None]
+            newest = EPOCH + timedelta(microseconds=max(found)) if found else None
             age = (now - newest).total_seconds() if newest is not None else None
             failed = 0 if age is not None and age <= (rule.max_age_s or 0) else 1
-            detail = f"newest {rule.columns[0]} {newest.isoformat() if newest else 'none'}"
+            detail = f"newest {rule.columns[0]} {newest.isoformat() if newest else 'none'}" + (
+                f", {age / 3600:.0f} h ago" if age is not None else ""
+            )
+        elif rule.type == "not_constant":
+            lows = [g[f"{name}_low"] for g in groups if g[f"{name}_low"] is not None]
+            highs = [g[f"{name}_high"] for g in groups if g[f"{name}_high"] is not None]
+            constant = checked >= 2 and bool(lows) and min(lows) == max(highs)
+            failed = 1 if constant else 0
+            detail = f"one value ({min(lows)!r}) in {checked:,} rows" if constant else ""
+        else:  # coverage
+            if by is None or active is None:
+                continue
+            failed, detail, checked = _coverage(
+                rule, {g[by]: int(g[f"{name}_checked"]) for g in groups}, active
+            )
         out.append(RuleResult.of(rule, checked=checked, failed=failed, detail=detail))
     return out
+
+
+def _coverage(rule: Rule, rows: Mapping[Any, int], active: Mapping[date, int]) -> tuple[int, str, int]:
+    """Dates whose rows / active entities fall outside [min, max]: (dates off, detail, dates checked)."""
+    lo, hi = rule.min if rule.min is not None else 0.0, rule.max if rule.max is not None else float("inf")
+    off = []
+    days = sorted(set(rows) | set(active))
+    for day in days:
+        n, entities = rows.get(day, 0), active.get(day, 0)
+        if n == 0 and entities == 0:
+            continue
+        ratio = n / entities if entities else float("inf")
+        if not lo <= ratio <= hi:
+            off.append(f"{day}: {n:,} rows for {entities:,} active")
+    return len(off), "; ".join(off[:5]) + (" …" if len(off) > 5 else ""), len(days)
 
 
 def _range(rule: Rule) -> str:
@@ -263,20 +345,45 @@ def report(
     )
 
 
-def evaluate(
-    df: DataFrame,
+def aggregate(annotated: DataFrame, ruleset: RuleSet, by: str | None = None) -> list[Any]:
+    """Every rule's figures over ``annotated`` rows (see `annotate`) in one aggregation, one row per
+    value of ``by`` (one row when None)."""
+    if by is not None:
+        split = [r.name for r in ruleset.table_rules if r.type == "unique" and by not in r.columns]
+        if split:
+            raise ConfigError(
+                f"Invalid rule file {ruleset.source}: unique rule(s) {', '.join(split)} must include {by}: "
+                f"the table is checked per {by}. Add {by} to their columns."
+            )
+    aggs = row_aggregates(ruleset) + table_aggregates(ruleset)
+    grouped = annotated.groupBy(by) if by is not None else annotated.groupBy()
+    return grouped.agg(*aggs).collect()
+
+
+def from_aggregates(
     ruleset: RuleSet,
-    lookups: Mapping[str, DataFrame],
+    rows: list[Any],
     *,
     run_id: str,
     stage: str,
     dates: list[str],
+    by: str | None = None,
+    active: Mapping[date, int] | None = None,
+    now: datetime | None = None,
 ) -> QualityReport:
-    """Every rule of ``ruleset`` over ``df`` (after the fact, as `validate` does): two aggregations."""
-    annotated = df.transform(annotate(ruleset, lookups))
+    """The report of the rows `aggregate` gave (``by``: what they are grouped by; ``active``: entities per
+    date, for `coverage`)."""
     counts = RowCounts()
-    counts.add(ruleset, annotated.agg(*row_aggregates(ruleset)).first())
-    table: list[RuleResult] = []
-    if ruleset.table_rules:
-        table = table_results(ruleset, df.agg(*table_aggregates(ruleset)).first())
+    for row in rows:
+        counts.add(ruleset, row)
+    table = table_results(ruleset, [r for r in rows if int(r[ROWS] or 0)], now, by=by, active=active)
     return report(ruleset, counts, table, run_id=run_id, stage=stage, dates=dates)
+
+
+def evaluate(
+    df: DataFrame, ruleset: RuleSet, lookups: Mapping[str, DataFrame], *, by: str | None = None, **report: Any
+) -> QualityReport:
+    """Every rule of ``ruleset`` over ``df`` in one aggregation (grouped by ``by`` when given); ``report``:
+    the keywords of `from_aggregates`."""
+    rows = aggregate(df.transform(annotate(ruleset, lookups)), ruleset, by)
+    return from_aggregates(ruleset, rows, by=by, **report)

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from medallion.quality.rules import Rule
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RuleResult:
+    """One rule's outcome in one run. ``failed`` is every row that failed it; a rule with a
+    ``max_failure_rate`` still passes while ``failure_rate`` stays at or below it."""
+
     name: str
     type: str
     action: str
-    level: str
+    level: str  # row | table
     checked: int
     failed: int
     failure_rate: float
@@ -32,24 +35,27 @@ class RuleResult:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     detail: str = ""
+    max_failure_rate: float = 0.0
 
     @classmethod
     def of(cls, rule: Rule, *, checked: int, failed: int, detail: str = "") -> RuleResult:
         return cls.build(
-            rule.name,
-            rule.type,
-            rule.action,
-            rule.level,
-            checked,
-            failed,
-            rule.description,
-            list(rule.tags),
-            detail,
+            name=rule.name,
+            type=rule.type,
+            action=rule.action,
+            level=rule.level,
+            checked=checked,
+            failed=failed,
+            description=rule.description,
+            tags=list(rule.tags),
+            detail=detail,
+            max_failure_rate=rule.max_failure_rate,
         )
 
     @classmethod
     def build(
         cls,
+        *,
         name: str,
         type: str,
         action: str,
@@ -59,12 +65,25 @@ class RuleResult:
         description: str = "",
         tags: list[str] | None = None,
         detail: str = "",
+        max_failure_rate: float = 0.0,
     ) -> RuleResult:
-        passed = failed == 0
-        status = "pass" if passed else {"warn": "warn", "drop": "dropped", "fail": "FAIL"}[action]
         rate = round(failed / checked, 6) if checked else (1.0 if failed else 0.0)
+        passed = failed == 0 or (max_failure_rate > 0 and rate <= max_failure_rate)
+        status = "pass" if passed else {"warn": "warn", "drop": "dropped", "fail": "FAIL"}[action]
         return cls(
-            name, type, action, level, checked, failed, rate, passed, status, description, tags or [], detail
+            name=name,
+            type=type,
+            action=action,
+            level=level,
+            checked=checked,
+            failed=failed,
+            failure_rate=rate,
+            passed=passed,
+            status=status,
+            description=description,
+            tags=tags or [],
+            detail=detail,
+            max_failure_rate=max_failure_rate,
         )
 
 
@@ -106,6 +125,15 @@ class QualityReport:
     def from_dict(cls, data: dict[str, Any]) -> QualityReport:
         results = [RuleResult(**r) for r in data.pop("results", [])]
         return cls(results=results, **data)
+
+
+def summary(reports: list[QualityReport]) -> dict[str, Any]:
+    """The ledger's ``quality`` field for several tables, in the shape `QualityReport.summary` gives one:
+    the lowest score, and the rows failed per ``<table>:<rule>`` (only the rules that did not pass)."""
+    return {
+        "score": min((r.score for r in reports), default=1.0),
+        "failed": {f"{r.table}:{x.name}": x.failed for r in reports for x in r.results if not x.passed},
+    }
 
 
 def results_dir(cfg: Config, table: str) -> str:

@@ -13,20 +13,30 @@ A rule file names its table and lists rules::
         description: A price below zero is a producer bug.
         tags: [validity]
 
-Row rules (`not_null`, `between`, `in_set`, `regex`, `referential`, `expression`) judge each row and may
-``warn`` (count only), ``drop`` (the row goes to the stage's DLQ) or ``fail`` (the run stops, nothing is
-written). Table rules (`unique`, `row_count_between`, `freshness`) judge the table as a whole and may only
-``warn`` or ``fail``. ``where`` (a Spark SQL boolean) limits a row rule to the rows it holds for; a row
-rule ignores nulls in its columns (that is `not_null`'s job).
+Row rules (`not_null`, `between`, `in_set`, `regex`, `referential`, `expression`, `finite`) judge each
+row and may ``warn`` (count only), ``drop`` (the row goes to the stage's DLQ) or ``fail`` (the run stops,
+nothing is written). Table rules (`unique`, `row_count_between`, `freshness`, `not_constant`, `coverage`)
+judge the table as a whole and may only ``warn`` or ``fail``. ``where`` (a Spark SQL boolean) limits a
+row rule to the rows it holds for; a row rule ignores nulls in its columns (that is `not_null`'s job).
+A ``warn``/``fail`` row rule may allow a share of its rows to fail (``max_failure_rate``, default 0).
+`between` judges finite values only; `finite` is the rule against NaN and ±∞ (element-wise in arrays;
+``allow_nan: true`` lets NaN pass). `not_constant` fails when a column takes one value over every row;
+`coverage` (Gold) holds each date's rows to ``min``..``max`` × the entities active in the family's window.
+
+Gold's tables need no file: their rules are derived from the feature declarations
+(`medallion.quality.feature_rules`); a user's ``<rules_dir>/gold.<family>.yaml`` in this same format
+replaces the derived rules of the same name and adds its others.
 
 ``${event_types}``, ``${commerce_event_types}``, ``${currencies}`` and ``${device_types}`` in ``where`` and
 ``expression`` expand to SQL lists from the event contract, and ``values_from`` names one of them for
 `in_set`: the sets are written once, in the contract.
 
-Loading checks everything that can be checked without data: the YAML's shape, rule types, actions,
-names, and columns against the table's declared columns. A problem is a `ConfigError` naming the file,
-the rule and the column. Spark SQL (``where``, ``expression``) is checked against the table's schema by
-`medallion.quality.engine.check_sql`, also before any data is read. No pyspark here.
+Loading checks everything that can be checked without data and without Spark: the YAML's shape, rule
+types, actions, names, and columns against the table's declared columns. A problem is a `ConfigError`
+naming the file, the rule and the column. What only Spark can judge — the SQL of ``where`` and
+``expression``, a ``pattern`` (Java's regex dialect, as `rlike` runs it) and ``in_set`` values cast to
+the column's type — `medallion.quality.engine.check_sql` checks against the table's schema, also
+before any data is read. No pyspark here.
 """
 
 from __future__ import annotations
@@ -39,11 +49,12 @@ from typing import Any
 
 import yaml
 
-from medallion import catalog, contract
+from medallion import catalog, contract, features
 from medallion.errors import ConfigError
+from medallion.quality.feature_rules import declared_rules
 
-ROW_TYPES = ("not_null", "between", "in_set", "regex", "referential", "expression")
-TABLE_TYPES = ("unique", "row_count_between", "freshness")
+ROW_TYPES = ("not_null", "between", "in_set", "regex", "referential", "expression", "finite")
+TABLE_TYPES = ("unique", "row_count_between", "freshness", "not_constant", "coverage")
 ACTIONS = ("warn", "drop", "fail")
 TABLE_ACTIONS = ("warn", "fail")
 
@@ -64,11 +75,17 @@ _KEYS: dict[str, set[str]] = {
     "regex": {"column", "columns", "where", "pattern"},
     "referential": {"column", "where", "lookup", "key"},
     "expression": {"expression", "where"},
+    "finite": {"column", "columns", "where", "allow_nan"},
     "unique": {"column", "columns"},
     "row_count_between": {"min", "max"},
     "freshness": {"column", "max_age"},
+    "not_constant": {"column"},
+    "coverage": {"min", "max"},
 }
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+for _kind in ROW_TYPES:
+    _KEYS[_kind].add("max_failure_rate")
+# lower_snake_case, optionally `<check>:<feature>` (the names of Gold's derived rules)
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}(:[a-z][a-z0-9_]{0,62})?$")
 _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?\s*$")
 _AGE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _MACRO_RE = re.compile(r"\$\{(\w+)\}")
@@ -89,12 +106,14 @@ class Rule:
     where: str | None = None
     min: float | None = None
     max: float | None = None
-    values: tuple[str, ...] = ()
-    pattern: str | None = None
+    values: tuple[str, ...] = ()  # in_set: each value as Spark's text of it (true, 1.5, abc)
+    pattern: str | None = None  # a Java regular expression (Spark's `rlike`)
     lookup: str | None = None  # a catalogue dataset name
     key: str | None = None  # the lookup's column matched against columns[0]
     max_age_s: float | None = None
     expression: str | None = None
+    max_failure_rate: float = 0.0  # a row rule passes while failed / checked stays at or below this
+    allow_nan: bool = False  # finite: NaN passes (a feature declared NaN when empty)
 
     @property
     def level(self) -> str:
@@ -138,6 +157,14 @@ def table_columns(table: catalog.Dataset) -> tuple[str, ...]:
     return table.column_names + table.partitions
 
 
+def spark_text(value: Any) -> str:
+    """A YAML scalar as Spark's text of it: ``true``/``false`` for booleans (Python's ``str`` gives
+    ``True``, which no boolean column equals), numbers and strings as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def default_rules_file(table: catalog.Dataset) -> Path:
     """The shipped rule file of ``table`` (it may not exist: a table without default rules)."""
     return Path(str(resources.files("medallion.quality").joinpath(PACKAGE_RULES, f"{table.name}.yaml")))
@@ -158,6 +185,10 @@ def load_rules(table: catalog.Dataset, path: str | Path | None) -> RuleSet:
     """The rules of ``table`` from ``path`` (None: no rules), checked against the table's columns."""
     if path is None:
         return RuleSet(table.name, "(no rule file)", ())
+    return parse_rules(table, read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> Any:
     source = str(path)
     try:
         data = yaml.safe_load(Path(path).read_text())
@@ -169,7 +200,7 @@ def load_rules(table: catalog.Dataset, path: str | Path | None) -> RuleSet:
         raise ConfigError(
             f"Invalid YAML in rule file {source}: {exc}. Fix the syntax of that file."
         ) from None
-    return parse_rules(table, data, source)
+    return data
 
 
 def parse_rules(table: catalog.Dataset, data: Any, source: str) -> RuleSet:
@@ -225,14 +256,14 @@ def _parse_rule(item: Any, index: int, known: tuple[str, ...], bad: Any) -> Rule
     for column in columns:
         if column not in known:
             raise bad(f"{label}: column {column!r} is not a column of the table; it has {', '.join(known)}")
-    needs_columns = kind not in ("expression", "row_count_between")
+    needs_columns = kind not in ("expression", "row_count_between", "coverage")
     if needs_columns and not columns:
         raise bad(f"{label}: give `column` or `columns`")
-    if kind in ("referential", "freshness") and len(columns) != 1:
+    if kind in ("referential", "freshness", "not_constant") and len(columns) != 1:
         raise bad(f"{label}: takes exactly one `column`")
 
     fields: dict[str, Any] = {}
-    if kind in ("between", "row_count_between"):
+    if kind in ("between", "row_count_between", "coverage"):
         lo, hi = item.get("min"), item.get("max")
         for key, value in (("min", lo), ("max", hi)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -252,16 +283,28 @@ def _parse_rule(item: Any, index: int, known: tuple[str, ...], bad: Any) -> Rule
             values = list(SETS[named])
         if not isinstance(values, list) or not values:
             raise bad(f"{label}: `values` must be a non-empty list")
-        fields["values"] = tuple(str(v) for v in values)
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise bad(f"{label}: `values` must be a list of plain values (text, numbers, true/false)")
+        fields["values"] = tuple(spark_text(v) for v in values)
     if kind == "regex":
         pattern = item.get("pattern")
-        if not isinstance(pattern, str):
-            raise bad(f"{label}: give `pattern`, a regular expression")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise bad(f"{label}: pattern {pattern!r} is not a regular expression ({exc})") from None
-        fields["pattern"] = pattern
+        if not isinstance(pattern, str) or not pattern:
+            raise bad(f"{label}: give `pattern`, a regular expression (Java's dialect, as Spark runs it)")
+        fields["pattern"] = pattern  # compiled by the JVM in engine.check_sql, the dialect it runs in
+    if "max_failure_rate" in item:
+        rate = item["max_failure_rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise bad(f"{label}: `max_failure_rate` is a share of the rows checked, between 0 and 1")
+        if rate and action == "drop":
+            raise bad(
+                f"{label}: a drop rule drops every row it fails; `max_failure_rate` is for warn or fail"
+            )
+        fields["max_failure_rate"] = float(rate)
+    if kind == "finite":
+        allow = item.get("allow_nan", False)
+        if not isinstance(allow, bool):
+            raise bad(f"{label}: `allow_nan` is true or false")
+        fields["allow_nan"] = allow
     if kind == "referential":
         fields |= _referential(item, label, bad, columns[0])
     if kind == "freshness":
@@ -324,5 +367,18 @@ def _referential(item: dict[str, Any], label: str, bad: Any, column: str) -> dic
 def rules_for(
     table: catalog.Dataset, rules_dir: str | None = None, path: str | Path | None = None
 ) -> RuleSet:
-    """The rules of ``table``: from ``path`` when given (``validate --rules``), else `rules_file`."""
-    return load_rules(table, path if path is not None else rules_file(table, rules_dir))
+    """The rules of ``table``: from ``path`` when given (``validate --rules``), else `rules_file`; for a
+    Gold table, the rules derived from its family's declarations, overridden by that file's."""
+    path = path if path is not None else rules_file(table, rules_dir)
+    if table.layer != "gold":
+        return load_rules(table, path)
+    family = features.family(table.name.removeprefix("gold."))
+    derived = declared_rules(family)
+    source = f"(declared in medallion/features: {family.name})"
+    if path is None:
+        return parse_rules(table, {"table": table.name, "rules": derived}, source)
+    data = read_yaml(path)
+    parse_rules(table, data, str(path))  # the user's file is checked on its own first
+    mine = {item["name"]: item for item in data.get("rules") or []}
+    merged = [mine.pop(r["name"], r) for r in derived] + list(mine.values())
+    return parse_rules(table, {"rules": merged}, str(path))

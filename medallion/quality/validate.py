@@ -1,13 +1,15 @@
 """`medallion validate`: a layer's declared rules over what the lake holds for a date range, after the fact,
 plus the reconciliation checks between layers, reported as rules of the same shape.
 
-The rules are the ones the pipeline runs (Silver's file, or ``--rules``), evaluated by the same engine:
-every row rule in one aggregation, the table rules in another. The reconciliation checks:
+The rules are the ones the pipeline runs (Silver's file, or ``--rules``; for Gold, each family's rules
+derived from its declarations), evaluated by the same engine in one aggregation per table. ``gold``
+checks every family's table; ``gold.<family>`` one. The reconciliation checks:
 
 - ``reconciled_with_bronze`` (silver): Bronze's distinct events of the dates = Silver's rows + Silver's
   DLQ rows of the dates (no event lost, none counted twice);
 - ``ledger_balanced`` (silver): every successful Silver run has ``input = output + dlq + dropped``;
-- ``covers_active_users`` (gold): a Gold row for every user-day active in Silver, and none for others.
+- ``covers_active_users`` (gold.user_features): a row with events_1d > 0 for every user-day active in
+  Silver, and none for others.
 """
 
 from __future__ import annotations
@@ -20,19 +22,35 @@ from pyspark.sql import functions as F
 
 from medallion import catalog, lakefs
 from medallion.config import Config
+from medallion.errors import UsageError
+from medallion.features import family
+from medallion.lake import date_range
 from medallion.ledger import Ledger
 from medallion.quality import engine
+from medallion.quality.coverage import active_counts
 from medallion.quality.results import QualityReport, RuleResult
 from medallion.quality.rules import RuleSet, rules_for
 
 LAYERS = ("bronze", "silver", "gold")
 STAGE = "validate"
+USER_TABLE = "gold.user_features"  # the family `covers_active_users` reconciles with Silver
 
 
-def layer_table(layer: str) -> catalog.Dataset:
-    if layer == "gold":
-        return catalog.gold_table(catalog.FAMILIES[0].name)
-    return catalog.BRONZE if layer == "bronze" else catalog.SILVER
+def tables(layers: list[str]) -> list[catalog.Dataset]:
+    """The tables ``layers`` name: ``bronze``, ``silver``, ``gold`` (every family) or ``gold.<family>``."""
+    out: list[catalog.Dataset] = []
+    for layer in layers:
+        if layer == "gold":
+            found = list(catalog.GOLD_TABLES)
+        elif layer in LAYERS:
+            found = [catalog.BRONZE if layer == "bronze" else catalog.SILVER]
+        else:
+            found = [t for t in catalog.GOLD_TABLES if t.name == layer]
+        if not found:
+            known = ", ".join([*LAYERS, *(t.name for t in catalog.GOLD_TABLES)])
+            raise UsageError(f"Unknown layer {layer!r} (--layer): use one of {known}.")
+        out += [t for t in found if t not in out]
+    return out
 
 
 def table_schema(table: catalog.Dataset) -> Any:
@@ -43,10 +61,10 @@ def table_schema(table: catalog.Dataset) -> Any:
 
 
 def rule_files(cfg: Config, layers: list[str], rules_path: str | None) -> dict[str, RuleSet]:
-    """Every layer's rules from YAML, checked against the tables' columns (no Spark)."""
+    """Every table's rules, checked against its columns (no Spark); ``rules_path`` replaces Silver's."""
     return {
-        layer: rules_for(layer_table(layer), cfg.quality.rules_dir, rules_path if layer == "silver" else None)
-        for layer in layers
+        t.name: rules_for(t, cfg.quality.rules_dir, rules_path if t is catalog.SILVER else None)
+        for t in tables(layers)
     }
 
 
@@ -73,16 +91,23 @@ def validate(
 ) -> list[QualityReport]:
     """One report per layer: its rules (`rule_files`) and its reconciliation checks over [start, end]."""
     rulesets = rulesets or rule_files(cfg, layers, None)
-    for layer in layers:  # the SQL of every rule, before any data is read
-        engine.check_sql(spark, rulesets[layer], table_schema(layer_table(layer)))
+    checked = tables(layers)
+    for table in checked:  # the SQL, patterns and values of every rule, before any data is read
+        engine.check_sql(spark, rulesets[table.name], table_schema(table))
     dates = [start.isoformat(), end.isoformat()]
     reports = []
-    for layer in layers:
-        table, ruleset = layer_table(layer), rulesets[layer]
+    for table in checked:
+        ruleset = rulesets[table.name]
         df = _read(spark, cfg, table, start, end)
         if df is None:
             missing = RuleResult.build(
-                "exists", "exists", "fail", "table", 0, 1, detail=f"no {layer} data in the lake"
+                name="exists",
+                type="exists",
+                action="fail",
+                level="table",
+                checked=0,
+                failed=1,
+                detail=f"no {table.name} data in the lake",
             )
             reports.append(
                 QualityReport.build(
@@ -100,21 +125,38 @@ def validate(
         lookups = {
             name: spark.read.parquet(catalog.CATALOG.get(name).path(cfg)) for name in ruleset.lookups()
         }
-        report = engine.evaluate(df, ruleset, lookups, run_id=run_id, stage=STAGE, dates=dates)
-        report.results += _checks(spark, cfg, layer, df, start, end)
+        if table.layer == "gold":  # per feature date, as the Gold job checks before it writes
+            active = _active(spark, cfg, table, start, end)
+            report = engine.evaluate(
+                df, ruleset, lookups, run_id=run_id, stage=STAGE, dates=dates, by=catalog.FEATURE_DATE,
+                active=active,
+            )  # fmt: skip
+        else:
+            report = engine.evaluate(df, ruleset, lookups, run_id=run_id, stage=STAGE, dates=dates)
+        report.results += _checks(spark, cfg, table, df, start, end)
         reports.append(report)
-    if "gold" in layers:  # each family's feature checks, as the Gold job runs them before it writes
-        from medallion.governance.quality import validate_gold
-
-        reports += validate_gold(spark, cfg, start, end, run_id=run_id)
     return reports
 
 
+def _active(
+    spark: SparkSession, cfg: Config, table: catalog.Dataset, start: dt.date, end: dt.date
+) -> dict[dt.date, int] | None:
+    """The active entities per feature date from Silver (its window back from ``start``); None when the
+    lake has no Silver (the coverage rule then gives no result)."""
+    fam = family(table.name.removeprefix("gold."))
+    first = start - dt.timedelta(days=fam.window_days - 1)
+    silver = _read(spark, cfg, catalog.SILVER, first, end)
+    if silver is None:
+        return None
+    calendar = spark.createDataFrame([(d,) for d in date_range(start, end)], f"{catalog.FEATURE_DATE} date")
+    return active_counts(silver, calendar, fam)
+
+
 def _checks(
-    spark: SparkSession, cfg: Config, layer: str, df: DataFrame, start: dt.date, end: dt.date
+    spark: SparkSession, cfg: Config, table: catalog.Dataset, df: DataFrame, start: dt.date, end: dt.date
 ) -> list[RuleResult]:
     out = []
-    if layer == "silver":
+    if table is catalog.SILVER:
         bronze = _read(spark, cfg, catalog.BRONZE, start, end)
         dlq = _read(spark, cfg, catalog.SILVER_DLQ, start, end)
         if bronze is not None:
@@ -122,18 +164,20 @@ def _checks(
             landed = df.count() + (dlq.count() if dlq is not None else 0)
             out.append(
                 RuleResult.build(
-                    "reconciled_with_bronze",
-                    "reconciliation",
-                    "fail",
-                    "table",
-                    events,
-                    abs(events - landed),
-                    "Bronze's distinct events = Silver's rows + Silver's DLQ rows",
+                    name="reconciled_with_bronze",
+                    type="reconciliation",
+                    action="fail",
+                    level="table",
+                    checked=events,
+                    failed=abs(events - landed),
+                    description="Bronze's distinct events = Silver's rows + Silver's DLQ rows",
                     detail=f"{events:,} distinct Bronze events, {landed:,} in Silver and its DLQ",
-                )  # fmt: skip
+                )
             )
         runs = [
-            r for r in Ledger(cfg.lake.root).records(layer) if r.outcome == "succeeded" and "dlq" in r.counts
+            r
+            for r in Ledger(cfg.lake.root).records("silver")
+            if r.outcome == "succeeded" and "dlq" in r.counts
         ]
         bad = [
             r.run_id
@@ -142,17 +186,17 @@ def _checks(
         ]
         out.append(
             RuleResult.build(
-                "ledger_balanced",
-                "reconciliation",
-                "fail",
-                "table",
-                len(runs),
-                len(bad),
-                "Every Silver run: input = output + dlq + dropped",
+                name="ledger_balanced",
+                type="reconciliation",
+                action="fail",
+                level="table",
+                checked=len(runs),
+                failed=len(bad),
+                description="Every Silver run: input = output + dlq + dropped",
                 detail=f"{len(runs)} runs" + (f"; unbalanced: {', '.join(bad[:5])}" if bad else ""),
-            )  # fmt: skip
+            )
         )
-    if layer == "gold":
+    if table.name == USER_TABLE:
         silver = _read(spark, cfg, catalog.SILVER, start, end)
         if silver is not None:
             date = catalog.FEATURE_DATE
@@ -161,14 +205,14 @@ def _checks(
             missing, extra = active.exceptAll(served).count(), served.exceptAll(active).count()
             out.append(
                 RuleResult.build(
-                    "covers_active_users",
-                    "reconciliation",
-                    "fail",
-                    "table",
-                    active.count(),
-                    missing + extra,
-                    "A Gold row for every user-day active in Silver, and none for others",
+                    name="covers_active_users",
+                    type="reconciliation",
+                    action="fail",
+                    level="table",
+                    checked=active.count(),
+                    failed=missing + extra,
+                    description="A Gold row for every user-day active in Silver, and none for others",
                     detail=f"{missing:,} active user-days without a Gold row, {extra:,} Gold rows without activity",
-                )  # fmt: skip
+                )
             )
     return out

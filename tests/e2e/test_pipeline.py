@@ -43,9 +43,10 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
     assert {r.stage for r in report.runs} == {"ingest", "silver", "gold", "materialize"}
     assert all(r.outcome == "succeeded" for r in report.runs)
     # 2 % bad records: over the 1 % DLQ share of the default alert, under the 5 % per-batch critical one.
-    # Three days of synthetic events (the last one partial) also drift between feature dates: warnings.
+    # Three days of unshifted synthetic events raise no drift alert: the last date is incomplete and the
+    # others have too short a reference (drift.min_reference_days), so none is judged.
     alerts = {(a.name, a.severity) for a in report.alerts}
-    assert alerts <= {("dlq_rate", "warning"), ("feature_drift", "warning")}, report.alerts
+    assert alerts <= {("dlq_rate", "warning")}, report.alerts
     (dlq_alert,) = [a for a in report.alerts if a.name == "dlq_rate"]
     assert dlq_alert.value == round(counts["dlq"] / counts["records"], 4)
 

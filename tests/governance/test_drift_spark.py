@@ -155,3 +155,33 @@ def test_stored_drift_reaches_status_and_the_feature_drift_alert(spark: Any, mak
     # the shifted category's own threshold (5.0) is above its PSI: only the numeric feature alerts
     assert [a.source for a in raised] == [f"{table}.{SHIFTED}"]
     assert raised[0].threshold == 0.2 and isinstance(raised[0].value, float) and raised[0].value > 0.2
+
+
+def test_drift_is_judged_only_on_complete_dates_with_a_long_enough_reference(spark: Any) -> None:
+    rows = _rows(7, shift=True)
+    settings = DriftConfig.model_validate({"reference_days": 7, "min_reference_days": 3, "min_rows": 50})
+    frame = _frame(spark, rows)
+    # The newest event is in the middle of D: D is incomplete, so not judged (no numbers, no alert).
+    midday = dt.datetime.combine(D, dt.time(12), dt.UTC)
+    (open_day,) = drift_spark.compute(spark, frame, FAM, [D], settings, complete_through=midday)
+    assert not open_day.judged and open_day.features == [] and open_day.alerts == []
+    assert open_day.note.startswith("not judged: incomplete")
+    # D complete, but its reference holds 2 dates with rows (min 3): not judged either.
+    end_of_d = dt.datetime.combine(D + dt.timedelta(days=1), dt.time(), dt.UTC)
+    two = {D, D - dt.timedelta(days=1), D - dt.timedelta(days=2)}
+    (short,) = drift_spark.compute(spark, frame, FAM, [D], settings, complete_through=end_of_d, available=two)
+    assert not short.judged and "2 complete day(s)" in short.note and short.alerts == []
+    # With the whole week there, the real shift still alerts.
+    (judged,) = drift_spark.compute(spark, frame, FAM, [D], settings, complete_through=end_of_d)
+    assert judged.judged and {f.feature for f in judged.alerts} == {SHIFTED, CATEGORY_SHIFTED}
+
+
+def test_the_latest_drift_is_the_newest_judged_date(make_config: Any) -> None:
+    cfg = make_config()
+    table = catalog.gold_table(FAM.name).name
+    judged = drift.TableDrift(table, (D - dt.timedelta(days=1)).isoformat(), {"start": "", "end": ""})
+    drift.write(cfg, judged)
+    drift.write(cfg, drift.TableDrift(table, D.isoformat(), {}, judged=False, note="not judged: incomplete"))
+    latest = drift.latest(cfg, table)
+    assert latest is not None and latest.feature_date == judged.feature_date
+    assert [h.judged for h in drift.history(cfg, table)] == [True, False]

@@ -154,8 +154,8 @@ def test_a_failed_quality_check_writes_nothing_and_says_which(
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / f"{TABLE.name}.features.yaml").write_text(
-        f"family: {FAM.name}\nfeatures:\n  events_30d: {{range: {{max: 1}}, null_rate: {{max: 0}}}}\n"
+    (rules / f"{TABLE.name}.yaml").write_text(  # the same format as Silver's; overrides the declared range
+        "rules:\n  - {name: 'range:events_30d', type: between, column: events_30d, max: 1, action: fail}\n"
     )
     strict = make_config(**{"quality.rules_dir": str(rules), "drift.min_rows": 1})
     with pytest.raises(FeatureQualityFailed, match=r"range:events_30d \(\d+ of \d+ rows\)"):
@@ -172,7 +172,7 @@ def test_a_failed_quality_check_writes_nothing_and_says_which(
         )
     assert not lakefs.exists(TABLE.path(strict))
     report = results.latest(strict, TABLE.name)
-    assert report is not None and report.rules_file.endswith(".features.yaml")
+    assert report is not None and report.rules_file == str(rules / f"{TABLE.name}.yaml")
     failed = {r.name: r for r in report.results if not r.passed}
     assert failed["range:events_30d"].status == "FAIL" and failed["range:events_30d"].failed > 0
     assert report.score < 1.0

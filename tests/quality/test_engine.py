@@ -223,3 +223,47 @@ def test_a_referential_rule_without_its_lookup_is_an_error(spark: Any) -> None:
     )
     with pytest.raises(ConfigError, match="lookup.items, which is not in the lake"):
         run(spark, ruleset)
+
+
+def test_rule_files_are_checked_in_sparks_dialect_so_what_loads_runs(spark: Any) -> None:
+    from medallion.lake import spark_schema
+
+    table = catalog.Dataset(
+        name="test.flags",
+        layer="silver",
+        location=("t",),
+        writer="test",
+        description="",
+        columns=catalog.columns("id string, active boolean, digest string, n bigint"),
+    )
+
+    def rules_of(*items: dict[str, Any]) -> Any:
+        return parse_rules(table, {"table": table.name, "rules": list(items)}, "flags.yaml")
+
+    schema = spark_schema(table.columns)
+    ok = rules_of(
+        # YAML's true/false on a boolean column: compared as booleans (not as 'True'/'False' text)
+        {"name": "flag_set", "type": "in_set", "column": "active", "values": [True, False], "action": "fail"},
+        # Java's \p{XDigit}, which Python's re refuses, is what Spark's rlike runs
+        {"name": "hex", "type": "regex", "column": "digest", "pattern": r"^\p{XDigit}{4}$", "action": "fail"},
+        {"name": "small", "type": "in_set", "column": "n", "values": [1, 2], "action": "warn"},
+    )
+    engine.check_sql(spark, ok, schema)
+    rows = [("a", True, "00ff", 1), ("b", False, "beef", 2), ("c", None, "zzzz", 3)]
+    report = engine.evaluate(
+        spark.createDataFrame(rows, "id string, active boolean, digest string, n bigint"),
+        ok, {}, run_id="r", stage="test", dates=[],
+    )  # fmt: skip
+    assert by_name(report) == {"flag_set": (2, 0, "pass"), "hex": (3, 1, "FAIL"), "small": (3, 1, "warn")}
+
+    python_only = rules_of(
+        {"name": "named", "type": "regex", "column": "digest", "pattern": "(?P<x>ab)", "action": "warn"}
+    )
+    with pytest.raises(ConfigError, match=r"rule 'named'.*not a Java regular expression.*\(\?<name>") as err:
+        engine.check_sql(spark, python_only, schema)
+    assert "flags.yaml" in str(err.value) and err.value.exit_code == 2
+    maybe = rules_of(
+        {"name": "f", "type": "in_set", "column": "active", "values": ["maybe"], "action": "warn"}
+    )
+    with pytest.raises(ConfigError, match="value 'maybe' is not a boolean, the type of column 'active'"):
+        engine.check_sql(spark, maybe, schema)

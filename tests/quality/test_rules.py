@@ -10,6 +10,8 @@ import yaml
 
 from medallion import catalog, contract
 from medallion.errors import ConfigError
+from medallion.features import family
+from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.quality.rules import (
     ROW_TYPES,
     TABLE_TYPES,
@@ -28,11 +30,14 @@ def write(tmp_path: Path, rules: list[dict[str, Any]], table: str = catalog.SILV
     return path
 
 
-def test_the_shipped_silver_rules_load_and_cover_every_rule_type_but_freshness() -> None:
+GOLD_ONLY = {"freshness", "finite", "not_constant", "coverage"}  # the checks of Gold's derived rules
+
+
+def test_the_shipped_silver_rules_load_and_cover_every_rule_type_but_golds() -> None:
     rules = rules_for(catalog.SILVER)
     assert rules.source == str(default_rules_file(catalog.SILVER))
     types = {r.type for r in rules.rules}
-    assert types == set(ROW_TYPES + TABLE_TYPES) - {"freshness"}
+    assert types == set(ROW_TYPES + TABLE_TYPES) - GOLD_ONLY
     by_name = {r.name: r for r in rules.rules}
     assert by_name["event_type_known"].values == contract.EVENT_TYPES
     assert by_name["currency_known"].values == contract.CURRENCIES
@@ -42,6 +47,50 @@ def test_the_shipped_silver_rules_load_and_cover_every_rule_type_but_freshness()
         and by_name["item_in_catalog"].key == "item_id"
     )
     assert all(r.description and r.tags for r in rules.rules)
+
+
+def test_gold_rules_come_from_the_declarations_and_a_users_file_overrides_them_by_name(
+    tmp_path: Path,
+) -> None:
+    seen: set[str] = set()
+    for table in catalog.GOLD_TABLES:
+        fam = family(table.name.removeprefix("gold."))
+        rules = {r.name: r for r in rules_for(table).rules}
+        seen |= {r.type for r in rules.values()}
+        assert {"unique_key", "row_count", "freshness"} <= set(rules)
+        for f in fam.features:
+            assert rules[f"null_rate:{f.name}"].max_failure_rate == f.null_limit
+            if f.numeric and f.bounds != (None, None):
+                assert (rules[f"range:{f.name}"].min, rules[f"range:{f.name}"].max) == f.bounds
+        assert (rules["row_count"].min, rules["row_count"].max) == fam.coverage
+    assert seen >= GOLD_ONLY
+    shares = rules_for(catalog.gold_table(TEMPORAL_FEATURES.name)).rules
+    by_name = {r.name: r for r in shares}
+    assert (by_name["range:night_share_30d"].min, by_name["range:night_share_30d"].max) == (0, 1)
+    assert by_name["null_rate:events_per_active_day_7d"].max_failure_rate == 1.0  # declared null when empty
+    assert by_name["null_rate:morning_share_30d"].max_failure_rate == 0.0
+    assert not any(r.name.startswith("range:preferred") for r in shares)  # text: no range
+
+    table = catalog.gold_table(TEMPORAL_FEATURES.name)
+    own = write(
+        tmp_path,
+        [
+            {"name": "constant:hour_entropy_30d", "type": "not_constant", "column": "hour_entropy_30d",
+             "action": "fail"},
+            {"name": "entropy_small", "type": "between", "column": "hour_entropy_30d", "max": 1, "action": "warn"},
+        ],
+        table=table.name,
+    )  # fmt: skip
+    mine = rules_for(table, str(tmp_path))
+    assert mine.source == str(own) and len(mine.rules) == len(shares) + 1
+    assert {r.name: r for r in mine.rules}["constant:hour_entropy_30d"].action == "fail"
+    own.write_text(
+        yaml.safe_dump(
+            {"rules": [{"name": "x", "type": "between", "column": "no_such", "max": 1, "action": "warn"}]}
+        )
+    )
+    with pytest.raises(ConfigError, match=rf"{own}.*'no_such' is not a column of the table"):
+        rules_for(table, str(tmp_path))
 
 
 def test_config_rules_folder_holds_the_shipped_file() -> None:
@@ -77,9 +126,13 @@ BAD = {
         {"name": "r5", "type": "between", "column": "price", "minimum": 0, "action": "warn"},
         ["r5", "unknown key minimum"],
     ),
-    "bad regex": (
-        {"name": "r6", "type": "regex", "column": "page", "pattern": "([a-z", "action": "warn"},
-        ["r6", "is not a regular expression"],
+    "no pattern": (
+        {"name": "r6", "type": "regex", "column": "page", "action": "warn"},
+        ["r6", "give `pattern`"],
+    ),
+    "share above 1": (
+        {"name": "r13", "type": "not_null", "column": "page", "max_failure_rate": 2, "action": "warn"},
+        ["r13", "`max_failure_rate` is a share"],
     ),
     "unknown lookup": (
         {"name": "r7", "type": "referential", "column": "item_id", "lookup": "lookup.nope", "action": "drop"},
