@@ -24,6 +24,7 @@ from medallion import catalog, lakefs
 from medallion.config import Config
 from medallion.errors import UsageError
 from medallion.features import family
+from medallion.features.user import USER_FEATURES
 from medallion.lake import date_range
 from medallion.ledger import Ledger
 from medallion.quality import engine
@@ -33,7 +34,7 @@ from medallion.quality.rules import RuleSet, rules_for
 
 LAYERS = ("bronze", "silver", "gold")
 STAGE = "validate"
-USER_TABLE = "gold.user_features"  # the family `covers_active_users` reconciles with Silver
+USER_TABLE = catalog.gold_table(USER_FEATURES.name).name  # what `covers_active_users` reconciles with Silver
 
 
 def tables(layers: list[str]) -> list[catalog.Dataset]:
