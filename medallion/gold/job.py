@@ -79,7 +79,8 @@ def run(
     inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
     rows: dict[str, int] = {}
     try:
-        totals = inputs.silver.agg(F.count(F.lit(1)), F.max("event_time")).first()
+        # the newest event time as epoch microseconds: PySpark collects a timestamp in the driver's zone
+        totals = inputs.silver.agg(F.count(F.lit(1)), F.unix_micros(F.max("event_time"))).first()
         result.input = int(totals[0]) if totals else 0
         guard.complete_through = _complete_through(totals[1] if totals else None)
         for i, fam in enumerate(families, 1):
@@ -109,12 +110,12 @@ def run(
     return result
 
 
-def _complete_through(newest: dt.datetime | None) -> dt.datetime:
-    """The newest event time of the input, or now when that is earlier (Spark's UTC wall time)."""
+def _complete_through(newest_micros: int | None) -> dt.datetime:
+    """The newest event time of the input, or now when that is earlier."""
     now = dt.datetime.now(dt.UTC)
-    if newest is None:
+    if newest_micros is None:
         return now
-    return min(newest if newest.tzinfo else newest.replace(tzinfo=dt.UTC), now)
+    return min(dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(newest_micros)), now)
 
 
 def _write_family(
