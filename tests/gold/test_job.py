@@ -270,7 +270,7 @@ def test_the_family_tables_are_what_status_lists(all_families: tuple[Any, Any]) 
     now = dt.datetime.now(dt.UTC)
     listed = {t.name: status.table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer == "gold"}
     assert set(listed) == {f"gold.{f.name}" for f in FAMILIES}
-    assert sum(t["rows"] for t in listed.values()) == result.output > 0
+    assert sum(t.rows for t in listed.values()) == result.output > 0
     embeddings = {f.name for f in FAMILIES if f.features[0].dtype == "float_array"}
     for name, t in listed.items():
-        assert t["partitions"] == (1 if name.removeprefix("gold.") in embeddings else 3), name
+        assert t.partitions == (1 if name.removeprefix("gold.") in embeddings else 3), name

@@ -37,7 +37,7 @@ def test_validate_reruns_silvers_rules_and_reconciles(
 
     ok = invoke(lake, "--layer", "silver", "--start-date", day, "--end-date", day, "--json")
     assert ok.exit_code == 0, ok.output
-    [report] = json.loads(ok.output[ok.output.index("[") :])
+    [report] = json.loads(ok.stdout)  # the JSON document is stdout; logs go to stderr
     statuses = {r["name"]: (r["checked"], r["failed"], r["status"]) for r in report["results"]}
     assert statuses["item_in_catalog"] == (1, 0, "pass")  # Silver dropped the unknown item
     assert statuses["reconciled_with_bronze"] == (3, 0, "pass")  # 2 in Silver + 1 in its DLQ
