@@ -110,6 +110,7 @@ def main_options(
     from medallion.cli.logs import configure_logging
 
     STATE.env, STATE.config_dir, STATE.debug = env, config_dir, debug
+    STATE._config = None  # each invocation loads its own (several run in one process under CliRunner)
     configure_logging(log_level.value, log_json)
 
 

@@ -125,7 +125,7 @@ USAGE_ERRORS = {
     ),
     "validate, unknown layer": (
         ["validate", "--start-date", "2026-01-01", "--end-date", "2026-01-01", "--layer", "platinum"],
-        "Unknown layer platinum",
+        "Unknown layer 'platinum'",
     ),
     "materialize, start after end": (
         ["materialize", "--start", "2026-01-05", "--end", "2026-01-01"],
