@@ -10,7 +10,8 @@ The pieces, each in its own module:
 - the ownership check (`bronze/ownership.py`): one checkpoint writes a lake's Bronze.
 
 This module runs the query: until the topic is drained (``once``, for cron) or until SIGTERM/Ctrl-C,
-which stops it between micro-batches.
+which stops it between micro-batches. The query starts from a snapshot of the erasure register
+(`medallion.maintenance.register`), and restarts from its checkpoint when the register changes.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from medallion.bronze.accounting import BatchLedger, BatchMetrics, IngestResult
 from medallion.bronze.ownership import claim_bronze
 from medallion.bronze.stream import checked_stream
 from medallion.bronze.writes import write_batch
-from medallion.catalog import BRONZE, BRONZE_DLQ, INGEST_CHECKPOINT
+from medallion.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT
 from medallion.config import Config
 from medallion.errors import TerminalError
 from medallion.kafka.source import source_error
 from medallion.ledger import Ledger
+from medallion.maintenance import register
 
 __all__ = ["BatchMetrics", "IngestResult", "checkpoint_path", "run"]
 
@@ -57,50 +59,70 @@ def run(
     """Run the Bronze stream: until the topic is drained (``once``) or until stopped (SIGTERM/Ctrl-C)."""
     result = IngestResult(run_id=run_id)
     batches = BatchLedger(ledger, cfg, run_id, result, on_batch)
-
+    register_path = ERASURE_REGISTER.path(cfg)
     claimed = threading.Event()
-
-    def process(batch: DataFrame, batch_id: int) -> None:
-        if not claimed.is_set():  # once per run: the owner cannot change while this query runs
-            claim_bronze(cfg, batches.checkpoint_id)
-            claimed.set()
-        batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
-
-    writer = (
-        checked_stream(spark, cfg, pii_key)
-        .writeStream.foreachBatch(process)
-        .option("checkpointLocation", INGEST_CHECKPOINT.path(cfg))
-    )
-    writer = (
-        writer.trigger(availableNow=True)
-        if once
-        else writer.trigger(processingTime=cfg.ingest.trigger_interval)
-    )
-    _remove_unfinished_writes(cfg)
-    query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
     try:
-        try:
-            while query.isActive:
-                if stop.is_set():
-                    _stop_between_batches(query)
-                    break
-                query.awaitTermination(1)  # raises when the query failed
-                batches.drain(query.recentProgress)
-            failure = query.exception()
-        except StreamingQueryException as exc:
-            failure = exc
-        batches.drain(query.recentProgress)
-        if failure is not None:
-            # Our own errors (source, Bronze ownership) come back as text inside Spark's; recover them.
-            raise source_error(failure) or TerminalError(
-                f"ingest of {cfg.kafka.topic} failed: {failure}"
-            ) from None
+        while True:
+            version, erased = register.snapshot(register_path)
+
+            def process(batch: DataFrame, batch_id: int, version: str = version) -> None:
+                if register.snapshot(register_path)[0] != version:
+                    raise RuntimeError(REGISTER_CHANGED)  # nothing written: replayed with the new hashes
+                if not claimed.is_set():  # once per run: the owner cannot change while this query runs
+                    claim_bronze(cfg, batches.checkpoint_id)
+                    claimed.set()
+                batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
+
+            writer = (
+                checked_stream(spark, cfg, pii_key, erased)
+                .writeStream.foreachBatch(process)
+                .option("checkpointLocation", INGEST_CHECKPOINT.path(cfg))
+            )
+            writer = (
+                writer.trigger(availableNow=True)
+                if once
+                else writer.trigger(processingTime=cfg.ingest.trigger_interval)
+            )
+            _remove_unfinished_writes(cfg)
+            query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
+            failure = _until_done(query, stop, batches)
+            if failure is not None and REGISTER_CHANGED in str(failure):
+                logger.info(
+                    "the erasure register changed: the stream restarts from its checkpoint to apply it"
+                )
+                continue
+            if failure is not None:
+                # Our own errors (source, Bronze ownership) come back as text inside Spark's; recover them.
+                raise source_error(failure) or TerminalError(
+                    f"ingest of {cfg.kafka.topic} failed: {failure}"
+                ) from None
+            break
     finally:
         for sig, handler in restore.items():
             signal.signal(sig, handler)
     return result
+
+
+# What a micro-batch raises when the erasure register changed since its query started (`register`).
+REGISTER_CHANGED = "medallion: the erasure register changed since this query started"
+
+
+def _until_done(query: Any, stop: threading.Event, batches: BatchLedger) -> BaseException | None:
+    """Wait for ``query`` to end (drained, stopped between batches, or failed); its failure, if any."""
+    try:
+        while query.isActive:
+            if stop.is_set():
+                _stop_between_batches(query)
+                break
+            query.awaitTermination(1)  # raises when the query failed
+            batches.drain(query.recentProgress)
+        failure = query.exception()
+    except StreamingQueryException as exc:
+        failure = exc
+    batches.drain(query.recentProgress)
+    return failure
 
 
 # Where a dynamic partition overwrite stages its files until the write commits.

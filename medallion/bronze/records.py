@@ -46,7 +46,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from medallion import contract
 from medallion.bronze import rows
 from medallion.bronze.validator import Compiled, Schema, compile_contract, rule_failures
-from medallion.maintenance.register import ERASED_CLASS, Erasures, load_erasures
+from medallion.maintenance.register import ERASED_CLASS, Erasures
 from medallion.pii.redact import Redactor
 
 if TYPE_CHECKING:
@@ -371,12 +371,12 @@ class BronzeDecoder:
     schema = DECODED_SCHEMA
 
     def __init__(
-        self, pii_key: bytes, rules: BronzeRules | None = None, erasure_register: str | None = None
+        self, pii_key: bytes, rules: BronzeRules | None = None, erased: frozenset[str] = frozenset()
     ) -> None:
         self.pii_key = pii_key
         self.rules = rules or BronzeRules()
-        # Read once per task (`medallion.maintenance.register`): a new erasure counts from the next batch.
-        self.erasure_register = erasure_register
+        # The erasure register's hashes, as the driver read them (`medallion.maintenance.register`).
+        self.erased = erased
         self._scrubbers: rows.Scrubbers | None = None
         self._redactor: Redactor | None = None
         self._erasures: Erasures | None = None
@@ -388,7 +388,7 @@ class BronzeDecoder:
         return {
             "pii_key": self.pii_key,
             "rules": self.rules,
-            "erasure_register": self.erasure_register,
+            "erased": self.erased,
             "_scrubbers": None,
             "_redactor": None,
             "_erasures": None,
@@ -415,7 +415,7 @@ class BronzeDecoder:
         if self._scrubbers is None:
             self._scrubbers = rows.Scrubbers(self.pii_key)
         if self._erasures is None:
-            self._erasures = load_erasures(self.erasure_register, self.pii_key)
+            self._erasures = Erasures(self.erased, self.pii_key)
         erased, keys = self._erasures, batch.column("key")
         rules = self.rules
         values = batch.column("value").to_pylist()

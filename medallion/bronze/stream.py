@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from medallion.bronze.records import BronzeDecoder, rules_for
 from medallion.bronze.transforms import drop_duplicate_events
-from medallion.catalog import ERASURE_REGISTER, INGEST_DATA_LOSS
+from medallion.catalog import INGEST_DATA_LOSS
 from medallion.config import Config
 from medallion.errors import ConfigError
 from medallion.kafka.source import ARROW_SCHEMA as KAFKA_ARROW_SCHEMA
@@ -65,14 +65,21 @@ def native_options(cfg: Config) -> dict[str, str]:
     return options
 
 
-def checked_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
-    """The streaming plan up to foreachBatch: read and decode (parse, validate, scrub), drop duplicates."""
-    return decoded_stream(spark, cfg, pii_key).transform(drop_duplicate_events(cfg.ingest.dedup_watermark))
+def checked_stream(
+    spark: SparkSession, cfg: Config, pii_key: bytes, erased: frozenset[str] = frozenset()
+) -> DataFrame:
+    """The streaming plan up to foreachBatch: read and decode (parse, validate, scrub, drop the records
+    of ``erased`` people), drop duplicates."""
+    return decoded_stream(spark, cfg, pii_key, erased).transform(
+        drop_duplicate_events(cfg.ingest.dedup_watermark)
+    )
 
 
-def decoded_stream(spark: SparkSession, cfg: Config, pii_key: bytes) -> DataFrame:
+def decoded_stream(
+    spark: SparkSession, cfg: Config, pii_key: bytes, erased: frozenset[str] = frozenset()
+) -> DataFrame:
     """The configured source with Bronze's decoder: one decoded row per Kafka record (`DECODED_SCHEMA`)."""
-    decoder = BronzeDecoder(pii_key, rules_for(cfg), erasure_register=ERASURE_REGISTER.path(cfg))
+    decoder = BronzeDecoder(pii_key, rules_for(cfg), erased)
     if cfg.ingest.source == "native":
         return native_stream(spark, cfg, decoder)
     register(spark, BRONZE_SOURCE, decoder)

@@ -15,12 +15,17 @@ What is stored: HMAC-SHA256 values under the lake's PII key only, never a clear 
   holds none of the lake's keys of the person.
 
 One JSON file (`catalog.ERASURE_REGISTER`), replaced whole on each change (`lakefs.write_text`); the
-`forget` lock keeps two erasures from writing it at once. Bronze's workers read it once per task, so a
-running stream sees a new erasure from its next micro-batch on.
+`forget` lock keeps two erasures from writing it at once. Only the ingest's driver reads it (`snapshot`),
+never Spark's workers, which may have no access to the lake's storage from Python: the hashes travel
+to them inside the decoder. Before each micro-batch is written, the driver compares the register with
+the snapshot its query started from; when it changed, the batch is not written, and the query restarts
+from its checkpoint with the new hashes, so a running stream drops a newly erased person from the
+micro-batch being written on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -68,6 +73,15 @@ def load(path: str) -> Register:
     return Register(set(data.get("hashes", ())), list(data.get("requests", ())))
 
 
+def snapshot(path: str) -> tuple[str, frozenset[str]]:
+    """The register's hashes and its version, a digest that changes with any change ('' when there is
+    no register yet)."""
+    if not lakefs.exists(path):
+        return "", frozenset()
+    text = lakefs.read_text(path)
+    return hashlib.sha256(text.encode()).hexdigest(), frozenset(json.loads(text).get("hashes", ()))
+
+
 def add(path: str, hashes: Iterable[str], request: str, run_id: str) -> int:
     """Add ``hashes`` (and the request) to the register; how many hashes were new."""
     register = load(path)
@@ -102,7 +116,8 @@ def request_id(kind: str, value: str, keyed: Hmac) -> str:
 
 class Erasures:
     """Bronze's check: is this record about an erased person? Built per task from the register's
-    hashes; every hash it computes is memoized (ids and emails recur across a batch)."""
+    hashes (as the driver read them); every hash it computes is memoized (ids and emails recur across
+    a batch)."""
 
     def __init__(self, hashes: frozenset[str], pii_key: bytes) -> None:
         self.hashes = hashes
@@ -146,8 +161,3 @@ class Erasures:
             return True
         return any(self._phone(p) in self.hashes for p in PHONE_RE.findall(text))
 
-
-def load_erasures(path: str | None, pii_key: bytes) -> Erasures:
-    """The register at ``path`` as Bronze's check (an empty one when there is no path or no file)."""
-    hashes = frozenset(load(path).hashes) if path else frozenset()
-    return Erasures(hashes, pii_key)
