@@ -4,7 +4,7 @@ the log, the CLI's error line and the ledger.
 The rule, by name and by shape:
 
 - a member whose **name** says secret — ``password``, ``passwd``, ``pwd``, ``secret``, ``token``,
-  ``credential``, ``api_key``/``apikey``, ``access_key``, ``private_key``, ``jaas`` (Kafka's
+  ``credential``, ``api_key``/``apikey``, ``access_key``, ``private_key``, ``pii_key``, ``jaas`` (Kafka's
   ``sasl.password`` and ``sasl.jaas.config``, Spark's ``fs.s3a.secret.key`` and ``fs.s3a.access.key``,
   any ``*_token``) — has its whole value replaced by ``***``;
 - in any text, a URL's **userinfo** password (``redis://:pass@host``, ``postgres://u:pass@h``) and a
@@ -23,6 +23,7 @@ from typing import Any
 MASK = "***"
 _SECRET_WORDS = (
     r"pass(?:word|wd)?|pwd|secret|token|credential|api[_.-]?key|access[_.-]?key|private[_.-]?key|jaas"
+    r"|pii[_.-]?key"
 )
 _WORD_START = r"(?:^|(?<=[^A-Za-z0-9])|(?<=[a-z])(?=[A-Z]))"  # a name's start, a separator, or camelCase
 SECRET_NAME_RE = re.compile(rf"{_WORD_START}(?i:{_SECRET_WORDS})")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 import socket
 import sys
 from collections.abc import Iterator, Mapping
@@ -43,6 +42,7 @@ from medallion import RUN_ID_ENV, catalog
 from medallion.errors import exit_code
 from medallion.ledger import Ledger, RunRecord, new_run_id
 from medallion.locks import LockScope, hold
+from medallion.masking import MASK, is_secret_name, mask_secrets
 
 if TYPE_CHECKING:
     from medallion.config import Config
@@ -247,19 +247,10 @@ def _now() -> str:
 
 # --- who ran it, secrets masked --------------------------------------------------------------------
 
-MASK = "***"
-_SECRET_NAME = re.compile(r"pass(word)?|secret|token|credential|api[_-]?key|private|pii[_-]?key", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
-
 
 def mask_value(name: str, value: Any) -> str | None:
-    """An option's value as the ledger may keep it: masked when its name says secret, credentials cut
-    from URLs. The one hook for the secret masking of the logs and `config show` to take over."""
-    if value is None:
-        return None
-    if _SECRET_NAME.search(name):
-        return MASK
-    return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", str(value))
+    """An option's value as the ledger may keep it, by the one masking rule (`medallion.masking`)."""
+    return None if value is None else str(mask_secrets(str(value), name))
 
 
 def mask_options(options: Mapping[str, Any]) -> dict[str, str | None]:
@@ -280,7 +271,7 @@ def mask_argv(argv: list[str]) -> str:
             name, _, value = arg.partition("=")
             out.append(f"{name}={mask_value(name, value)}")
         else:
-            hide_next = arg.startswith("-") and bool(_SECRET_NAME.search(arg))
+            hide_next = arg.startswith("-") and is_secret_name(arg)
             out.append(arg if arg.startswith("-") else str(mask_value("", arg)))
     return " ".join(out)[:500]
 

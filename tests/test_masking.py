@@ -112,3 +112,17 @@ def test_the_ledger_records_no_secret(tmp_path: Path) -> None:
     for clear in CLEAR:
         assert clear not in text, clear
     assert json.loads(text)["inputs"]["options"]["sasl.password"] == MASK
+
+
+def test_the_ledger_masks_a_run_s_options_and_command_line_by_the_same_rule() -> None:
+    from medallion.stages import mask_argv, mask_options
+
+    argv = ["/venv/bin/medallion", "ingest", "--pii-key", "k-s3cret", "--redis-url=redis://:pw-s3cret@h:1/0"]
+    assert mask_argv(argv) == f"medallion ingest --pii-key {MASK} --redis-url=redis://:{MASK}@h:1/0"
+    options = {"sasl.password": "s3cret", "url": "redis://u:pw@h/0", "count": 3, "until": None}
+    assert mask_options(options) == {
+        "sasl.password": MASK,
+        "url": f"redis://u:{MASK}@h/0",
+        "count": "3",
+        "until": None,
+    }

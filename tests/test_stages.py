@@ -29,7 +29,7 @@ def test_the_envelope_records_who_options_outcome_exit_code_and_the_textfile(
     record = Ledger(cfg.lake.root).last(stages.SILVER.name)
     assert record is not None and record.run_id == run.run_id and record.exit_code == 0
     assert record.counts == {"input": 3, "output": 2, "dlq": 1}
-    assert record.inputs == {"start_date": "2026-11-01", "pii_key": "***", "url": "s3a://***@b/x"}
+    assert record.inputs == {"start_date": "2026-11-01", "pii_key": "***", "url": "s3a://me:***@b/x"}
     assert record.who["pid"] == os.getpid() and record.who["host"] and record.who["user"]
     assert record.who["command"] == "medallion silver --sasl-password *** --x=1"
     prom = (Path(catalog.METRICS.path(cfg)) / "medallion_silver.prom").read_text()

@@ -160,4 +160,3 @@ class Erasures:
         if "@" in text and any(self._email(e) in self.hashes for e in EMAIL_RE.findall(text)):
             return True
         return any(self._phone(p) in self.hashes for p in PHONE_RE.findall(text))
-
