@@ -33,11 +33,15 @@ def _log_wait(state: RetryCallState) -> None:
 
 
 def retry_transient(
-    attempts: int = 5, max_wait_s: float = 8.0, max_delay_s: float = 60.0
+    attempts: int = 5,
+    max_wait_s: float = 8.0,
+    max_delay_s: float = 60.0,
+    only: type[TransientError] = TransientError,
 ) -> Callable[[F], F]:
-    """Decorate a call that may raise TransientError: retry it, then re-raise the last error as it was."""
+    """Decorate a call that may raise TransientError (or only its subclass ``only``): retry it, then
+    re-raise the last error as it was."""
     return retry(  # type: ignore[return-value]
-        retry=retry_if_exception_type(TransientError),
+        retry=retry_if_exception_type(only),
         wait=wait_exponential(multiplier=0.5, max=max_wait_s),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_delay_s),
         before_sleep=_log_wait,

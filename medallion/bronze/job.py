@@ -33,10 +33,11 @@ from medallion.bronze.stream import checked_stream
 from medallion.bronze.writes import write_batch
 from medallion.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT
 from medallion.config import Config
-from medallion.errors import TerminalError
+from medallion.errors import MedallionError, TerminalError, TransientError
 from medallion.kafka.source import source_error
 from medallion.ledger import Ledger
 from medallion.maintenance import register
+from medallion.retry import retry_transient
 
 __all__ = ["BatchMetrics", "IngestResult", "checkpoint_path", "run"]
 
@@ -63,42 +64,43 @@ def run(
     claimed = threading.Event()
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
+
+    def one_query() -> bool:
+        """Run the query once: True when it ended (drained or stopped), False when the erasure register
+        changed under it (run again, from the checkpoint, with the new hashes)."""
+        version, erased = register.snapshot(register_path)
+
+        def process(batch: DataFrame, batch_id: int) -> None:
+            if register.snapshot(register_path)[0] != version:
+                raise RuntimeError(REGISTER_CHANGED)  # nothing written: replayed with the new hashes
+            if not claimed.is_set():  # once per run: the owner cannot change while this query runs
+                claim_bronze(cfg, batches.checkpoint_id)
+                claimed.set()
+            batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
+
+        writer = (
+            checked_stream(spark, cfg, pii_key, erased)
+            .writeStream.foreachBatch(process)
+            .option("checkpointLocation", INGEST_CHECKPOINT.path(cfg))
+        )
+        writer = (
+            writer.trigger(availableNow=True)
+            if once
+            else writer.trigger(processingTime=cfg.ingest.trigger_interval)
+        )
+        _remove_unfinished_writes(cfg)
+        failure = _until_done(writer.queryName(f"bronze_{cfg.kafka.topic}").start(), stop, batches)
+        if failure is None:
+            return True
+        if REGISTER_CHANGED in str(failure):
+            logger.info("the erasure register changed: the stream restarts from its checkpoint to apply it")
+            return False
+        raise query_error(cfg, failure)
+
+    restarting = retry_transient(attempts=5, max_wait_s=30.0, max_delay_s=600.0, only=SparkFault)(one_query)
     try:
-        while True:
-            version, erased = register.snapshot(register_path)
-
-            def process(batch: DataFrame, batch_id: int, version: str = version) -> None:
-                if register.snapshot(register_path)[0] != version:
-                    raise RuntimeError(REGISTER_CHANGED)  # nothing written: replayed with the new hashes
-                if not claimed.is_set():  # once per run: the owner cannot change while this query runs
-                    claim_bronze(cfg, batches.checkpoint_id)
-                    claimed.set()
-                batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
-
-            writer = (
-                checked_stream(spark, cfg, pii_key, erased)
-                .writeStream.foreachBatch(process)
-                .option("checkpointLocation", INGEST_CHECKPOINT.path(cfg))
-            )
-            writer = (
-                writer.trigger(availableNow=True)
-                if once
-                else writer.trigger(processingTime=cfg.ingest.trigger_interval)
-            )
-            _remove_unfinished_writes(cfg)
-            query = writer.queryName(f"bronze_{cfg.kafka.topic}").start()
-            failure = _until_done(query, stop, batches)
-            if failure is not None and REGISTER_CHANGED in str(failure):
-                logger.info(
-                    "the erasure register changed: the stream restarts from its checkpoint to apply it"
-                )
-                continue
-            if failure is not None:
-                # Our own errors (source, Bronze ownership) come back as text inside Spark's; recover them.
-                raise source_error(failure) or TerminalError(
-                    f"ingest of {cfg.kafka.topic} failed: {failure}"
-                ) from None
-            break
+        while not restarting():
+            pass
     finally:
         for sig, handler in restore.items():
             signal.signal(sig, handler)
@@ -107,6 +109,31 @@ def run(
 
 # What a micro-batch raises when the erasure register changed since its query started (`register`).
 REGISTER_CHANGED = "medallion: the erasure register changed since this query started"
+
+# Spark failures of the machine, not of the data: a Python worker that did not start in time (Spark waits
+# a fixed 10 s for it to connect back, which a loaded host can miss) or an executor lost. The query is
+# restarted from its checkpoint (the one retry policy), which replays the unfinished batch exactly once.
+TRANSIENT_SPARK_FAILURES = (
+    "Python worker failed to connect back",
+    "ExecutorLostFailure",
+)
+
+
+class SparkFault(TransientError):
+    """A micro-batch failed for the machine's sake (`TRANSIENT_SPARK_FAILURES`): the query is restarted."""
+
+
+def query_error(cfg: Config, failure: BaseException) -> MedallionError:
+    """What a failed query means: our own error recovered from Spark's text (source, Bronze ownership), a
+    transient fault of the machine (retried), or a terminal failure."""
+    found = source_error(failure)
+    if found is not None:
+        return found
+    text = str(failure)
+    transient = next((m for m in TRANSIENT_SPARK_FAILURES if m in text), None)
+    if transient is not None:
+        return SparkFault(f"ingest of {cfg.kafka.topic}: Spark failed a micro-batch ({transient})")
+    return TerminalError(f"ingest of {cfg.kafka.topic} failed: {failure}")
 
 
 def _until_done(query: Any, stop: threading.Event, batches: BatchLedger) -> BaseException | None:

@@ -127,3 +127,50 @@ def test_a_checkpoint_keeps_the_state_store_it_started_with(
     state = Path(job.checkpoint_path(cfg)) / "state"
     assert list(state.rglob("*.delta"))
     assert not list(state.rglob("*.changelog"))
+
+
+@pytest.mark.integration
+def test_a_micro_batch_lost_to_the_machine_is_replayed_once_by_a_restarted_query(
+    spark: Any, kafka_broker: Any, make_topic: Any, make_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load, Spark can fail a batch for the machine's sake (a Python worker that did not connect back
+    within Spark's fixed 10 s). The ingest restarts the query from its checkpoint: the batch is written
+    once, nothing is lost, and the run goes on. A failure of any other kind still stops it (exit 1)."""
+    from medallion.errors import TerminalError
+
+    topic = make_topic(partitions=1)
+    cfg = make_config(
+        **{
+            "kafka.bootstrap_servers": kafka_broker.bootstrap,
+            "kafka.topic": topic,
+            "ingest.max_offsets_per_trigger": 300,
+        }
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    produced = produce_events(cfg, count=900, seed=9, start_date=today - dt.timedelta(days=1), days=2)
+    write_batch, failed = job.write_batch, []
+
+    def flaky(batch: Any, batch_id: int, **kwargs: Any) -> Any:
+        if batch_id == 1 and not failed:
+            failed.append(batch_id)
+            raise RuntimeError("Python worker failed to connect back.")  # Spark's words for it
+        return write_batch(batch, batch_id, **kwargs)
+
+    monkeypatch.setattr(job, "write_batch", flaky)
+    ledger = Ledger(cfg.lake.root)
+    result = job.run(spark, cfg, pii_key=KEY, run_id="flaky", ledger=ledger, once=True)
+
+    assert failed == [1]
+    written = [b for b in result.batches if b.input]
+    assert [b.batch_id for b in written] == [0, 1, 2] and all(b.reconciled for b in written)
+    assert result.total("input") == produced.delivered
+    bronze = parquet(catalog.BRONZE.path(cfg)).to_pandas()
+    assert bronze["event_id"].is_unique and len(bronze) == result.total("bronze")
+
+    def broken(batch: Any, batch_id: int, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in a write")
+
+    monkeypatch.setattr(job, "write_batch", broken)
+    produce_events(cfg, count=10, seed=10, start_date=today, days=1)
+    with pytest.raises(TerminalError, match="a bug in a write"):
+        job.run(spark, cfg, pii_key=KEY, run_id="broken", ledger=ledger, once=True)
