@@ -78,12 +78,26 @@ def require_columns(df: DataFrame, required: tuple[str, ...], stage: str) -> Non
 
 
 def read_dates(
-    spark: SparkSession, path: str, date_column: str, start: dt.date, end: dt.date, what: str
+    spark: SparkSession,
+    path: str,
+    date_column: str,
+    start: dt.date,
+    end: dt.date,
+    what: str,
+    columns: Sequence[Column] = (),
 ) -> DataFrame:
-    """Rows of a date-partitioned table with ``start <= date_column <= end``; a clear error if absent."""
+    """Rows of a date-partitioned table with ``start <= date_column <= end``; a clear error if absent.
+
+    With the table's catalogue ``columns``, files are read as the catalogue declares them rather than as
+    one file says: files written before a column was widened (Silver's ``quantity``, once an int) or
+    added read as today's type (or null), so one stage reads across an upgrade. Partition columns are
+    found from the folders as before."""
     if not lakefs.exists(path):
         raise TerminalError(f"No {what} data at {path}. Run the stage that writes it first.")
-    df = spark.read.option("basePath", path).parquet(path)
+    reader = spark.read.option("basePath", path)
+    if columns:
+        reader = reader.schema(", ".join(f"`{c.name}` {c.type}" for c in columns))
+    df = reader.parquet(path)
     return df.where(F.col(date_column).between(F.lit(start), F.lit(end)))
 
 

@@ -75,7 +75,9 @@ def run(
     t0 = time.perf_counter()
     window_start = dates[0] - dt.timedelta(days=read_window_days(cfg, families) - 1)
     date_column = SILVER.date_column or ""
-    silver = read_dates(spark, SILVER.path(cfg), date_column, window_start, dates[-1], "Silver")
+    silver = read_dates(
+        spark, SILVER.path(cfg), date_column, window_start, dates[-1], "Silver", SILVER.columns
+    )
     inputs = GoldInputs(silver.persist(), calendar(spark, dates), cfg.gold)
     rows: dict[str, int] = {}
     try:

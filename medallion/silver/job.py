@@ -113,7 +113,7 @@ def _build(
 ) -> None:
     lookups = read_lookups(spark, cfg)
     column = BRONZE.date_column or ""
-    bronze = read_dates(spark, BRONZE.path(cfg), column, min(dates), max(dates), "Bronze")
+    bronze = read_dates(spark, BRONZE.path(cfg), column, min(dates), max(dates), "Bronze", BRONZE.columns)
     bronze = bronze.where(F.col(column).isin(dates))
     rows = candidates(bronze, lookups, ruleset, min(dates), max(dates)).persist()
     t0 = time.perf_counter()
