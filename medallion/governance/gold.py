@@ -25,7 +25,7 @@ from loguru import logger
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.config import Config
 from medallion.errors import TerminalError
 from medallion.features import FeatureFamily
@@ -36,7 +36,7 @@ from medallion.quality.results import QualityReport
 from medallion.quality.rules import rules_for
 from medallion.quality.validate import table_schema
 
-STAGE = "gold"
+STAGE = stages.GOLD.name
 
 
 class FeatureQualityFailed(TerminalError):

@@ -20,7 +20,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs
+from medallion import catalog, lakefs, stages
 from medallion.config import Config
 from medallion.errors import UsageError
 from medallion.features import family
@@ -33,7 +33,7 @@ from medallion.quality.results import QualityReport, RuleResult
 from medallion.quality.rules import RuleSet, rules_for
 
 LAYERS = ("bronze", "silver", "gold")
-STAGE = "validate"
+STAGE = stages.VALIDATE.name
 USER_TABLE = catalog.gold_table(USER_FEATURES.name).name  # what `covers_active_users` reconciles with Silver
 
 
