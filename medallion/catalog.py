@@ -376,6 +376,16 @@ ERASURE_REGISTER = Dataset(
     format="json",
 )
 
+COMPACTION_JOURNAL = Dataset(
+    name="ops.compaction_journal",
+    layer="ops",
+    location=("_state", "compaction"),
+    writer="compact",
+    description="One JSON file per unfinished `compact` run (`<run_id>.json`): the partition being rewritten, "
+    "its old files, the staged new ones; the next `compact` completes or rolls back what a crash left.",
+    format="json",
+)
+
 PII_DEV_KEY = Dataset(
     name="ops.pii_dev_key",
     layer="ops",
@@ -471,6 +481,7 @@ CATALOG = Catalog(
         BRONZE_OWNER,
         STATE,
         ERASURE_REGISTER,
+        COMPACTION_JOURNAL,
         PII_DEV_KEY,
         METRICS,
         LOCKS,

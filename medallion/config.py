@@ -407,8 +407,8 @@ class ContractConfig(Section):
 
 
 class MaintenanceConfig(Section):
-    """The lake over time: how long each dataset is kept (`medallion retention`, by its date partition)
-    and how `forget` meets a running ingest."""
+    """The lake over time: how long each dataset is kept (`medallion retention`, by its date partition),
+    how `forget` meets a running ingest, and the files `medallion compact` writes."""
 
     bronze_days: int = Field(
         30, ge=1, description="Bronze event dates (`dt`) kept, counted back from today (UTC)."
@@ -434,6 +434,19 @@ class MaintenanceConfig(Section):
         ge=0,
         description="How long `forget` waits for a running ingest's planned micro-batch before it searches "
         "the files written meanwhile (a batch planned later reads the erasure register itself).",
+    )
+    compact_target_mb: int = Field(
+        128,
+        ge=1,
+        description="The size `compact` aims at for each Parquet file it writes (MB on disk, snappy): a "
+        "partition of B bytes becomes ceil(B / this) files, and is left alone when it has no more files "
+        "than that already.",
+    )
+    compact_grace_hours: float = Field(
+        2.0,
+        ge=0,
+        description="`compact --layer bronze` takes only event hours that ended at least this long ago (UTC), "
+        "so it leaves the hours a running ingest is still filling to later runs.",
     )
 
 

@@ -9,6 +9,12 @@ The model (stages declare it in `medallion.stages`; `Stage.lock_scope` derives t
   or only adds files to. Shared locks coexist, an exclusive one excludes every other. So ingest, which
   adds new ``batch=`` partitions to Bronze, runs beside Silver, which reads Bronze; Gold cannot start
   while Silver replaces partitions (or the reverse), nor materialize while Gold rewrites its tables.
+- **Rewriters beside an appender**: a stage that rewrites what is already there while another only
+  adds new files (`compact`, `retention` and `forget` on Bronze and its DLQ, beside the ingest) takes a
+  shared lock on the dataset, so the appender runs on, and an exclusive one on the dataset's *readers*
+  lock (``<dataset>.readers.lock``), which every stage that reads the dataset holds shared: Silver does
+  not read Bronze while `compact` swaps its hour folders, and the ingest is not held up. An appender
+  (a stage that writes a dataset it does not read) takes no readers lock.
 - A reader of a stage's output therefore never sees a half-replaced partition: a replace (delete the
   old files, move the new ones in) happens only while no stage that reads the dataset runs. Readers
   outside the stages (a notebook, DuckDB) take no lock and can see a partition between the two steps.
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
     from medallion.config import Config
 
 DATASETS = "datasets"
+READERS = ".readers"  # ``datasets/<dataset>.readers.lock``: held shared by readers, exclusive by rewriters
 
 
 def lock_dir(cfg: Config) -> Path:
@@ -65,6 +72,8 @@ class LockScope:
     owner: str
     exclusive: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()
+    appends: tuple[str, ...] = ()  # of ``shared``, those it only adds files to (it does not read them)
+    rewrites: tuple[str, ...] = ()  # rewritten beside an appender: readers excluded, appenders not
 
 
 @contextmanager
@@ -86,13 +95,20 @@ def hold(cfg: Config, scope: LockScope) -> Iterator[None]:
                 f"nothing; the next one will go ahead once that one ends (lock: {own})."
             )
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({**_me(), "exclusive": scope.exclusive, "shared": scope.shared}).encode(), 0)
+        holds = {"exclusive": scope.exclusive, "shared": scope.shared, "rewrites": scope.rewrites}
+        os.pwrite(fd, json.dumps({**_me(), **holds}).encode(), 0)
         held.callback(os.ftruncate, fd, 0)
-        wanted = {name: False for name in scope.shared} | {name: True for name in scope.exclusive}
+        wanted = {name: False for name in (*scope.shared, *scope.rewrites)} | dict.fromkeys(
+            scope.exclusive, True
+        )
+        readers = {name for name in scope.shared if name not in scope.appends}
+        wanted |= {name + READERS: False for name in readers} | {
+            name + READERS: True for name in scope.rewrites
+        }
         for name in sorted(wanted):
             path = folder / DATASETS / f"{name}.lock"
             if held.enter_context(_locked(path, exclusive=wanted[name])) is None:
-                raise LockHeld(_conflict(folder, scope.owner, name, path))
+                raise LockHeld(_conflict(folder, scope.owner, name.removesuffix(READERS), path))
         yield
 
 
@@ -123,6 +139,8 @@ def _conflict(folder: Path, owner: str, dataset: str, path: Path) -> str:
         info = _holder(other) if _is_held(other) else {}
         if dataset in info.get("exclusive", ()):
             holders.append(f"being replaced by {other.stem} ({_describe(info)})")
+        elif dataset in info.get("rewrites", ()):
+            holders.append(f"being rewritten by {other.stem} ({_describe(info)})")
         elif dataset in info.get("shared", ()):
             holders.append(f"in use by {other.stem} ({_describe(info)})")
     who = "; ".join(holders) or "locked by another run"

@@ -32,7 +32,7 @@ import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -58,12 +58,27 @@ class Stage:
     writes: tuple[str, ...] = ()  # appended to, or written beside what is there (files with new names)
     replaces: tuple[str, ...] = ()  # partitions or files replaced in place: readers must wait
     records: bool = True  # False: the stage writes its own ledger records (ingest, one per micro-batch)
+    rewrites: tuple[str, ...] = ()  # rewritten in place beside a running appender (the ingest): readers wait
 
     @property
     def lock_scope(self) -> LockScope:
-        """Exclusive on what it replaces, shared on what it reads or appends to."""
-        shared = tuple(sorted((set(self.reads) | set(self.writes)) - set(self.replaces)))
-        return LockScope(self.name, exclusive=tuple(sorted(set(self.replaces))), shared=shared)
+        """Exclusive on what it replaces, shared on what it reads or appends to; what it rewrites beside
+        an appender excludes the readers only (`medallion.locks`)."""
+        rewrites = set(self.rewrites) - set(self.replaces)
+        shared = (set(self.reads) | set(self.writes)) - set(self.replaces) - rewrites
+        appends = set(self.writes) & shared - set(self.reads)
+        return LockScope(
+            self.name,
+            exclusive=tuple(sorted(set(self.replaces))),
+            shared=tuple(sorted(shared)),
+            appends=tuple(sorted(appends)),
+            rewrites=tuple(sorted(rewrites)),
+        )
+
+    @property
+    def datasets(self) -> set[str]:
+        """Every catalogue dataset it declares."""
+        return {*self.reads, *self.writes, *self.replaces, *self.rewrites}
 
     def __str__(self) -> str:
         return self.name
@@ -118,32 +133,34 @@ VALIDATE = Stage(
 )
 
 # Maintenance (`medallion.maintenance`): it rewrites Bronze's and its DLQ's files beside a running ingest
-# (which only adds batch folders), and locks out every stage that reads or replaces the rest.
+# (which only adds batch folders), so readers of those wait and the ingest does not, and locks out every
+# stage that reads or replaces the rest.
+_BESIDE_INGEST = (catalog.BRONZE.name, catalog.BRONZE_DLQ.name)
 _ERASED_FROM = (catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD, catalog.USERS.name, *_FEAST)
 FORGET = Stage(
     "forget",
     "One person erased from every layer, DLQ, lookup and the online store; their keyed hashes registered.",
-    writes=(
-        catalog.BRONZE.name,
-        catalog.BRONZE_DLQ.name,
-        catalog.ERASURE_REGISTER.name,
-        catalog.PRODUCE_DLQ.name,
-    ),
+    writes=(catalog.ERASURE_REGISTER.name, catalog.PRODUCE_DLQ.name),
+    rewrites=_BESIDE_INGEST,
     replaces=_ERASED_FROM,
 )
 RETENTION = Stage(
     "retention",
     "Whole date partitions past their age deleted (Bronze's committed batches only, beside the ingest).",
-    writes=(
-        catalog.BRONZE.name,
-        catalog.BRONZE_DLQ.name,
-        catalog.QUALITY_RESULTS.name,
-        catalog.FEATURE_DRIFT.name,
-    ),
+    writes=(catalog.QUALITY_RESULTS.name, catalog.FEATURE_DRIFT.name),
+    rewrites=_BESIDE_INGEST,
+    replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD),
+)
+COMPACT = Stage(
+    "compact",
+    "Closed partitions rewritten into fewer, larger files, the same rows (Bronze's committed batches only, "
+    "beside the ingest). A run locks only its layer's tables: `compact_stage(layer)`.",
+    writes=(catalog.COMPACTION_JOURNAL.name,),
+    rewrites=_BESIDE_INGEST,
     replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD),
 )
 
-MAINTENANCE = (FORGET, RETENTION)
+MAINTENANCE = (FORGET, RETENTION, COMPACT)
 """The stages that rewrite or delete what the other stages wrote."""
 
 STAGES: tuple[Stage, ...] = (
@@ -156,8 +173,21 @@ STAGES: tuple[Stage, ...] = (
     VALIDATE,
     FORGET,
     RETENTION,
+    COMPACT,
 )
 """Every stage, in pipeline order."""
+
+
+def compact_stage(datasets: tuple[str, ...]) -> Stage:
+    """`COMPACT` narrowed to the tables one run compacts (a Gold compaction does not hold Bronze's locks)."""
+    unknown = set(datasets) - COMPACT.datasets
+    if unknown:
+        raise KeyError(f"compact does not declare {sorted(unknown)}")
+    return replace(
+        COMPACT,
+        rewrites=tuple(d for d in COMPACT.rewrites if d in datasets),
+        replaces=tuple(d for d in COMPACT.replaces if d in datasets),
+    )
 
 
 def stage(name: str) -> Stage:

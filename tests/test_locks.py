@@ -110,9 +110,10 @@ def test_stages_that_replace_what_another_reads_exclude_each_other_and_ingest_ru
 def test_every_stage_declares_catalogue_datasets_and_only_ingest_keeps_its_own_records() -> None:
     known = {d.name for d in catalog.CATALOG}
     for s in stages.STAGES:
-        assert set(s.reads) | set(s.writes) | set(s.replaces) <= known, s.name
+        assert s.datasets <= known, s.name
         scope = s.lock_scope
         assert not set(scope.exclusive) & set(scope.shared), s.name
+        assert not set(scope.rewrites) & (set(scope.shared) | set(scope.exclusive)), s.name
     assert [s.name for s in stages.STAGES if not s.records] == ["ingest"]
     # Every dataset a stage replaces is one some catalogue entry says that stage writes (maintenance
     # rewrites what the others write).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from medallion.cli import (  # noqa: F401  (importing a module registers its command)
+    compact,
     config_cmd,
     contract,
     features,

@@ -65,6 +65,16 @@ def _open(path: str) -> pq.ParquetFile:
     return pq.ParquetFile(filesystem.open_input_file(inner))
 
 
+def parquet_file(path: str) -> pq.ParquetFile:
+    """One data file, opened (footer read; data read on demand)."""
+    return _open(path)
+
+
+def file_size(path: str) -> int:
+    filesystem, inner = lakefs.filesystem_and_path(path)
+    return int(filesystem.get_file_info(inner).size or 0)
+
+
 def read_columns(path: str, columns: list[str]) -> pa.Table:
     """Only ``columns`` of one data file (those it has), without its partition columns."""
     parquet = _open(path)

@@ -1,17 +1,22 @@
 """The maintenance operations as stage runs, inside the one envelope (`medallion.stages.run`): locks
-(`stages.FORGET` and `stages.RETENTION` declare what they touch), run id, ledger record with who ran it,
-metrics, exit code. An erasure is recorded by its request id, and its value is taken off the command
+(`stages.FORGET`, `stages.RETENTION` and `stages.COMPACT` declare what they touch), run id, ledger record
+with who ran it, metrics, exit code. An erasure is recorded by its request id, and its value is taken off the command
 line before anything records it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from typing import TYPE_CHECKING
 
 from medallion import stages
 from medallion.config import Config
 from medallion.maintenance.forget import ForgetResult
 from medallion.maintenance.retention import RetentionResult
+
+if TYPE_CHECKING:
+    from medallion.maintenance.compact import CompactResult
 
 ERASED_OPTIONS = ("--user-id", "--email", "--phone")
 HIDDEN = "<erased>"
@@ -30,6 +35,48 @@ def retention(cfg: Config, *, dry_run: bool = False) -> RetentionResult:
         run.metrics["by_dataset"] = {
             e.dataset: {"partitions": len(e.partitions), "rows": e.rows} for e in gone
         }
+    return result
+
+
+def compact(
+    cfg: Config,
+    layer: str,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    dry_run: bool = False,
+    exclusive: bool = False,
+) -> CompactResult:
+    """`medallion compact` as a stage run (see `medallion.maintenance.compact`), locking only the layer's
+    tables. Usage is checked first (layer, dates, whether the lake can swap atomically): nothing runs."""
+    from medallion.errors import UsageError
+    from medallion.maintenance.compact import compact as rewrite
+    from medallion.maintenance.compact import layer_datasets, swap_mode
+
+    datasets = layer_datasets(layer)
+    if (start is None) != (end is None):
+        raise UsageError(
+            "compact takes both --start-date and --end-date, or neither (every closed partition)."
+        )
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"--end-date {end} is before --start-date {start}: give the earlier date first.")
+    mode = swap_mode(cfg, exclusive=exclusive)
+    stage = stages.compact_stage(tuple(d.name for d in datasets))
+    with stages.run(
+        cfg, stage, layer=layer, start_date=start, end_date=end, dry_run=dry_run, exclusive=exclusive
+    ) as run:
+        result = rewrite(cfg, layer, run_id=run.run_id, start=start, end=end, dry_run=dry_run, mode=mode)
+        run.count(
+            partitions=len(result.compacted),
+            files_before=result.total("files_before"),
+            files_after=result.total("files_after"),
+            rows=result.total("rows"),
+            bytes_before=result.total("bytes_before"),
+            bytes_after=result.total("bytes_after"),
+        )
+        run.metrics.update(
+            mode=mode, already_compact=result.already, skipped=result.skipped, recovered=result.recovered
+        )
     return result
 
 

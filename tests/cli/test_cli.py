@@ -28,6 +28,7 @@ COMMANDS = [
     "report",
     "forget",
     "retention",
+    "compact",
 ]
 
 
@@ -139,6 +140,16 @@ USAGE_ERRORS = {
     "a share above 1": (["produce", "--bad-ratio", "2"], "--bad-ratio"),
     "a negative count": (["run", "--count", "-1"], "--count"),
     "forget, nobody": (["forget", "--dry-run"], "forget needs exactly one of --user-id, --email or --phone"),
+    "compact, unknown layer": (["compact", "--layer", "platinum"], "Unknown layer 'platinum' for compact"),
+    "compact, one date": (
+        ["compact", "--layer", "silver", "--start-date", "2026-01-01"],
+        "compact takes both --start-date and --end-date, or neither",
+    ),
+    "compact, end before start": (
+        ["compact", "--layer", "gold", "--start-date", "2026-01-05", "--end-date", "2026-01-01"],
+        "--end-date 2026-01-01 is before",
+    ),
+    "compact, no layer": (["compact"], "Missing option '--layer'"),
     "forget, two people": (
         ["forget", "--user-id", "u_1", "--email", "a@b.c"],
         "forget needs exactly one of --user-id, --email or --phone",
