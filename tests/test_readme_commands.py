@@ -264,19 +264,46 @@ def invocations(text: str) -> list[list[str]]:
     return found
 
 
+HELP_PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from medallion.cli.main import app
+calls = json.load(sys.stdin)
+out = [[r.exit_code, r.output] for r in (CliRunner().invoke(app, [*args, "--help"]) for args in calls)]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def help_of() -> dict[str, tuple[int, str]]:
+    """`medallion <args> --help` of every invocation the README shows, in one process of its own (the
+    CLI's callback sets the log format and the environment for the rest of the process it runs in)."""
+    calls = sorted({shlex.join(c) for line in LINES for c in invocations(line.text) if c})
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE],
+        input=json.dumps([shlex.split(c) for c in calls]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MEDALLION")}
+        | {"MEDALLION_CONFIG_DIR": str(CONFIG_DIR), "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr
+    return {call: (code, output) for call, (code, output) in zip(calls, json.loads(done.stdout), strict=True)}
+
+
 @pytest.mark.parametrize("line", [line for line in LINES if "medallion " in line.text], ids=str)
-def test_every_medallion_line_names_real_commands_and_options(line: Line) -> None:
+def test_every_medallion_line_names_real_commands_and_options(
+    line: Line, help_of: dict[str, tuple[int, str]]
+) -> None:
     """Click parses every option before it acts on `--help`: an unknown command or option is exit 2."""
-    from typer.testing import CliRunner
-
-    from medallion.cli.main import app
-
     calls = [c for c in invocations(line.text) if c]
     assert calls, line
     for args in calls:
-        result = CliRunner().invoke(app, [*args, "--help"], env={"MEDALLION_CONFIG_DIR": str(CONFIG_DIR)})
-        assert result.exit_code == 0, f"{line}: medallion {shlex.join(args)}: {result.output}"
-        assert "Usage:" in result.output
+        code, output = help_of[shlex.join(args)]
+        assert code == 0, f"{line}: medallion {shlex.join(args)}: {output}"
+        assert "Usage:" in output
 
 
 # Read by medallion's config (config/*.yaml) or a library it names in the README.
