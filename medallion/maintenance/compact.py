@@ -191,10 +191,14 @@ def plan(
     for folder, label, values in _leaves(dataset, cfg, start, end):
         into = ""
         if dataset is BRONZE:
-            batches = [int(b) for b in lakefs.list_partitions(folder, BATCH) if b.isdigit()]
+            names = [b for b in lakefs.list_partitions(folder, BATCH) if b.isdigit()]
+            batches = [int(b) for b in names]
             hour = dt.datetime.fromisoformat(values[catalog.DT]).replace(tzinfo=dt.UTC)
             ended = hour + dt.timedelta(hours=int(values[catalog.HR]) + 1)
             if not batches:
+                continue
+            if len(batches) == 1:  # one batch wrote it (Spark: one file per hour and batch), or compact did
+                result.already += 1
                 continue
             if max(batches) > committed:
                 _skip(result, "a batch the ingest has not committed")
@@ -202,13 +206,13 @@ def plan(
             if ended + grace > now:
                 _skip(result, "an hour within maintenance.compact_grace_hours")
                 continue
-            into = f"{BATCH}={max(batches)}"
+            into = f"{BATCH}={max(names, key=int)}"
         elif dataset is BRONZE_DLQ and int(values[BATCH]) > committed:
             _skip(result, "a batch the ingest has not committed")
             continue
         found = files.data_files(folder)
         if dataset is BRONZE:  # only the batch folders judged above: one the ingest adds meanwhile stays out
-            taken = {f"{BATCH}={b}" for b in batches}
+            taken = {f"{BATCH}={b}" for b in names}
             found = [f for f in found if f.path[len(folder) :].strip("/").split("/")[0] in taken]
         if not found:
             continue
