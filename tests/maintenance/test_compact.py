@@ -288,7 +288,7 @@ def test_a_batch_the_ingest_adds_to_an_hour_being_swapped_stays(
     assert sum(after.values()) == sum(before.values()) + 5 and not before - after
 
 
-def test_usage_errors_and_locks(make_config: Callable[..., Any]) -> None:
+def test_usage_errors_and_locks(make_config: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from medallion import stages
 
     cfg = make_config()
@@ -300,6 +300,11 @@ def test_usage_errors_and_locks(make_config: Callable[..., Any]) -> None:
     with pytest.raises(UsageError, match="--exclusive"):
         compact.swap_mode(remote, exclusive=False)
     assert compact.swap_mode(remote, exclusive=True) == swap.MOVE
+    assert compact.swap_mode(cfg, exclusive=False) == swap.EXCHANGE  # this machine's kernel and disk
+    monkeypatch.setattr(swap, "exchange_works", lambda folder: False)  # as on a filesystem without it
+    with pytest.raises(UsageError, match=r"cannot exchange two folders atomically \(renameat2\)"):
+        compact.swap_mode(cfg, exclusive=False)
+    monkeypatch.undo()
     # Compacting Bronze keeps Silver (a reader) out and lets the ingest (an appender) run beside it.
     bronze = stages.compact_stage((catalog.BRONZE.name,))
     with stages.run(cfg, bronze):
