@@ -162,8 +162,8 @@ def main() -> None:
         idle_s = time.perf_counter() - t
         hours = idle.already + sum(idle.skipped.values())
         print(
-            f"nothing left to do: {idle_s:.2f}s to list {hours} hour folders "
-            f"({1000 * idle_s / max(hours, 1):.1f} ms per hour of history)"
+            f"nothing left to do: {idle_s:.3f}s to list {hours} hour folders "
+            f"({1000 * idle_s / max(hours, 1):.2f} ms per hour of history)"
         )
         print(f"load average after: {os.getloadavg()}")
     finally:
