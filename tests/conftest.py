@@ -13,6 +13,17 @@ from medallion.config import Config, load_config
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
 
+
+def config_dir_of(cfg: Config, folder: Path) -> Path:
+    """A config folder whose base.yaml is ``cfg`` whole: for a command run in-process (``run_app``) on a
+    test's config, as a user passes ``--config-dir``."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    return folder
+
+
 pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.redis",

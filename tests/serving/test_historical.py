@@ -152,8 +152,8 @@ def test_columns_are_checked_against_the_views_asked_for(gold: tuple[Config, dic
 def test_the_cli_writes_the_training_set_as_parquet(
     gold: tuple[Config, dict[str, list[Row]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from medallion.cli.app import STATE
     from medallion.cli.main import run_app
+    from tests.conftest import config_dir_of
 
     cfg, rows = gold
     row = next(r for r in rows["user_features"] if r["events_1d"] is not None)
@@ -161,10 +161,19 @@ def test_the_cli_writes_the_training_set_as_parquet(
     pd.DataFrame(
         {"user_id": [row["user_id"]], "event_timestamp": [row["event_timestamp"].isoformat()]}
     ).to_csv(entities, index=False)
-    monkeypatch.setattr(STATE, "_config", cfg)
+    folder = config_dir_of(cfg, tmp_path / "config")
     out = tmp_path / "train.parquet"
     code = run_app(
-        ["features", "historical", "--entities", str(entities), "--out", str(out)]
+        [
+            "--config-dir",
+            str(folder),
+            "features",
+            "historical",
+            "--entities",
+            str(entities),
+            "--out",
+            str(out),
+        ]
         + ["--feature", "user_features:events_1d", "--feature", "user_features:revenue_7d"]
     )
     assert code == 0

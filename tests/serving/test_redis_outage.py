@@ -141,14 +141,14 @@ def test_the_cli_exits_1_with_the_message_when_redis_is_down(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from medallion.cli.app import STATE
     from medallion.cli.main import run_app
+    from tests.conftest import config_dir_of
 
     cfg, _ = lake_config
-    monkeypatch.setattr(STATE, "_config", cfg)
+    folder = config_dir_of(cfg, Path(cfg.lake.root).parent / "config")
     own_redis.stop()
 
-    assert run_app(["materialize"]) == 1
+    assert run_app(["--config-dir", str(folder), "materialize"]) == 1
 
     err = capsys.readouterr().err
     assert (
