@@ -163,19 +163,9 @@ def test_the_cli_writes_the_training_set_as_parquet(
     ).to_csv(entities, index=False)
     folder = config_dir_of(cfg, tmp_path / "config")
     out = tmp_path / "train.parquet"
-    code = run_app(
-        [
-            "--config-dir",
-            str(folder),
-            "features",
-            "historical",
-            "--entities",
-            str(entities),
-            "--out",
-            str(out),
-        ]
-        + ["--feature", "user_features:events_1d", "--feature", "user_features:revenue_7d"]
-    )
+    command = ["features", "historical", "--entities", str(entities), "--out", str(out)]
+    features = ["--feature", "user_features:events_1d", "--feature", "user_features:revenue_7d"]
+    code = run_app(["--config-dir", str(folder), *command, *features])
     assert code == 0
     frame = pd.read_parquet(out)
     assert frame.columns.tolist() == ["user_id", "event_timestamp", "events_1d", "revenue_7d"]
