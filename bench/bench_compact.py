@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from medallion import catalog
-from medallion.config import Config, load_config
+from medallion.core import catalog
+from medallion.core.config import Config, load_config
 from medallion.maintenance import jobs
 from medallion.maintenance.files import data_files
 

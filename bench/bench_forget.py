@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from medallion import catalog
-from medallion.config import load_config
+from medallion.core import catalog
+from medallion.core.config import load_config
 from medallion.maintenance import files
 from medallion.maintenance.forget import find_and_remove, resolve, seeds
 from medallion.pii.scrub import Hmac

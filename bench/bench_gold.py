@@ -32,9 +32,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from medallion import catalog, stages
-from medallion.config import load_config
-from medallion.contract import EVENT_TYPES
+from medallion.core import catalog, stages
+from medallion.core.config import load_config
+from medallion.core.contract import EVENT_TYPES
 from medallion.features import FAMILIES
 from medallion.features.user import USER_FEATURES
 from tests.stage_runs import run_job
@@ -210,9 +210,9 @@ def main() -> None:
         write_silver(silver, args.events, args.users, args.items, args.seed)
         print(f"Silver: {args.events:,} events over {DAYS} days written in {time.perf_counter() - t:.1f} s")
 
+    from medallion.core.ledger import Ledger
+    from medallion.engines.spark import get_spark
     from medallion.gold import job
-    from medallion.ledger import Ledger
-    from medallion.spark import get_spark
 
     spark = get_spark(cfg)
     spark.range(1).count()  # the session's start is not Gold's time
@@ -244,9 +244,9 @@ def main() -> None:
 
     # The same features without the run's governance (quality checks, schema registry, drift): Silver read,
     # the builder, the Parquet write.
+    from medallion.core.lake import read_dates, write_partitions
     from medallion.gold.families import BUILDERS
     from medallion.gold.transforms import GoldInputs, feature_dates
-    from medallion.lake import read_dates, write_partitions
 
     t = time.perf_counter()
     window = read_dates(spark, silver, catalog.EVENT_DATE, first - dt.timedelta(days=29), last, "Silver")

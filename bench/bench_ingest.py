@@ -22,7 +22,7 @@ Then, on that same topic:
   reads the topic from its start to its end, collects key, value, topic, partition, offset and timestamp
   column-wise, and writes a Parquet file (pyarrow, snappy) every ``--max-offsets`` records. No parsing,
   no validation, no PII work.
-- **medallion**: `medallion.pipeline.ingest(cfg, once=True)`: the job `medallion ingest --once` runs (the
+- **medallion**: `medallion.operations.pipeline.ingest(cfg, once=True)`: the job `medallion ingest --once` runs (the
   Python Kafka source, parse, contract rules, dedup, PII scrubbing, Bronze + DLQ writes, checkpoint,
   ledger), with ``maxOffsetsPerTrigger = --max-offsets`` and the configuration's other defaults
   (``local[--cores]``, whatever ``config/`` says). Its figure is the **steady state**: the records of every
@@ -70,9 +70,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from confluent_kafka import Consumer, TopicPartition
 
-from medallion.config import Config, load_config
-from medallion.embedded import find_free_port, start_broker, stop_broker
-from medallion.kafka.admin import LIBRDKAFKA_LOGGER, end_offsets
+from medallion.core.config import Config, load_config
+from medallion.engines.embedded import find_free_port, start_broker, stop_broker
+from medallion.engines.kafka.admin import LIBRDKAFKA_LOGGER, end_offsets
 from medallion.produce.producer import produce_events
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def decoder_rate(bootstrap: str, topic: str, records: int, compare: str | None) 
     """µs per record of Bronze's decoder on the topic's first ``records`` (spread over its partitions), as
     the source's reader hands them over (Arrow batches), on one core: a cold pass, then a warm one."""
     from medallion.bronze.records import BronzeDecoder
-    from medallion.kafka.source import OffsetRange, SourceOptions, read_range
+    from medallion.engines.kafka.source import OffsetRange, SourceOptions, read_range
 
     opts = SourceOptions.parse({"kafka.bootstrap.servers": bootstrap, "subscribe": topic})
     ends = end_offsets(bootstrap, topic)
@@ -306,8 +306,8 @@ class Watch:
 
 def run_ingest(cfg: Config) -> tuple[Watch, float, float, Any]:
     """Start Spark (timed apart), then run the ingest job to the end of the topic while watching it."""
-    from medallion import pipeline
-    from medallion.spark import get_spark
+    from medallion.engines.spark import get_spark
+    from medallion.operations import pipeline
 
     watch = Watch(query=f"bronze_{cfg.kafka.topic}")
     sampler = threading.Thread(target=watch.sample_forever, daemon=True)
@@ -348,8 +348,8 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     the last is its caching, counting and the two partitioned writes.
     """
     from medallion.bronze.stream import checked_stream, decoded_stream, source_options
-    from medallion.kafka.source import register
-    from medallion.spark import get_spark
+    from medallion.engines.kafka.source import register
+    from medallion.engines.spark import get_spark
 
     spark = get_spark(cfg)
     register(spark)  # the plain source (``medallion_kafka``), beside the job's decoding one

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion.config import Config, load_config
+from medallion.core.config import Config, load_config
 from medallion.features import USER, Feature, FeatureFamily
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -110,7 +110,7 @@ OUR_SERVER = """
 import sys
 sys.path.insert(0, {bench!r})
 from bench_materialize import bench_family
-from medallion.config import load_config
+from medallion.core.config import load_config
 from medallion.serving.server import FeatureServer
 cfg = load_config("local", {config!r}, {overrides!r}, environ={{}})
 FeatureServer(cfg, port={port}, families=[bench_family(50)]).serve_forever()

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from medallion.config import Config, load_config
-from medallion.embedded import find_free_port, start_broker, stop_broker
-from medallion.kafka.admin import LIBRDKAFKA_LOGGER, ensure_topics
+from medallion.core.config import Config, load_config
+from medallion.engines.embedded import find_free_port, start_broker, stop_broker
+from medallion.engines.kafka.admin import LIBRDKAFKA_LOGGER, ensure_topics
 from medallion.produce.generator import EventStream
 from medallion.produce.lookups import build_world
 from medallion.produce.producer import GUARANTEES, PRODUCER_SETTINGS, produce_events, time_range

@@ -29,12 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medallion import (
-    catalog,  # noqa: E402
-    stages,
-)
-from medallion.config import load_config  # noqa: E402
-from medallion.ledger import Ledger  # noqa: E402
+from medallion.core import catalog, stages  # noqa: E402
+from medallion.core.config import load_config  # noqa: E402
+from medallion.core.ledger import Ledger  # noqa: E402
 from tests.stage_runs import run_job
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -57,7 +54,7 @@ def generate_bronze(spark: Any, cfg: Any, n: int) -> None:
     """``n`` Bronze events over DAYS days, written as ingest writes them (dt/hr/batch)."""
     from pyspark.sql import functions as F
 
-    from medallion.lake import spark_schema
+    from medallion.core.lake import spark_schema
     from medallion.produce.lookups import write_lookups
 
     write_lookups(cfg, seed=1, users=USERS, items=ITEMS, as_of=FIRST_DAY)
@@ -175,7 +172,7 @@ def main() -> None:
 
     from loguru import logger
 
-    from medallion.spark import get_spark
+    from medallion.engines.spark import get_spark
 
     logger.remove()
     root = Path(tempfile.mkdtemp(prefix="bench-silver-"))

@@ -37,11 +37,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion.catalog import BRONZE
-from medallion.config import Config, load_config
-from medallion.ledger import Ledger, RunRecord
+from medallion.core.catalog import BRONZE
+from medallion.core.config import Config, load_config
+from medallion.core.ledger import Ledger, RunRecord
+from medallion.operations.status import STAGES
 from medallion.silver.plan import plan
-from medallion.status import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 TOPIC = "user_events"

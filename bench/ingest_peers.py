@@ -152,7 +152,7 @@ def expression_rules() -> Any:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from medallion import contract
+    from medallion.core import contract
 
     schema = contract.EVENT_SCHEMA
     spark_schema = read_schema(schema)
@@ -250,10 +250,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from bench.bench_ingest import baseline
-    from medallion.config import load_config
-    from medallion.embedded import find_free_port, start_broker, stop_broker
+    from medallion.core.config import load_config
+    from medallion.engines.embedded import find_free_port, start_broker, stop_broker
+    from medallion.engines.spark import get_spark
     from medallion.produce.producer import produce_events
-    from medallion.spark import get_spark
 
     jars = sorted(str(p) for p in (REPO / "tests" / "jvm" / "lib" / "spark-kafka").glob("*.jar"))
     if not jars:

@@ -41,9 +41,9 @@ sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
 
-from medallion.config import Config, load_config  # noqa: E402
-from medallion.embedded import find_free_port, start_broker, stop_broker  # noqa: E402
-from medallion.kafka.admin import end_offsets  # noqa: E402
+from medallion.core.config import Config, load_config  # noqa: E402
+from medallion.engines.embedded import find_free_port, start_broker, stop_broker  # noqa: E402
+from medallion.engines.kafka.admin import end_offsets  # noqa: E402
 
 SOAK_PII_KEY = "soak-ingest-not-a-secret-key"
 
@@ -226,9 +226,9 @@ def main() -> int:
 
 def soak(cfg: Config, args: Any, seconds: int) -> int:
     from medallion.bronze import job
-    from medallion.ledger import Ledger
+    from medallion.core.ledger import Ledger
+    from medallion.engines.spark import get_spark
     from medallion.pii.keys import pii_key
-    from medallion.spark import get_spark
 
     print(
         f"soak: {args.rate:,} events/s for {args.minutes:g} min into {cfg.kafka.topic} ({args.partitions} "

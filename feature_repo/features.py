@@ -15,7 +15,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from medallion.config import Config, load_config
+from medallion.core.config import Config, load_config
 from medallion.serving.definitions import definitions
 from medallion.serving.store import feast_paths
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from medallion.config import Config, load_config
+from medallion.core.config import Config, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
@@ -42,7 +42,7 @@ def spark_config() -> Config:
 
 @pytest.fixture(scope="session")
 def spark(spark_config: Config) -> Iterator[Any]:
-    from medallion.spark import get_spark
+    from medallion.engines.spark import get_spark
 
     session = get_spark(spark_config)
     yield session

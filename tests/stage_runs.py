@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from medallion import stages
-from medallion.ledger import Ledger
+from medallion.core import stages
+from medallion.core.ledger import Ledger
 
 T = TypeVar("T")
 

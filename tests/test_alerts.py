@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from medallion import pipeline, report
-from medallion import status as status_module
-from medallion.alerts import evaluate
-from medallion.config import AlertsConfig
-from medallion.errors import MedallionError
-from medallion.ledger import Ledger, RunRecord
-from medallion.status_model import Broker, Kafka, RunSummary, Status, TableStatus
+from medallion.core.config import AlertsConfig
+from medallion.core.errors import MedallionError
+from medallion.core.ledger import Ledger, RunRecord
+from medallion.core.status_model import Broker, Kafka, RunSummary, Status, TableStatus
+from medallion.operations import pipeline, report
+from medallion.operations import status as status_module
+from medallion.operations.alerts import evaluate
 
 LIMITS = AlertsConfig()  # type: ignore[call-arg]
 

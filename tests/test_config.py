@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from medallion.config import load_config, reference_markdown
-from medallion.errors import ConfigError
+from medallion.core.config import load_config, reference_markdown
+from medallion.core.errors import ConfigError
 from tests.conftest import CONFIG_DIR
 
 

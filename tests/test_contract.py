@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from medallion import contract
-from medallion.contract import (
+from medallion.core import contract
+from medallion.core.contract import (
     COMMERCE_EVENT_TYPES,
     CURRENCIES,
     EVENT_SCHEMA,

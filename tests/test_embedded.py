@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from medallion.embedded import (
+from medallion.core.errors import ConfigError
+from medallion.engines.embedded import (
     PID_FILE,
     broker_binary,
     broker_status,
@@ -21,7 +22,6 @@ from medallion.embedded import (
     start_broker,
     stop_broker,
 )
-from medallion.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Reading a date range of a lake table as the catalogue declares it (`medallion.lake.read_dates`)."""
+"""Reading a date range of a lake table as the catalogue declares it (`medallion.core.lake.read_dates`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog
-from medallion.lake import read_dates
+from medallion.core import catalog
+from medallion.core.lake import read_dates
 
 
 def test_files_written_before_a_column_was_widened_read_as_the_catalogue_declares(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medallion import lakefs
+from medallion.core import lakefs
 
 
 def test_write_text_creates_the_folders_and_replaces_whole(tmp_path: Path) -> None:

@@ -49,9 +49,20 @@ that is gone (so the list only shrinks)."""
 KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
+FOLDERS: dict[str, tuple[str, ...]] = {
+    "core": ("base", "core"),
+    "engines": ("engines",),
+    "operations": ("operations",),
+}
+"""The folders that group a layer's modules (a stage is a folder of its own), and the layers each may hold."""
+
+
 def part_of(module: str) -> str:
-    """``medallion.silver.job`` → ``silver``; ``medallion`` → ``__init__``."""
+    """``medallion.silver.job`` → ``silver``; ``medallion.core.config`` → ``config``; ``medallion`` →
+    ``__init__``; a grouping folder itself (``medallion.core``) → its name."""
     parts = module.split(".")
+    if len(parts) > 2 and parts[1] in FOLDERS:
+        return parts[2]
     return parts[1] if len(parts) > 1 else "__init__"
 
 
@@ -120,12 +131,36 @@ def cycles(graph: dict[str, dict[str, list[str]]]) -> set[frozenset[str]]:
     return found
 
 
-def test_every_part_of_the_package_has_a_layer() -> None:
-    parts = {p.stem for p in PACKAGE.glob("*.py")} | {
-        p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+def _parts(folder: Path) -> set[str]:
+    return {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()
     }
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    parts = (_parts(PACKAGE) - set(FOLDERS)) | {"__init__"}
+    for folder in FOLDERS:
+        parts |= _parts(PACKAGE / folder)
     unplaced = sorted(parts - set(LAYER_OF))
     assert not unplaced, f"place {unplaced} in a layer of tests/test_layers.py (and docs/architecture.md)"
+
+
+def test_each_folder_holds_its_layers_and_the_top_no_loose_module() -> None:
+    """The folders show the layers: core/ holds base and core, engines/ the engines, operations/ what runs
+    and watches the stages; a stage is a folder at the top; no module sits loose at the top."""
+    misplaced = {
+        f"{folder}/{part}": LAYER_OF.get(part)
+        for folder, layers in FOLDERS.items()
+        for part in _parts(PACKAGE / folder)
+        if LAYER_OF.get(part) not in layers
+    }
+    assert not misplaced, f"in the wrong folder for their layer: {misplaced}"
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    assert not loose, f"move {loose} into the folder of its layer"
+    for part in _parts(PACKAGE) - set(FOLDERS) - {"cli"}:
+        assert LAYER_OF[part] in ("base", "core", "stages"), (
+            f"{part}: a {LAYER_OF[part]} part belongs in its folder"
+        )
 
 
 def test_no_part_imports_a_layer_above_its_own() -> None:
@@ -162,3 +197,68 @@ def test_the_checks_find_a_planted_upward_import_and_cycle(tmp_path: Path) -> No
     graph = import_graph(package)
     assert set(upward(graph)) == {("catalog", "silver")}
     assert cycles(graph) == {frozenset({"catalog", "silver"})}
+
+
+def test_the_paths_from_before_the_folders_name_the_same_modules() -> None:
+    """``medallion.config`` and the like (users' scripts, the feature repository's README before the
+    regroup) still import, as the one module the new path names: no second copy with its own state."""
+    import importlib
+
+    for folder in FOLDERS:
+        for part in sorted(_parts(PACKAGE / folder)):
+            old = importlib.import_module(f"medallion.{part}")
+            new = importlib.import_module(f"medallion.{folder}.{part}")
+            assert old is new, part
+            assert new.__spec__ is not None and new.__spec__.name == f"medallion.{folder}.{part}"
+    source = importlib.import_module("medallion.kafka.source")
+    assert source is importlib.import_module("medallion.engines.kafka.source")
+
+
+def unexplained_imports_inside_functions(package: Path = PACKAGE) -> list[str]:
+    """``file:line`` of each run of imports inside a function whose line above holds no ``# lazy:`` reason.
+    An import belongs at the top of its module; inside a function only where a heavy module must stay out
+    of a start-up (`--help`, `status`, an online lookup), and then it says so."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                for block in (getattr(node, f, None) for f in ("body", "orelse", "finalbody")):
+                    previous: ast.stmt | None = None
+                    for stmt in block if isinstance(block, list) else []:
+                        is_import = isinstance(stmt, ast.Import | ast.ImportFrom)
+                        starts_run = is_import and not isinstance(previous, ast.Import | ast.ImportFrom)
+                        if starts_run and "# lazy: " not in lines[stmt.lineno - 2]:
+                            found.append(f"{path.relative_to(package.parent)}:{stmt.lineno}")
+                        previous = stmt
+    return sorted(set(found))
+
+
+def test_every_import_inside_a_function_says_why_it_is_there() -> None:
+    assert unexplained_imports_inside_functions() == []
+
+
+def test_the_reason_check_finds_an_unexplained_import(tmp_path: Path) -> None:
+    package = tmp_path / "medallion"
+    package.mkdir()
+    (package / "a.py").write_text(
+        "def f():\n    # lazy: heavy\n    import json\n    import re\n\ndef g():\n    x = 1\n    import csv\n"
+    )
+    assert unexplained_imports_inside_functions(package) == ["medallion/a.py:8"]
+
+
+LONG_MODULE = 400
+
+
+def test_a_long_module_says_why_it_is_one() -> None:
+    """A module over ~400 lines is split, or its docstring says why it is one (``Why one module:``)."""
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > LONG_MODULE and "Why one module: " not in (
+            ast.get_docstring(ast.parse(text)) or ""
+        ):
+            unexplained.append(f"{path.relative_to(PACKAGE.parent)} ({len(text.splitlines())} lines)")
+    assert unexplained == []

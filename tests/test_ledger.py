@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from medallion import lakefs
-from medallion.ledger import Ledger, RunRecord, record_location
+from medallion.core import lakefs
+from medallion.core.ledger import Ledger, RunRecord, record_location
 
 T0 = dt.datetime(2026, 1, 5, 22, 0, tzinfo=dt.UTC)
 
@@ -263,7 +263,7 @@ def test_a_reader_never_sees_a_record_half_rewritten(lake: Path) -> None:
 
 KILLED_WRITER = """
 import datetime as dt, sys
-from medallion.ledger import Ledger, RunRecord
+from medallion.core.ledger import Ledger, RunRecord
 ledger, i = Ledger(sys.argv[1]), 0
 print("ready", flush=True)
 while True:

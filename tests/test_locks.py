@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, stages
-from medallion.errors import LockHeld
-from medallion.locks import LockScope, hold, lock_dir
+from medallion.core import catalog, stages
+from medallion.core.errors import LockHeld
+from medallion.core.locks import LockScope, hold, lock_dir
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
-from medallion import stages
-from medallion.config import load_config
-from medallion.locks import hold
+from medallion.core import stages
+from medallion.core.config import load_config
+from medallion.core.locks import hold
 cfg = load_config("local", sys.argv[1], {"lake.root": sys.argv[2]}, environ={})
 with hold(cfg, stages.stage(sys.argv[3]).lock_scope):
     print("held", flush=True)
@@ -147,9 +147,9 @@ def test_an_overlapping_cron_run_exits_75_with_one_line(make_config: Any, lake: 
 WRITER = """
 import sys, time
 from pathlib import Path
-from medallion.config import load_config
-from medallion.errors import LockHeld
-from medallion.locks import LockScope, hold
+from medallion.core.config import load_config
+from medallion.core.errors import LockHeld
+from medallion.core.locks import LockScope, hold
 cfg = load_config("local", sys.argv[1], {"lake.root": sys.argv[2]}, environ={})
 part, files = Path(sys.argv[3]), int(sys.argv[4])
 scope = LockScope("writer", exclusive=("table",))

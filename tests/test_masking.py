@@ -1,5 +1,5 @@
 """Secrets never printed: `medallion config`, the log at every level (tracebacks included), the CLI's
-error line and the ledger mask them, by one rule (`medallion.masking`), each kind tried."""
+error line and the ledger mask them, by one rule (`medallion.core.masking`), each kind tried."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medallion.ledger import Ledger, RunRecord, new_run_id
-from medallion.masking import MASK, mask_secrets, mask_text
+from medallion.core.ledger import Ledger, RunRecord, new_run_id
+from medallion.core.masking import MASK, mask_secrets, mask_text
 from tests.conftest import REPO
 
 CONFIG_DIR = REPO / "config"
@@ -115,7 +115,7 @@ def test_the_ledger_records_no_secret(tmp_path: Path) -> None:
 
 
 def test_the_ledger_masks_a_run_s_options_and_command_line_by_the_same_rule() -> None:
-    from medallion.stages import mask_argv, mask_options
+    from medallion.core.stages import mask_argv, mask_options
 
     argv = ["/venv/bin/medallion", "ingest", "--pii-key", "k-s3cret", "--redis-url=redis://:pw-s3cret@h:1/0"]
     assert mask_argv(argv) == f"medallion ingest --pii-key {MASK} --redis-url=redis://:{MASK}@h:1/0"

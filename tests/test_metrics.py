@@ -7,9 +7,17 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from medallion import metrics
-from medallion.ledger import RunRecord
-from medallion.status_model import Alert, Broker, Kafka, PartitionOffsets, RunSummary, Status, TableStatus
+from medallion.core import metrics
+from medallion.core.ledger import RunRecord
+from medallion.core.status_model import (
+    Alert,
+    Broker,
+    Kafka,
+    PartitionOffsets,
+    RunSummary,
+    Status,
+    TableStatus,
+)
 
 
 def families(text: str) -> dict[str, Any]:

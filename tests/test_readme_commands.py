@@ -308,7 +308,7 @@ LIBRARY_VARIABLES = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS
 
 @pytest.mark.parametrize("line", [line for line in LINES if isinstance(how(line), Export)], ids=str)
 def test_every_exported_variable_is_read(line: Line) -> None:
-    from medallion.config import Config, load_config
+    from medallion.core.config import Config, load_config
 
     names = [word.split("=", 1)[0] for word in shlex.split(line.text)[1:] if "=" in word]
     assert names, line
@@ -426,7 +426,7 @@ WEEK_DAY = "2026-11-03"  # in the README's week of 2026-11-01 .. 07
 def build_lake(work: Path) -> None:
     """Bronze: one old partition (past its 30 days) and a recent one with the README's people and one
     bystander; Silver: one partition past its 400 days; the files the README's lines name."""
-    from medallion.config import load_config
+    from medallion.core.config import load_config
     from medallion.maintenance.forget import seeds
     from medallion.pii.keys import pii_key
     from medallion.pii.scrub import Hmac

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog
+from medallion.core import catalog
+from medallion.core.ledger import Ledger, RunRecord
 from medallion.governance import drift
-from medallion.ledger import Ledger, RunRecord
-from medallion.report import render, write_report
+from medallion.operations.report import render, write_report
 from tests.conftest import REPO
 
 ARTIFACTS = Path(os.environ.get("MEDALLION_TEST_ARTIFACTS", REPO / ".artifacts"))
@@ -138,7 +138,7 @@ def test_every_chart_renders_in_chromium_without_console_errors(make_config: Any
 
 
 def test_the_browser_check_catches_a_chart_that_fails_to_draw(tmp_path: Path) -> None:
-    from medallion.report import Chart
+    from medallion.operations.report import Chart
 
     broken = render([Chart("bad", "broken", [{"type": "no-such-trace-type", "x": [1]}])], "t", "s")
     page = tmp_path / "broken.html"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import medallion
-from medallion.config import load_config
-from medallion.spark import (
+from medallion.core.config import load_config
+from medallion.engines.spark import (
     LOG4J2_FILE,
     LOG_LEVEL_ENV,
     PYSPARK_ERROR_LOGGERS,
@@ -60,7 +60,7 @@ def test_driver_gets_the_packaged_log4j_file_and_keeps_utc() -> None:
     assert "-Duser.timezone=UTC" in options
     files = [o.removeprefix("-Dlog4j2.configurationFile=") for o in options if "configurationFile" in o]
     assert files == [LOG4J2_FILE.as_uri()]
-    assert LOG4J2_FILE.is_file() and LOG4J2_FILE.parent == Path(medallion.__file__).parent
+    assert LOG4J2_FILE.is_file() and LOG4J2_FILE.parent == Path(medallion.__file__).parent / "engines"
     # Spark ML's native BLAS is tried only where the system has one (else it prints a dlopen failure).
     blas_off = "-Ddev.ludovic.netlib.blas.allowNative=false" in options
     assert blas_off == (ctypes.util.find_library("blas") is None)
@@ -113,9 +113,9 @@ def test_sessions_start_quietly_and_register_no_source() -> None:
     # In a fresh process, as a command builds its session: twice (the stages of `medallion run` each ask),
     # then a reader registers the Kafka source once. No log4j line, no "replaced ... data source".
     probe = (
-        "from medallion.config import load_config\n"
-        "from medallion.kafka.source import register\n"
-        "from medallion.spark import get_spark\n"
+        "from medallion.core.config import load_config\n"
+        "from medallion.engines.kafka.source import register\n"
+        "from medallion.engines.spark import get_spark\n"
         f"cfg = load_config('local', {str(CONFIG_DIR)!r}, {{'spark.master': 'local[1]'}}, environ={{}})\n"
         "spark = get_spark(cfg)\n"
         "manager = get_spark(cfg)._jsparkSession.sessionState().dataSourceManager()\n"

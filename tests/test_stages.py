@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from medallion import RUN_ID_ENV, catalog, pipeline, stages
-from medallion.errors import ConfigError, LockHeld, TerminalError
+from medallion import RUN_ID_ENV
+from medallion.core import catalog, stages
+from medallion.core.errors import ConfigError, LockHeld, TerminalError
+from medallion.core.ledger import Ledger, RunRecord
 from medallion.features import FAMILIES
 from medallion.gold.job import CONSUMED
-from medallion.ledger import Ledger, RunRecord
+from medallion.operations import pipeline
 
 
 def test_the_envelope_records_who_options_outcome_exit_code_and_the_textfile(

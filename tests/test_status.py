@@ -13,8 +13,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog, status
-from medallion.ledger import Ledger, RunRecord
+from medallion.core import catalog
+from medallion.core.ledger import Ledger, RunRecord
+from medallion.operations import status
 from tests.conftest import CONFIG_DIR, REPO
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)

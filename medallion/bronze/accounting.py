@@ -15,11 +15,11 @@ from typing import Any
 
 from loguru import logger
 
-from medallion import lakefs, stages
 from medallion.bronze.ownership import checkpoint_id
-from medallion.catalog import INGEST_DATA_LOSS
-from medallion.config import Config
-from medallion.ledger import Ledger, RunRecord
+from medallion.core import lakefs, stages
+from medallion.core.catalog import INGEST_DATA_LOSS
+from medallion.core.config import Config
+from medallion.core.ledger import Ledger, RunRecord
 
 
 @dataclass

@@ -26,18 +26,18 @@ from loguru import logger
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
-from medallion import lakefs
 from medallion.bronze.accounting import BatchLedger, BatchMetrics, IngestResult
 from medallion.bronze.ownership import claim_bronze
 from medallion.bronze.stream import checked_stream
 from medallion.bronze.writes import write_batch
-from medallion.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT
-from medallion.config import Config
-from medallion.errors import MedallionError, TerminalError, TransientError
-from medallion.kafka.source import source_error
-from medallion.ledger import Ledger
+from medallion.core import lakefs
+from medallion.core.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT
+from medallion.core.config import Config
+from medallion.core.errors import MedallionError, TerminalError, TransientError
+from medallion.core.ledger import Ledger
+from medallion.core.retry import retry_transient
+from medallion.engines.kafka.source import source_error
 from medallion.maintenance import register
-from medallion.retry import retry_transient
 
 __all__ = ["BatchMetrics", "IngestResult", "checkpoint_path", "run"]
 

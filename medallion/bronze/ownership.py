@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from medallion import lakefs
-from medallion.catalog import BRONZE, BRONZE_OWNER, INGEST_CHECKPOINT
-from medallion.config import Config
-from medallion.errors import ConfigError
+from medallion.core import lakefs
+from medallion.core.catalog import BRONZE, BRONZE_OWNER, INGEST_CHECKPOINT
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError
 
 
 def checkpoint_id(cfg: Config) -> str:

@@ -2,7 +2,7 @@
 
 `BronzeDecoder` checks each value against the whole contract and either normalizes and scrubs the event
 (a Bronze row) or redacts the record for the DLQ (a rejected row). It runs inside the Kafka source's
-reader (`medallion.kafka.source`, ``decoder=``), where the records already are in Python.
+reader (`medallion.engines.kafka.source`, ``decoder=``), where the records already are in Python.
 
 The contract is compiled from its JSON Schema at import (`medallion.bronze.validator`): a record is
 decoded by msgspec straight into struct types generated from the schema, in C, then a generated Python
@@ -27,6 +27,9 @@ costs that one record, never the stream). ``error_class`` is the class of the fi
 No record can stop the stream: every exception one record raises is caught around that record, and a
 batch that still fails to build (a bug) is decoded again record by record, so that only the record that
 breaks it is rejected (`BronzeDecoder.__call__`).
+
+Why one module: the ingest's per-record path (decode, check, scrub, build the Arrow batch) is one hot loop,
+kept together so its cost can be read and measured as one (bench/bench_ingest.py).
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ import pyarrow as pa
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from medallion import contract
 from medallion.bronze import rows
 from medallion.bronze.validator import Compiled, Schema, compile_contract, rule_failures
+from medallion.core import contract
 from medallion.maintenance.register import ERASED_CLASS, Erasures
 from medallion.pii.redact import Redactor
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 PII_BITS = rows.PII_BITS
 """PII a valid event carried, as bits of ``_scrubbed``: counted per batch by the job."""

@@ -24,7 +24,7 @@ import pyarrow as pa
 from msgspec import UNSET
 from pyspark.sql import types as T
 
-from medallion import contract
+from medallion.core import contract
 from medallion.pii.redact import PERSONAL_NAMES, Redactor, Rule, redact, round_number
 from medallion.pii.scrub import (
     PHONE_CHARS,
@@ -220,7 +220,7 @@ class RowWriter:
 
 
 def row_writer(schema: dict[str, Any]) -> RowWriter:
-    """The row writer for a user's contract (`medallion.contract.load_user_contract`): the packaged
+    """The row writer for a user's contract (`medallion.core.contract.load_user_contract`): the packaged
     contract's plan, so the Bronze table keeps the catalogue's columns, restricted to the members
     ``schema`` declares. Its other members are validated, not stored; a stored member it leaves out is
     null (`Columns.to_batch`)."""

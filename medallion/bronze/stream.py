@@ -2,7 +2,7 @@
 
 Two sources, one plan (``ingest.source``):
 
-- ``python`` (default): the Kafka source (`medallion.kafka.source`) runs `BronzeDecoder` in its reader,
+- ``python`` (default): the Kafka source (`medallion.engines.kafka.source`) runs `BronzeDecoder` in its reader,
   so each record is parsed, checked against the contract and scrubbed where it is already in Python;
   what reaches Spark is one decoded row per record (`DECODED_SCHEMA`).
 - ``native``: Spark's own ``kafka`` format (its jars on ``spark.jars``, `IngestConfig.native_jars`) reads
@@ -21,16 +21,16 @@ from pyspark.sql import DataFrame, SparkSession
 
 from medallion.bronze.records import BronzeDecoder, rules_for
 from medallion.bronze.transforms import drop_duplicate_events
-from medallion.catalog import INGEST_DATA_LOSS
-from medallion.config import Config
-from medallion.errors import ConfigError
-from medallion.kafka.source import ARROW_SCHEMA as KAFKA_ARROW_SCHEMA
-from medallion.kafka.source import register
+from medallion.core.catalog import INGEST_DATA_LOSS
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError
+from medallion.engines.kafka.source import ARROW_SCHEMA as KAFKA_ARROW_SCHEMA
+from medallion.engines.kafka.source import register
 
 BRONZE_SOURCE = "medallion_bronze"
 NATIVE_FORMAT = "kafka"
 
-# The columns of Spark's kafka format that the decoder's input (`medallion.kafka.source.SCHEMA`) shares.
+# The columns of Spark's kafka format that the decoder's input (`medallion.engines.kafka.source.SCHEMA`) shares.
 _NATIVE_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp", "timestampType")
 
 
@@ -107,7 +107,7 @@ def native_stream(spark: SparkSession, cfg: Config, decoder: BronzeDecoder) -> D
 
 def decode_native(decoder: BronzeDecoder) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function: each batch of Spark's kafka rows, shaped as the Python source's
-    (`medallion.kafka.source.ARROW_SCHEMA`: same names and types, headers null), then decoded."""
+    (`medallion.engines.kafka.source.ARROW_SCHEMA`: same names and types, headers null), then decoded."""
     schema = KAFKA_ARROW_SCHEMA
 
     def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -12,8 +12,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from medallion.bronze.records import BRONZE_FIELDS
-from medallion.catalog import BATCH, DT, HR
-from medallion.lake import require_columns
+from medallion.core.catalog import BATCH, DT, HR
+from medallion.core.lake import require_columns
 from medallion.maintenance.register import ERASED_CLASS
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)

@@ -14,6 +14,9 @@
 The two agree on every record, and both agree with the ``jsonschema`` library (a property test), except
 where ECMA-262, the regex dialect of JSON Schema, and Python's ``re`` differ: a pattern's final ``$``
 matches only at the very end here, never before a trailing newline (``schemas/README.md``).
+
+Why one module: it is one compiler, from each JSON Schema keyword to its msgspec half and its rule-by-rule
+half, and a keyword's two halves belong side by side so they cannot disagree.
 """
 
 from __future__ import annotations

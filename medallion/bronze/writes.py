@@ -19,9 +19,9 @@ from pyspark.util import inheritable_thread_target
 from medallion.bronze.accounting import BatchMetrics, now_iso
 from medallion.bronze.records import PII_BITS
 from medallion.bronze.transforms import event_dt, rejected_events, valid_events, with_lineage
-from medallion.catalog import BATCH, BRONZE, BRONZE_DLQ
-from medallion.config import Config
-from medallion.dlq import as_dlq_records, write_dlq
+from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ
+from medallion.core.config import Config
+from medallion.core.dlq import as_dlq_records, write_dlq
 from medallion.maintenance.register import ERASED_CLASS
 
 

@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 # Plain (click) help, not Typer's rich panels: rendering those imports rich's markdown and traceback
 # modules, which alone took Typer's `--help` to about twice the cost of importing Typer (measured in
@@ -34,6 +34,7 @@ app = typer.Typer(
 @cache
 def console() -> Console:
     """Where a command's results go (stdout)."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.console import Console
 
     return Console()
@@ -42,6 +43,7 @@ def console() -> Console:
 @cache
 def err_console() -> Console:
     """Where errors go (stderr)."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.console import Console
 
     return Console(stderr=True)
@@ -57,7 +59,8 @@ class AppState:
     def config(self, **overrides: Any) -> Config:
         """The validated config, with command-line overrides (dotted keys) applied on top."""
         if self._config is None or overrides:
-            from medallion.config import load_config
+            # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+            from medallion.core.config import load_config
 
             self._config = load_config(self.env, self.config_dir, overrides)
         return self._config
@@ -107,6 +110,7 @@ def main_options(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion.cli.logs import configure_logging
 
     STATE.env, STATE.config_dir, STATE.debug = env, config_dir, debug
@@ -119,7 +123,8 @@ def run_app(argv: list[str] | None = None) -> int:
 
     Typer (standalone) already answers bad usage with exit 2; everything the commands raise lands here.
     """
-    from medallion.errors import MedallionError, exit_code
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.core.errors import MedallionError, exit_code
 
     try:
         app(args=argv)
@@ -140,9 +145,10 @@ def run_app(argv: list[str] | None = None) -> int:
 
 def _print_error(message: str) -> None:
     # As text, not markup: a message may hold brackets (`local[2]`, a JSON list) that are not markup.
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.text import Text
 
-    from medallion.masking import mask_text
+    from medallion.core.masking import mask_text
 
     err_console().print(Text.assemble(("Error:", "bold red"), " ", mask_text(message)), soft_wrap=True)
 
@@ -153,6 +159,7 @@ DATE_METAVAR = "YYYY-MM-DD"
 
 def summary_table(title: str, rows: list[dict[str, Any]]) -> None:
     """Print rows of a command's results as one table (keys of the first row are the columns)."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.table import Table
 
     if not rows:

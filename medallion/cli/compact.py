@@ -42,6 +42,7 @@ def compact(
       medallion compact --layer bronze --dry-run
       medallion compact --layer silver --start-date 2026-11-01 --end-date 2026-11-07
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion.maintenance import jobs
 
     result = jobs.compact(

@@ -15,12 +15,14 @@ def show_config(
 ) -> None:
     """Print the effective configuration (files, environment overlay and overrides merged), as YAML, with
     secrets masked (passwords, keys, tokens, a URL's password)."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import yaml
 
-    from medallion.masking import mask_secrets
+    from medallion.core.masking import mask_secrets
 
     if reference:
-        from medallion.config import reference_markdown
+        # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+        from medallion.core.config import reference_markdown
 
         console().print(reference_markdown(), markup=False, highlight=False)
         return

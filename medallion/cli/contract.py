@@ -38,9 +38,10 @@ def check(
       medallion contract check samples.jsonl
       my-producer --dry-run | medallion contract check -
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion.bronze.records import rules_for
-    from medallion.contract import check_records
-    from medallion.errors import UsageError
+    from medallion.core.contract import check_records
+    from medallion.core.errors import UsageError
 
     cfg = STATE.config(**({"contract.path": contract_file} if contract_file else {}))
     if file == "-":

@@ -19,7 +19,8 @@ app.add_typer(features_app)
 
 
 def _entities(pairs: list[str]) -> dict[str, list[str]]:
-    from medallion.errors import UsageError
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.core.errors import UsageError
 
     entities: dict[str, list[str]] = {}
     for pair in pairs:
@@ -57,9 +58,10 @@ def online(
       medallion features online --entity user_id=u_000042
       medallion features online --entity user_id=u_000042 --entity item_id=i_000007 --service ranking --json
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import orjson
 
-    from medallion.errors import UsageError
+    from medallion.core.errors import UsageError
     from medallion.serving.reader import read_online
 
     if service is not None and feature:
@@ -73,6 +75,7 @@ def online(
 
 
 def _print_columns(columns: dict[str, list[Any]], keys: list[str]) -> None:
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.table import Table
 
     rows = len(next(iter(columns.values()), []))
@@ -122,10 +125,11 @@ def historical(
     Example:
       medallion features historical --entities labels.parquet --out train.parquet --service ranking
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import pandas as pd
 
     from medallion.cli.app import summary_table
-    from medallion.errors import UsageError
+    from medallion.core.errors import UsageError
     from medallion.serving import historical_features
 
     if service is not None and feature:
@@ -166,12 +170,13 @@ def schema(
       medallion features schema user_features
       medallion features schema user_features --history
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from dataclasses import asdict
 
     import orjson
 
     from medallion.cli.app import summary_table
-    from medallion.errors import UsageError
+    from medallion.core.errors import UsageError
     from medallion.features import FAMILIES, family
     from medallion.governance import registry
 

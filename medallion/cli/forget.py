@@ -26,6 +26,7 @@ def forget(
       medallion forget --user-id u_000042 --dry-run
       medallion forget --email someone@example.com --recompute
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion.maintenance import jobs
 
     cfg = STATE.config()
@@ -39,9 +40,10 @@ def forget(
     summary_table("forget", [{"dataset": f.dataset, "files": f.files, column: f.rows} for f in result.found])
     if dry_run or not result.dates:
         return
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import datetime as dt
 
-    from medallion import pipeline
+    from medallion.operations import pipeline
 
     only = pipeline.gold_dates_to_rebuild([dt.date.fromisoformat(d) for d in result.dates])
     if not recompute:

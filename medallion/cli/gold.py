@@ -53,9 +53,10 @@ def gold(
       medallion gold --start-date 2026-11-01 --end-date 2026-11-07 --feature-type user_features
       medallion gold --incremental
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.progress import Progress
 
-    from medallion import pipeline
+    from medallion.operations import pipeline
 
     with Progress(console=console(), transient=True) as bar:
         task = bar.add_task("gold: reading Silver", total=None)

@@ -33,7 +33,8 @@ def ingest(
     Example (crontab):
       */15 * * * * medallion ingest --once
     """
-    from medallion import pipeline
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.operations import pipeline
 
     overrides: dict[str, Any] = {
         "kafka.topic": topic,

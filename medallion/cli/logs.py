@@ -2,7 +2,7 @@
 
 - medallion's own messages go through loguru at the chosen level.
 - Spark: the level reaches the sessions this process builds through ``MEDALLION_LOG_LEVEL``
-  (``medallion.spark`` turns it into log4j levels), and Spark's Python workers, which inherit the
+  (``medallion.engines.spark`` turns it into log4j levels), and Spark's Python workers, which inherit the
   environment, log in the same format and level through loguru's ``LOGURU_*`` variables.
 - Python warnings: library deprecations and Feast's notices ("... is an experimental feature", its
   dependencies' dask and protobuf warnings) are dropped below debug; every other warning, and all of
@@ -22,7 +22,7 @@ import sys
 import warnings
 from typing import TextIO
 
-from medallion.spark import LOG_LEVEL_ENV
+from medallion.engines.spark import LOG_LEVEL_ENV
 
 LOG_TZ_ENV = "MEDALLION_LOG_TZ"  # utc (default) or local
 LOG_TZ_ID_ENV = "MEDALLION_LOG_TZ_ID"  # the zone as a Java TimeZone id, for log4j
@@ -47,10 +47,11 @@ def configure_logging(level: str, as_json: bool) -> None:
     os.environ["LOGURU_LEVEL"] = level
     os.environ["LOGURU_FORMAT"] = log_format
     os.environ["LOGURU_SERIALIZE"] = "1" if as_json else "0"
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from loguru import logger
 
     logger.remove()
-    # Every line masked as written (`medallion.masking`), tracebacks included; and no variable values in
+    # Every line masked as written (`medallion.core.masking`), tracebacks included; and no variable values in
     # tracebacks (loguru's ``diagnose``), where a secret would pass unnamed.
     if as_json:
         logger.add(_masked_stderr, level=level, serialize=True, diagnose=False)
@@ -64,7 +65,8 @@ def configure_logging(level: str, as_json: bool) -> None:
 
 
 def _masked_stderr(message: str) -> None:
-    from medallion.masking import mask_text
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.core.masking import mask_text
 
     sys.stderr.write(mask_text(message))
 
@@ -72,6 +74,7 @@ def _masked_stderr(message: str) -> None:
 def _log_format() -> str:
     """The line format for ``MEDALLION_LOG_TZ`` (``local``, or UTC for anything else), and the same zone
     for Spark's lines."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import time
 
     choice = os.environ.get(LOG_TZ_ENV, "utc").strip().lower()
@@ -103,6 +106,7 @@ def _warning_to_log(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from loguru import logger
 
     logger.warning(
@@ -118,6 +122,7 @@ class _ToLoguru(logging.Handler):
     """A standard-library logger's records, into our log at their own level."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
         from loguru import logger
 
         level = record.levelname if record.levelname in LOGURU_LEVELS else "ERROR"

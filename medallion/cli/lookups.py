@@ -38,6 +38,7 @@ def load(
       medallion lookups load items items.csv
       medallion lookups load currency_rates rates-2026-12.jsonl
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion import lookups
 
     stored = lookups.load(STATE.config(), table, file, replace=replace)
@@ -50,6 +51,7 @@ def load(
 @lookups_app.command("show")
 def show() -> None:
     """Each lookup: rows, key, and the last load (or `medallion produce`) that wrote it."""
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion import lookups
 
     rows = []

@@ -44,10 +44,11 @@ def materialize(
       medallion materialize
       medallion materialize --full --feature-view user_features
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from medallion import pipeline
-    from medallion.errors import UsageError
+    from medallion.core.errors import UsageError
+    from medallion.operations import pipeline
 
     as_utc = lambda t: t.replace(tzinfo=UTC) if t and t.tzinfo is None else t  # noqa: E731
     start, end = as_utc(start), as_utc(end_date)

@@ -40,9 +40,10 @@ def produce(
     Example:
       medallion produce --count 100000 --bad-ratio 0.01 --seed 7
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from medallion import pipeline
+    from medallion.operations import pipeline
     from medallion.produce.producer import ProduceFailed
 
     cfg = STATE.config()

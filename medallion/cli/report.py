@@ -19,7 +19,8 @@ def report(
     Example:
       medallion report --out report.html
     """
-    from medallion.report import write_report
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.operations.report import write_report
 
     charts = write_report(STATE.config(), out)
     console().print(

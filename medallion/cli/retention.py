@@ -20,6 +20,7 @@ def retention(
       medallion retention --dry-run
       medallion retention
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from medallion.maintenance import jobs
 
     result = jobs.retention(STATE.config(), dry_run=dry_run)

@@ -22,7 +22,8 @@ def run(
     The embedded demo: on a fresh machine it starts its own broker and needs nothing but Java 17.
     Re-running is safe.
     """
-    from medallion import pipeline
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.operations import pipeline
 
     cfg = STATE.config()
     summary = pipeline.PipelineSummary()

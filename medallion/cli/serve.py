@@ -23,6 +23,7 @@ def serve(
       curl -s localhost:6566/get-online-features -d '{"entities": {"user_id": ["u_000042"]},
            "feature_service": "user_profile"}'
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     import signal
 
     from medallion.serving.server import FeatureServer

@@ -6,9 +6,10 @@ from medallion.cli.app import STATE, app, console
 @app.command()
 def up() -> None:
     """Start the embedded Kafka-protocol broker (if none answers) and create the configured topic."""
-    from medallion.errors import ConfigError
-    from medallion.kafka.admin import ensure_topics
-    from medallion.services import embedded_address, ensure_kafka
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.core.errors import ConfigError
+    from medallion.engines.kafka.admin import ensure_topics
+    from medallion.engines.services import embedded_address, ensure_kafka
 
     cfg = STATE.config()
     if embedded_address(cfg) is None:
@@ -28,8 +29,9 @@ def up() -> None:
 @app.command()
 def down() -> None:
     """Stop the embedded broker that `up` (or any local command) started. Its in-memory topics are gone."""
-    from medallion import embedded
-    from medallion.services import state_dir
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.engines import embedded
+    from medallion.engines.services import state_dir
 
     stopped = embedded.stop_broker(state_dir(STATE.config()))
     console().print("broker stopped" if stopped else "no embedded broker was running")

@@ -30,7 +30,8 @@ def silver(
       medallion silver --start-date 2026-11-01 --end-date 2026-11-07
       medallion silver --incremental
     """
-    from medallion import pipeline
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.operations import pipeline
 
     result = pipeline.silver(
         STATE.config(),
@@ -52,8 +53,9 @@ def silver(
         ],
     )
     if result.dates:
-        from medallion import catalog
+        # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
         from medallion.cli.app import console
+        from medallion.core import catalog
         from medallion.quality import results
 
         report = results.latest(STATE.config(), catalog.SILVER.name)

@@ -8,7 +8,7 @@ import typer
 from medallion.cli.app import STATE, app, console, summary_table
 
 if TYPE_CHECKING:
-    from medallion.status_model import Status
+    from medallion.core.status_model import Status
 
 DRIFT_SHOWN = 5
 
@@ -43,13 +43,15 @@ def status(
     Example:
       medallion status --fail-on-alert
     """
-    from medallion.status import collect
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+    from medallion.operations.status import collect
 
     report = collect(STATE.config())
     if as_json:
         console().print_json(json.dumps(report.as_dict(), default=str))
     elif prometheus:
-        from medallion.metrics import status_exposition
+        # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
+        from medallion.core.metrics import status_exposition
 
         console().out(status_exposition(report), end="", highlight=False)
     else:

@@ -37,15 +37,16 @@ def validate(
     Example:
       medallion validate --layer silver --start-date 2026-11-01 --end-date 2026-11-07
     """
+    # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
     from dataclasses import asdict
 
-    from medallion import stages
-    from medallion.errors import UsageError
-    from medallion.lake import date_range
+    from medallion.core import stages
+    from medallion.core.errors import UsageError
+    from medallion.core.lake import date_range
+    from medallion.engines.spark import get_spark
     from medallion.quality import results
     from medallion.quality.validate import LAYERS, rule_files, tables
     from medallion.quality.validate import validate as run_rules
-    from medallion.spark import get_spark
 
     start, end = start_date.date(), end_date.date()
     date_range(start, end)  # validates the order, before Spark starts
@@ -91,6 +92,7 @@ def validate(
         for rep in reports:
             console().print(f"{rep.table}: data-quality score {rep.score:.4f} over {rep.rows:,} rows")
     if failed:
+        # lazy: `medallion --help` loads only Typer (tests/cli/test_cli.py)
         from medallion.cli.app import err_console
 
         err_console().print(f"validate: fail rule(s) failed: {', '.join(failed)}", highlight=False)

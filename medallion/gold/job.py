@@ -18,17 +18,17 @@ from loguru import logger
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from medallion import stages
-from medallion.catalog import FEATURE_DATE, SILVER, gold_table
-from medallion.config import Config
+from medallion.core import lakefs, stages
+from medallion.core.catalog import FEATURE_DATE, SILVER, gold_table
+from medallion.core.config import Config
+from medallion.core.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
+from medallion.core.ledger import Ledger
+from medallion.core.stages import StageRun
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.gold.families import BUILDERS, DATES_WRITTEN
 from medallion.gold.transforms import GoldInputs, calendar
 from medallion.governance.gold import FeatureGuard
-from medallion.lake import StageResult, date_range, read_dates, remove_partitions, write_partitions
-from medallion.ledger import Ledger
 from medallion.quality.coverage import active_entities
-from medallion.stages import StageRun
 
 
 def read_window_days(cfg: Config, families: Sequence[FeatureFamily]) -> int:
@@ -166,7 +166,6 @@ def silver_changes(
     Silver holds. Read from the ledger newest first, stopping at the marks, and Silver's partition names:
     no data is read, and the cost follows the runs since the mark.
     """
-    from medallion import lakefs
 
     wanted = {f.name for f in families}
     marks: dict[str, str] = {}

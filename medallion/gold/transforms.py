@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.catalog import (
+from medallion.core.catalog import (
     CREATED_TIMESTAMP,
     EVENT_DATE,
     EVENT_TIMESTAMP,
@@ -30,9 +30,9 @@ from medallion.catalog import (
     FEATURE_DATE,
     gold_table,
 )
-from medallion.config import GoldConfig
+from medallion.core.config import GoldConfig
+from medallion.core.lake import require_columns
 from medallion.features import FeatureFamily
-from medallion.lake import require_columns
 
 # The Silver columns Gold reads (another stage may add columns; these stay).
 SILVER_COLUMNS = (

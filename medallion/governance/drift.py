@@ -38,10 +38,10 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from medallion import catalog, lakefs
+from medallion.core import catalog, lakefs
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 K = TypeVar("K", bound=Hashable)
 NUMERIC_DTYPES = ("int64", "float64")

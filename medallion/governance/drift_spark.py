@@ -23,8 +23,8 @@ from collections.abc import Collection, Sequence
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from medallion.catalog import FEATURE_DATE, gold_table
-from medallion.config import DriftConfig
+from medallion.core.catalog import FEATURE_DATE, gold_table
+from medallion.core.config import DriftConfig
 from medallion.features import FeatureFamily
 from medallion.governance.drift import (
     CATEGORICAL_DTYPES,

@@ -25,12 +25,12 @@ from loguru import logger
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs, stages
-from medallion.config import Config
-from medallion.errors import TerminalError
+from medallion.core import catalog, lakefs, stages
+from medallion.core.config import Config
+from medallion.core.errors import TerminalError
+from medallion.core.lake import read_dates, spark_type
 from medallion.features import FeatureFamily
-from medallion.governance import drift, registry
-from medallion.lake import read_dates, spark_type
+from medallion.governance import drift, drift_spark, registry
 from medallion.quality import engine, results
 from medallion.quality.results import QualityReport
 from medallion.quality.rules import rules_for
@@ -132,7 +132,6 @@ class FeatureGuard:
     def _drift(
         self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
     ) -> list[drift.TableDrift]:
-        from medallion.governance import drift_spark
 
         table = catalog.gold_table(fam.name)
         settings = self.cfg.drift

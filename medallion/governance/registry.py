@@ -24,15 +24,16 @@ import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
-from medallion.errors import TerminalError
+from medallion.core import catalog, lakefs
+from medallion.core.errors import TerminalError
 from medallion.features import FeatureFamily
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
 
@@ -238,7 +239,6 @@ def record(cfg: Config, pending: Pending) -> FeatureSchema | None:
 @cache
 def code_version() -> str:
     """``<package version>`` plus ``+g<revision>`` when the package runs from a git checkout."""
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         text = version("medallion")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, stages
+from medallion.core import catalog, stages
+from medallion.core.ledger import Ledger
 from medallion.lookups.tables import (
     KEEPS_HISTORY,
     Stored,
@@ -22,9 +23,10 @@ from medallion.lookups.tables import (
     read_current,
     store,
 )
+from medallion.pii.keys import pii_key
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 STAGE = stages.LOOKUPS.name
 
@@ -33,7 +35,6 @@ __all__ = ["STAGE", "LookupState", "by_name", "describe", "expected_shape", "loa
 
 def load(cfg: Config, name: str, path: str, *, replace: bool = False) -> Stored:
     """Check the file at ``path`` against the lookup ``name`` and store it (see `tables.store`)."""
-    from medallion.pii.keys import pii_key
 
     table = by_name(name)
     key = pii_key(cfg)  # a missing key is a config error before anything is read
@@ -57,7 +58,6 @@ class LookupState:
 
 def describe(cfg: Config) -> list[LookupState]:
     """Every lookup: its rows, key, and the last run that wrote it (a load, else `medallion produce`)."""
-    from medallion.ledger import Ledger
 
     ledger = Ledger(cfg.lake.root)
     loads = [r for r in ledger.newest_first(STAGE) if r.outcome == "succeeded"]

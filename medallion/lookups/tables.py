@@ -1,6 +1,6 @@
 """A user's reference tables: read from a file, checked against the catalogue, written whole or not at all.
 
-The catalogue (`medallion.catalog.LOOKUPS`) is the one place a lookup's columns, types and key are
+The catalogue (`medallion.core.catalog.LOOKUPS`) is the one place a lookup's columns, types and key are
 declared; everything here is derived from it. A file (CSV with a header, Parquet, or JSON lines) must
 have exactly the catalogue's columns; each value is converted to the column's type, and the first value
 that does not convert, a key that is missing or repeated, fails the load with an error naming the row
@@ -30,9 +30,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog, lakefs
-from medallion.contract import EVENT_SCHEMA
-from medallion.errors import TerminalError, UsageError
+from medallion.core import catalog, lakefs
+from medallion.core.contract import EVENT_SCHEMA
+from medallion.core.errors import TerminalError, UsageError
+from medallion.pii.scrub import Hmac, normalize_email, normalize_phone, scrub_identifier
 
 FILE_NAME = "part-00000.parquet"
 """A lookup is this one file in its catalogue directory (what `medallion produce` writes too)."""
@@ -336,7 +337,6 @@ def ids_as_bronze_stores_them(table: catalog.Dataset, new: pa.Table, pii_key: by
     """``new`` with each id that is wholly an email or a phone number replaced by its keyed hash, as
     Bronze stores the same id in an event (`pii.scrub.scrub_identifier`), so that the lookup joins and
     keeps no such PII in clear. Raises `LookupFileError` when two spellings of one address collide."""
-    from medallion.pii.scrub import Hmac, normalize_email, normalize_phone, scrub_identifier
 
     keyed = Hmac(pii_key)
 

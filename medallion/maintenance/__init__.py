@@ -1,7 +1,7 @@
 """The lake over time: compaction, retention and erasure, over the catalogue's datasets.
 
 Delta Lake and Iceberg publish no release for Spark 4.3, so the lake stays Parquet and these
-operations are ours. They act on `medallion.catalog` datasets through one module of file operations
+operations are ours. They act on `medallion.core.catalog` datasets through one module of file operations
 (`medallion.maintenance.files`: list a dataset's data files, read only some columns of one, replace
 one whole or not at all), so that a table format could take them over later:
 

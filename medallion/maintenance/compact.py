@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog, lakefs
-from medallion.catalog import BATCH, BRONZE, BRONZE_DLQ, Dataset
-from medallion.config import Config
-from medallion.errors import UsageError
+from medallion.core import catalog, lakefs
+from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ, Dataset
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
 from medallion.maintenance import files, swap
 from medallion.maintenance.files import DataFile
 from medallion.maintenance.retention import committed_batch

@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs
 
-from medallion import lakefs
-from medallion.catalog import HIDDEN_PREFIXES
+from medallion.core import lakefs
+from medallion.core.catalog import HIDDEN_PREFIXES
 
 PARQUET = ".parquet"
 

@@ -20,6 +20,7 @@ record or metric holds the person's value or the lake's keys of them.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from medallion import catalog, lakefs
-from medallion.catalog import Dataset
-from medallion.config import Config
+from medallion.core import catalog, lakefs
+from medallion.core.catalog import Dataset
+from medallion.core.config import Config
 from medallion.features import FAMILIES, USER
-from medallion.maintenance import files
+from medallion.maintenance import files, register
+from medallion.maintenance.online import remove_online
 from medallion.maintenance.register import Erasures, request_id, stored_user_ids
+from medallion.pii.keys import pii_key
 from medallion.pii.scrub import Hmac, normalize_email, normalize_phone
 
 
@@ -295,11 +298,6 @@ def forget(
     files written since the start are searched again: a batch planned after the register was written
     reads it, and drops the person.
     """
-    import time
-
-    from medallion.maintenance import register
-    from medallion.maintenance.online import remove_online
-    from medallion.pii.keys import pii_key
 
     key = pii_key(cfg)
     keyed = Hmac(key)
@@ -341,7 +339,6 @@ def _last_planned_batch(cfg: Config) -> int | None:
 def _wait_committed(cfg: Config, batch: int, timeout_s: float) -> bool:
     """Wait until ``batch`` is committed (a running ingest finished it); False when it is not in time
     (no ingest runs: the batch is replayed at the next start, after the register was written)."""
-    import time
 
     commits = lakefs.join(catalog.INGEST_CHECKPOINT.path(cfg), "commits")
     deadline = time.monotonic() + timeout_s

@@ -1,4 +1,4 @@
-"""The maintenance operations as stage runs, inside the one envelope (`medallion.stages.run`): locks
+"""The maintenance operations as stage runs, inside the one envelope (`medallion.core.stages.run`): locks
 (`stages.FORGET`, `stages.RETENTION` and `stages.COMPACT` declare what they touch), run id, ledger record
 with who ran it, metrics, exit code. An erasure is recorded by its request id, and its value is taken off the command
 line before anything records it.
@@ -10,10 +10,16 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING
 
-from medallion import stages
-from medallion.config import Config
+from medallion.core import stages
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
+from medallion.maintenance import forget as erase
+from medallion.maintenance.compact import compact as rewrite
+from medallion.maintenance.compact import layer_datasets, swap_mode
 from medallion.maintenance.forget import ForgetResult
-from medallion.maintenance.retention import RetentionResult
+from medallion.maintenance.retention import RetentionResult, expire
+from medallion.pii.keys import pii_key
+from medallion.pii.scrub import Hmac
 
 if TYPE_CHECKING:
     from medallion.maintenance.compact import CompactResult
@@ -24,7 +30,6 @@ HIDDEN = "<erased>"
 
 def retention(cfg: Config, *, dry_run: bool = False) -> RetentionResult:
     """`medallion retention` as a stage run (see `medallion.maintenance.retention`)."""
-    from medallion.maintenance.retention import expire
 
     with stages.run(cfg, stages.RETENTION, dry_run=dry_run) as run:
         result = expire(cfg, dry_run=dry_run)
@@ -49,9 +54,6 @@ def compact(
 ) -> CompactResult:
     """`medallion compact` as a stage run (see `medallion.maintenance.compact`), locking only the layer's
     tables. Usage is checked first (layer, dates, whether the lake can swap atomically): nothing runs."""
-    from medallion.errors import UsageError
-    from medallion.maintenance.compact import compact as rewrite
-    from medallion.maintenance.compact import layer_datasets, swap_mode
 
     datasets = layer_datasets(layer)
     if (start is None) != (end is None):
@@ -102,10 +104,6 @@ def forget(
     dry_run: bool = False,
 ) -> ForgetResult:
     """`medallion forget` as a stage run (see `medallion.maintenance.forget`)."""
-    from medallion.errors import UsageError
-    from medallion.maintenance import forget as erase
-    from medallion.pii.keys import pii_key
-    from medallion.pii.scrub import Hmac
 
     given = [v for v in (user_id, email, phone) if v is not None]
     if len(given) != 1 or not given[0].strip():

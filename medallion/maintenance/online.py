@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from medallion.config import Config
+from medallion.core.config import Config
 from medallion.features import USER
 from medallion.serving import codec
 
@@ -28,6 +28,7 @@ def remove_online(cfg: Config, user_ids: set[str], *, dry_run: bool) -> int:
         return 0
     if cfg.serving.online_store == "redis":
         return _redis(cfg, user_ids, dry_run)
+    # lazy: serving's store code (redis) loads only when forget reaches the online store
     from medallion.serving.store import feast_paths
 
     sqlite = feast_paths(cfg).sqlite
@@ -35,6 +36,7 @@ def remove_online(cfg: Config, user_ids: set[str], *, dry_run: bool) -> int:
 
 
 def _redis(cfg: Config, user_ids: set[str], dry_run: bool) -> int:
+    # lazy: serving's store code (redis) loads only when forget reaches the online store
     from medallion.serving.redis_writer import redis_client
     from medallion.serving.store import redis_errors
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from medallion import lakefs
+from medallion.core import lakefs
 from medallion.pii.scrub import (
     EMAIL_RE,
     PHONE_RE,

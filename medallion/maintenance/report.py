@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from medallion import catalog, lakefs
-from medallion.config import Config
-from medallion.ledger import Ledger
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config
+from medallion.core.ledger import Ledger
+from medallion.maintenance.register import load
 
 OPERATIONS = ("compact", "retention", "forget")
 
@@ -28,7 +29,5 @@ def maintenance_status(cfg: Config) -> dict[str, Any]:
         }
     path = catalog.ERASURE_REGISTER.path(cfg)
     if lakefs.exists(path):
-        from medallion.maintenance.register import load
-
         out["erasure_requests"] = len(load(path).requests)
     return out

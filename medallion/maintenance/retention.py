@@ -26,10 +26,10 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from medallion import catalog, lakefs
-from medallion.catalog import Dataset
-from medallion.config import Config
-from medallion.lake import bronze_batches
+from medallion.core import catalog, lakefs
+from medallion.core.catalog import Dataset
+from medallion.core.config import Config
+from medallion.core.lake import bronze_batches
 from medallion.maintenance import files
 
 

@@ -44,9 +44,9 @@ from dataclasses import asdict, dataclass, field
 
 from pyarrow import fs
 
-from medallion import catalog, lakefs
-from medallion.catalog import HIDDEN_PREFIXES
-from medallion.config import Config
+from medallion.core import catalog, lakefs
+from medallion.core.catalog import HIDDEN_PREFIXES
+from medallion.core.config import Config
 
 PROBE = ".probe-"
 EXCHANGE, MOVE = "exchange", "move"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import secrets
 
-from medallion import catalog, lakefs
-from medallion.config import Config
-from medallion.errors import ConfigError
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError
 
 
 def pii_key(cfg: Config) -> bytes:

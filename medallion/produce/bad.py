@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from medallion.contract import (
+from medallion.core.contract import (
     BAD_RECORD_HEADER,
     COMMERCE_EVENT_TYPES,
     MAX_EVENT_BYTES,

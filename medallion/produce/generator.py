@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from medallion.contract import EVENT_TYPES, SCHEMA_VERSION
+from medallion.core.contract import EVENT_TYPES, SCHEMA_VERSION
 from medallion.produce.bad import BadRecords
 from medallion.produce.content import Items, Pages
 from medallion.produce.late import HISTORICAL_LATENESS_MS, LIVE_LATENESS_MS, LateEvents, late_delays

@@ -11,6 +11,9 @@ writes them: items and users replaced, currency rates added to the earlier dates
 - ``items``: item_id, category, brand, base_price_usd, popularity_rank (1 = most popular)
 - ``users``: user_id, signup_date, country, city, segment, currency (no PII: that lives in events only)
 - ``currency_rates``: currency, rate_to_usd (USD for one unit: ``price * rate_to_usd`` is USD), as_of_date
+
+Why one module: the synthetic world (items, users, currency rates) is one seeded generation whose tables refer
+to each other.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from medallion import catalog
-from medallion.config import Config
-from medallion.contract import CURRENCIES
+from medallion.core import catalog
+from medallion.core.config import Config
+from medallion.core.contract import CURRENCIES
+from medallion.lookups.tables import store
 
 DEFAULT_ITEMS = 2000
 LOOKUP_TABLES = tuple(d.short_name for d in catalog.LOOKUPS)
@@ -429,7 +433,6 @@ def write_world_lookups(world: World, lake_root: str) -> dict[str, int]:
     (`medallion.lookups.tables.store`): items and users replaced, the day's currency rates added to the
     earlier days' (a later run must not take the rate away from the events before its date); the rows
     each table holds."""
-    from medallion.lookups.tables import store
 
     tables = lookup_tables(world)
     return {

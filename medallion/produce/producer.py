@@ -7,6 +7,10 @@ local dead-letter file (JSON lines: the error, the key, the base64 value and hea
 raises `ProduceFailed` with the counts. Time is bounded: a broker that is down at the start is retried
 with backoff and then named in a `TransientError`; one that dies mid-run stops the run after
 ``delivery_timeout_s`` (what is still queued then is purged into the dead-letter file).
+
+Why one module: the delivery accounting (sent, acknowledged, spooled, purged, dead-lettered) is one state kept
+by one class, and must balance in one place; the generator and the synthetic world live apart (`generator.py`,
+`lookups.py`).
 """
 
 from __future__ import annotations
@@ -24,21 +28,22 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from loguru import logger
+from pyarrow import fs
 
-from medallion import catalog, lakefs, stages
-from medallion.config import Config
-from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
-from medallion.kafka.admin import (
+from medallion.core import catalog, lakefs, stages
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, MedallionError, TerminalError, TransientError
+from medallion.core.ledger import new_run_id
+from medallion.core.retry import retry_transient
+from medallion.engines.kafka.admin import (
     LIBRDKAFKA_LOGGER,
     admin_config,
     ensure_topics,
     tcp_reachable,
     to_medallion_error,
 )
-from medallion.ledger import new_run_id
 from medallion.produce.generator import EventStream, Record
 from medallion.produce.lookups import DEFAULT_ITEMS, build_world, write_world_lookups
-from medallion.retry import retry_transient
 
 PRODUCER_SETTINGS: dict[str, Any] = {
     # Throughput: big batches, a short linger. zstd puts less than half of lz4's bytes on the wire and on
@@ -145,8 +150,6 @@ class DeadLetterFile:
         self._out.close()
         self._out = None
         if self.remote is not None:
-            from pyarrow import fs
-
             fs.copy_files(str(self.local), lakefs.pyarrow_uri(self.remote))
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion import catalog
+from medallion.core import catalog
 from medallion.features import FeatureFamily
 
 

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.errors import ConfigError
+from medallion.core.errors import ConfigError
 from medallion.quality.rules import Rule, RuleSet
 
 

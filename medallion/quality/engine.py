@@ -27,7 +27,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.errors import ConfigError
+from medallion.core.errors import ConfigError
 from medallion.quality import dialect
 from medallion.quality.results import QualityReport, RuleResult
 from medallion.quality.rules import Rule, RuleSet

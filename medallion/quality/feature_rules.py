@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medallion.catalog import EVENT_TIMESTAMP, FEATURE_DATE
+from medallion.core.catalog import EVENT_TIMESTAMP, FEATURE_DATE
 from medallion.features import Feature, FeatureFamily
 
 ACTIONS = {

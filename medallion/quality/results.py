@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
+from medallion.core import catalog, lakefs
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
     from medallion.quality.rules import Rule
 
 

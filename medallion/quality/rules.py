@@ -49,8 +49,9 @@ from typing import Any
 
 import yaml
 
-from medallion import catalog, contract, features
-from medallion.errors import ConfigError
+from medallion import features
+from medallion.core import catalog, contract
+from medallion.core.errors import ConfigError
 from medallion.quality.feature_rules import declared_rules
 
 ROW_TYPES = ("not_null", "between", "in_set", "regex", "referential", "expression", "finite")

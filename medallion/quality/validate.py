@@ -20,13 +20,13 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs, stages
-from medallion.config import Config
-from medallion.errors import UsageError
+from medallion.core import catalog, lakefs, stages
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
+from medallion.core.lake import date_range, spark_schema
+from medallion.core.ledger import Ledger
 from medallion.features import family
 from medallion.features.user import USER_FEATURES
-from medallion.lake import date_range
-from medallion.ledger import Ledger
 from medallion.quality import engine
 from medallion.quality.coverage import active_counts
 from medallion.quality.results import QualityReport, RuleResult
@@ -55,7 +55,6 @@ def tables(layers: list[str]) -> list[catalog.Dataset]:
 
 
 def table_schema(table: catalog.Dataset) -> Any:
-    from medallion.lake import spark_schema
 
     parts = ", ".join(f"{p} {'date' if p == table.date_column else 'string'}" for p in table.partitions)
     return spark_schema(table.columns + (catalog.columns(parts) if parts else ()))

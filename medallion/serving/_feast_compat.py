@@ -29,6 +29,7 @@ _MARK = "_medallion_utc_timestamps"
 
 def install() -> None:
     """Idempotently wrap Feast's dask ``_read_datasource`` so naive timestamps come back as UTC."""
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast.infra.offline_stores import dask as dask_store
 
     original = getattr(dask_store, "_read_datasource", None)
@@ -50,6 +51,7 @@ def install() -> None:
 
 def utc_timestamps(frame: Any) -> Any:
     """Localise every naive datetime column of a (dask or pandas) frame to UTC; aware ones become pytz UTC."""
+    # lazy: pandas (about a second) only where a DataFrame is built
     import pandas as pd
     import pytz
 

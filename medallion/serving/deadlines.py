@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Any
 
-from medallion.config import ServeConfig
+from medallion.core.config import ServeConfig
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """What Feast serves, derived from the declared feature families: their entities and one feature view each.
 
-A Gold table is a hive-partitioned Parquet directory (its path and columns in `medallion.catalog`) with
+A Gold table is a hive-partitioned Parquet directory (its path and columns in `medallion.core.catalog`) with
 the entity's join key, ``event_timestamp`` (the end of ``feature_date``, exclusive: a row is valid from
 the first instant after its day, so a point-in-time join never sees a day's features before it ended),
 ``created_timestamp`` and the family's features. A new family in `medallion.features` is a new feature
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from medallion.catalog import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FEATURE_DATE
+from medallion.core.catalog import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FEATURE_DATE
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.features.services import SERVICES, FeatureService
 
@@ -34,6 +34,7 @@ def definitions(
     ``s3://``): Feast resolves a relative source path against whichever directory it runs from, which
     differs between ``medallion`` and the ``feast`` CLI.
     """
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast import Entity, FeatureView, Field, FileSource, types
     from feast.value_type import ValueType
 
@@ -83,6 +84,7 @@ def definitions(
 
 def feature_services(views: Sequence[Any], services: Sequence[FeatureService] = SERVICES) -> list[Any]:
     """Feast ``FeatureService`` objects for the declared services whose families are all among ``views``."""
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast import FeatureService as FeastFeatureService
 
     by_name = {v.name: v for v in views}

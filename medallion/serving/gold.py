@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
-from medallion import lakefs
-from medallion.catalog import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FEATURE_DATE
+from medallion.core import lakefs
+from medallion.core.catalog import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FEATURE_DATE
 from medallion.features import FeatureFamily
 
 UTC_US = pa.timestamp("us", tz="UTC")

@@ -26,6 +26,10 @@ Windows. ``end`` defaults to the end of the current UTC day, the ``event_timesta
   does get their newest row written again (`_left_behind`).
 - ``start``: an explicit window ``[start, end]``: the newest row of each entity within it (Feast's
   ``materialize``), so a window that ends in the past rolls online values back to then.
+
+Why one module: the incremental plan (which entities changed since the last run, which left a rewritten
+partition) and the encoders that write them share one window arithmetic; the store clients live apart
+(`online_stores.py`, `redis_writer.py`).
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from medallion import lakefs
-from medallion.catalog import EVENT_TIMESTAMP, FEATURE_DATE
-from medallion.config import Config
-from medallion.errors import ConfigError, UsageError
+from medallion.core import lakefs
+from medallion.core.catalog import EVENT_TIMESTAMP, FEATURE_DATE
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, UsageError
+from medallion.core.times import as_utc
 from medallion.features import family
 from medallion.serving.definitions import MANAGED_BY, definitions
 from medallion.serving.store import (
@@ -55,7 +60,6 @@ from medallion.serving.store import (
     redis_errors,
     require_gold,
 )
-from medallion.times import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,6 +112,7 @@ def apply(cfg: Config) -> list[str]:
     Idempotent: when the registry already holds exactly these definitions nothing is written. Views and
     services that medallion registered earlier and that are no longer defined are removed.
     """
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast import Entity, FeatureService
 
     objects = _desired(cfg)
@@ -165,6 +170,7 @@ def materialize(
     raised as one TransientError; the views written before it keep their new state, so a re-run
     resumes with the rest.
     """
+    # lazy: pyarrow and numpy (serving.gold) stay out of the start-up of an online lookup
     from medallion.serving.gold import latest_rows, partition_fingerprints
 
     started = time.perf_counter()
@@ -264,6 +270,7 @@ def _selected(registered: list[str], wanted: Sequence[str] | None) -> list[str]:
 
 
 def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -> pa.Array:
+    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -276,6 +283,7 @@ def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -
 
 
 def _or(a: pa.Array, b: pa.Array) -> pa.Array:
+    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
     import pyarrow.compute as pc
 
     return pc.or_(a, b)
@@ -290,6 +298,7 @@ def _left_behind(cfg: Config, fam: Any, newest: pa.Table, chosen: pa.Array, last
     Entities with no Gold row left at all in the TTL horizon are not found here (`medallion forget`
     removes a person from the online store; a Redis key expires after ``serving.redis_key_ttl_days``).
     """
+    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -330,6 +339,7 @@ def _writer(cfg: Config, store: FeatureStore, **retry: Any) -> Any:
     """Redis: our pipelined writer. Any other store: Feast's own ``online_write_batch`` with the rows
     converted by Feast (SQLite is the embedded default, where Feast's writer is fast enough)."""
     if cfg.serving.online_store == "redis":
+        # lazy: redis loads only for a Redis online store
         from medallion.serving.redis_writer import RedisWriter
 
         redis_writer = RedisWriter(cfg, ttl_seconds=key_ttl_seconds(cfg), **retry)
@@ -341,6 +351,7 @@ def _writer(cfg: Config, store: FeatureStore, **retry: Any) -> Any:
         return write_redis
 
     def write_with_feast(fam: Any, rows: pa.Table, step: Callable[[int], None]) -> None:
+        # lazy: feast takes seconds to import: only where Feast's own objects are needed
         from feast.utils import _convert_arrow_to_proto
         from feast.value_type import ValueType
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from medallion.config import Config
-from medallion.errors import TerminalError, TransientError
+from medallion.core.config import Config
+from medallion.core.errors import TerminalError, TransientError
 from medallion.serving import wire
 from medallion.serving.store import parse_redis_url, unreachable_message
 
@@ -105,6 +105,7 @@ class _CachedTimestamps:
 
 class RedisStore(_CachedTimestamps):
     def __init__(self, cfg: Config) -> None:
+        # lazy: redis loads only for a Redis online store
         from medallion.serving.redis_writer import redis_client
 
         super().__init__()
@@ -141,6 +142,7 @@ class RedisStore(_CachedTimestamps):
         return out
 
     def _round_trip(self, payload: bytes, replies: int) -> list[list[Any]]:
+        # lazy: redis loads only for a Redis online store
         import redis
 
         pool = self._client.connection_pool
@@ -180,6 +182,7 @@ class RedisStore(_CachedTimestamps):
 
 class SqliteStore(_CachedTimestamps):
     def __init__(self, cfg: Config) -> None:
+        # lazy: Feast's repository code loads only for a store that needs it
         from medallion.serving.store import feast_paths
 
         super().__init__()

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from medallion.config import Config
-from medallion.errors import UsageError
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.features.services import SERVICES
 from medallion.serving import wire

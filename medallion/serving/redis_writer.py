@@ -20,11 +20,11 @@ from typing import Any
 import pyarrow as pa
 from loguru import logger
 
-from medallion.catalog import EVENT_TIMESTAMP
-from medallion.config import Config
-from medallion.errors import ConfigError, TransientError
+from medallion.core.catalog import EVENT_TIMESTAMP
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, TransientError
+from medallion.core.retry import retry_transient
 from medallion.features import FeatureFamily
-from medallion.retry import retry_transient
 from medallion.serving import codec
 from medallion.serving.gold import micros
 from medallion.serving.store import parse_redis_url, unreachable_message
@@ -34,6 +34,7 @@ BATCH_ROWS = 10_000
 
 def redis_client(cfg: Config, *, timeout_s: float = 10.0) -> Any:
     """A redis-py client on ``serving.redis_url`` that never retries on its own (our policy does)."""
+    # lazy: redis loads only for a Redis online store
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -100,6 +101,7 @@ class RedisWriter:
         return written
 
     def _send(self, payload: memoryview, replies: int) -> None:
+        # lazy: redis loads only for a Redis online store
         import redis
 
         pool = self._client.connection_pool

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from medallion.catalog import EVENT_TIMESTAMP as TIMESTAMP_FIELD
-from medallion.config import Config
-from medallion.errors import ConfigError, TerminalError
+from medallion.core.catalog import EVENT_TIMESTAMP as TIMESTAMP_FIELD
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, TerminalError
 from medallion.features import FAMILIES, USER
 from medallion.serving.store import feature_store, gold_paths, quiet_feast, redis_errors, require_gold
 
@@ -84,6 +84,7 @@ def historical_features(
     rows but none in the window, and merges rows with equal keys, so it is asked for distinct keys and
     its answer is joined back onto every input row.
     """
+    # lazy: pandas (about a second) only where a DataFrame is built
     import pandas as pd
 
     store = feature_store(cfg)
@@ -135,11 +136,12 @@ def historical_features(
 
 def _entities_with_rows(table_path: str, join_key: str, values: list[str]) -> set[str]:
     """Which of ``values`` of ``join_key`` have at least one row in the Gold table (one column read)."""
+    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from medallion import lakefs
+    from medallion.core import lakefs
 
     filesystem, inner = lakefs.filesystem_and_path(table_path)
     dataset = ds.dataset(
@@ -152,6 +154,7 @@ def _entities_with_rows(table_path: str, join_key: str, values: list[str]) -> se
 
 
 def _is_integer(store: FeatureStore, ref: str) -> bool:
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast.value_type import ValueType
 
     view, name = ref.split(":", 1)

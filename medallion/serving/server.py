@@ -10,7 +10,7 @@ Standard library (``http.server``, a thread per connection, HTTP/1.1 keep-alive)
 measurement against uvicorn (httptools, uvloop) on the same reader: at 8 and 32 keep-alive clients the
 threaded server answered as many requests or more (the Redis round trip of one thread overlaps the
 others' work, where a single event loop waits for it), and it lets every limit be exact. Bounded, so a
-hostile or broken client costs the others nothing (`medallion.config.ServeConfig`, ``serve.*``):
+hostile or broken client costs the others nothing (`medallion.core.config.ServeConfig`, ``serve.*``):
 
 - at most ``max_connections`` connections (one thread each); one more is answered 503 and closed;
 - a body over ``max_body_bytes`` is answered 413 without being read; a missing ``Content-Length`` 411,
@@ -21,6 +21,10 @@ hostile or broken client costs the others nothing (`medallion.config.ServeConfig
   ``Authorization: Bearer <token>`` (401 otherwise);
 - ``stop()`` (SIGTERM in ``medallion serve``) stops accepting, lets in-flight requests finish for up
   to ``shutdown_grace_s``, and closes idle keep-alive connections at once.
+
+Why one module: the accept loop, the per-connection read with its limits and deadlines, and the drain on
+SIGTERM are one state machine; request validation (`request.py`), metrics (`server_metrics.py`) and deadlines
+(`deadlines.py`) already live apart.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ from typing import Any
 import orjson
 from loguru import logger
 
-from medallion.config import Config, ServeConfig
-from medallion.errors import MedallionError, TransientError
+from medallion.core.config import Config, ServeConfig
+from medallion.core.errors import MedallionError, TransientError
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.serving.deadlines import Clock, DeadlineReader
 from medallion.serving.online_stores import OnlineStoreFailed, OnlineStoreUnavailable

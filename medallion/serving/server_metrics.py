@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from medallion.metrics import Exposition
+from medallion.core.metrics import Exposition
 
 PATHS = frozenset({"/get-online-features", "/health", "/metrics"})
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from loguru import logger
 
-from medallion import catalog
-from medallion.config import Config
-from medallion.errors import ConfigError, TerminalError, TransientError
+from medallion.core import catalog
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, TerminalError, TransientError
+from medallion.core.retry import retry_transient
 from medallion.features import FAMILIES
-from medallion.retry import retry_transient
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -54,7 +55,8 @@ class FeastPaths:
 
 def _resolve(path: str, base_dir: Path) -> str:
     if "://" in path and not path.startswith("file://"):
-        from medallion import lakefs  # pyarrow: not for a local online lookup's start-up
+        # lazy: pyarrow (through lakefs) stays out of the start-up of an online lookup
+        from medallion.core import lakefs
 
         return lakefs.pyarrow_uri(path)
     local = Path(path.removeprefix("file://")).expanduser()
@@ -134,6 +136,7 @@ def key_ttl_seconds(cfg: Config) -> int | None:
 
 def repo_config(cfg: Config, base_dir: Path | None = None) -> RepoConfig:
     """Feast's ``RepoConfig`` for ``cfg`` (absolute paths: it does not depend on a repo directory)."""
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast.repo_config import RepoConfig
 
     settings = feast_settings(cfg, base_dir)
@@ -148,6 +151,7 @@ def repo_config(cfg: Config, base_dir: Path | None = None) -> RepoConfig:
 
 def feature_store(cfg: Config, base_dir: Path | None = None) -> FeatureStore:
     """A Feast ``FeatureStore`` on the stores ``cfg`` names. Hold on to it for repeated online reads."""
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast import FeatureStore
 
     from medallion.serving import _feast_compat
@@ -163,7 +167,6 @@ def gold_paths(cfg: Config, base_dir: Path | None = None) -> dict[str, str]:
 
 def feature_store_yaml(cfg: Config, repo_dir: str | Path, base_dir: Path | None = None) -> str:
     """The text of ``feature_store.yaml`` for ``cfg`` in ``repo_dir`` (see write_feature_store_yaml)."""
-    import yaml
 
     settings = feast_settings(cfg, base_dir, relative_to=Path(repo_dir))
     online = settings["online_store"]
@@ -278,6 +281,7 @@ def check_online_store(
         Path(sqlite).parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite {sqlite}"
 
+    # lazy: redis loads only for a Redis online store
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -324,7 +328,8 @@ def check_online_store(
 
 def require_gold(cfg: Config, names: list[str] | None = None, base_dir: Path | None = None) -> None:
     """Fail with a clear TerminalError when a feature view's Gold table has no partition yet."""
-    from medallion import lakefs
+    # lazy: pyarrow (through lakefs) stays out of the start-up of an online lookup
+    from medallion.core import lakefs
 
     for name, path in gold_paths(cfg, base_dir).items():
         if names is not None and name not in names:
@@ -356,6 +361,7 @@ def redis_errors(cfg: Config) -> Iterator[None]:
     if cfg.serving.online_store != "redis":
         yield
         return
+    # lazy: redis loads only for a Redis online store
     import redis
 
     try:

@@ -81,6 +81,7 @@ def decode_value(raw: bytes | None) -> Any:
 
 def _decode_with_protobuf(raw: bytes) -> Any:
     """Any other Value (written by another writer): through Feast's protobuf class."""
+    # lazy: feast takes seconds to import: only where Feast's own objects are needed
     from feast.protos.feast.types.Value_pb2 import Value
 
     value = Value.FromString(raw)

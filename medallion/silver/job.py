@@ -18,21 +18,22 @@ from loguru import logger
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs, stages
-from medallion.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
-from medallion.config import Config
-from medallion.dlq import as_dlq_records, write_dlq
-from medallion.errors import TerminalError
-from medallion.lake import (
+from medallion.core import catalog, lakefs, stages
+from medallion.core.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
+from medallion.core.config import Config
+from medallion.core.dlq import as_dlq_records, write_dlq
+from medallion.core.errors import TerminalError
+from medallion.core.lake import (
     StageResult,
     read_dates,
     remove_partitions,
     spark_schema,
     spark_type,
 )
+from medallion.core.rejections import BY_DATE
+from medallion.core.stages import StageRun
 from medallion.quality import engine, results
 from medallion.quality.rules import RuleSet, rules_for
-from medallion.rejections import BY_DATE
 from medallion.silver.lookups import JOINS, RATES, joined, read_lookups
 from medallion.silver.normalize import user_agent_families, with_normalized_columns, with_user_agent_families
 from medallion.silver.plan import MARK
@@ -45,7 +46,6 @@ from medallion.silver.transforms import (
     with_amounts,
     with_usd_amount,
 )
-from medallion.stages import StageRun
 
 STAGE = stages.SILVER.name
 OUTPUT_COLUMNS = SILVER.columns + catalog.columns(f"{EVENT_DATE} date, {EVENT_TYPE} string")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs
-from medallion.config import Config
-from medallion.errors import TerminalError
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config
+from medallion.core.errors import TerminalError
 from medallion.lookups import missing_message
 from medallion.silver.transforms import with_lookup
 

@@ -21,6 +21,7 @@ _UA_SCHEMA = "user_agent string, " + ", ".join(f"{c} string" for c in UA_COLUMNS
 @lru_cache(maxsize=65536)
 def parse_user_agent(text: str) -> tuple[str, str, str]:
     """(browser, OS, device) families of a user agent; ``Other`` where the parser knows none."""
+    # lazy: loaded on the Spark worker that first parses a value, not by every importer of Silver
     from ua_parser import parse
 
     result = parse(text)
@@ -64,6 +65,7 @@ def referrer_domain(url: Column) -> Column:
 
 @lru_cache(maxsize=1)
 def _country_names() -> dict[str, str]:
+    # lazy: loaded on the Spark worker that first parses a value, not by every importer of Silver
     import pycountry
 
     return {c.alpha_2: getattr(c, "common_name", c.name) for c in pycountry.countries}

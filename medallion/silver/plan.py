@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from medallion import lakefs
 from medallion.bronze.accounting import BRONZE_DATES, batch_key
-from medallion.catalog import BRONZE, BRONZE_OWNER, INGEST_CHECKPOINT
-from medallion.config import Config
-from medallion.kafka.admin import newest_committed_batch
-from medallion.lake import bronze_batches
-from medallion.ledger import Ledger
+from medallion.core import lakefs
+from medallion.core.catalog import BRONZE, BRONZE_OWNER, INGEST_CHECKPOINT
+from medallion.core.config import Config
+from medallion.core.lake import bronze_batches
+from medallion.core.ledger import Ledger
+from medallion.engines.kafka.admin import newest_committed_batch
 
 LISTING_ABOVE = 500
 """More new batches than this: one listing of Bronze's folders is cheaper than a record read per batch

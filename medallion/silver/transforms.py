@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, SILVER
-from medallion.lake import require_columns
+from medallion.core.catalog import EVENT_DATE, SILVER
+from medallion.core.lake import require_columns
 
 BRONZE_FILE = "_bronze_file"  # the Bronze file a row came from (for the DLQ), not a Silver column
 DUPLICATE = "_duplicate"

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from medallion import catalog
 from medallion.bronze.accounting import BatchLedger, BatchMetrics, IngestResult, skipped_ranges
-from medallion.kafka.source import SkippedRange, record_skipped
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.ledger import Ledger
+from medallion.engines.kafka.source import SkippedRange, record_skipped
 
 
 def _report(batch: int, start: dict[str, Any] | None, end: dict[str, Any], rows: int) -> dict[str, Any]:

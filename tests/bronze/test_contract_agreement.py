@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from medallion.bronze.records import BronzeDecoder, BronzeRules, check_event, fast_check, payload_failures
 from medallion.bronze.validator import RULE_CLASS
-from medallion.contract import EVENT_SCHEMA, MAX_EVENT_BYTES, MAX_FUTURE_SKEW
+from medallion.core.contract import EVENT_SCHEMA, MAX_EVENT_BYTES, MAX_FUTURE_SKEW
 from tests.fixtures import records as kafka_records
 
 ORACLE = Draft202012Validator(EVENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -31,7 +31,7 @@ import psutil
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog
+from medallion.core import catalog
 from tests.conftest import CONFIG_DIR, REPO
 from tests.e2e.checks import parquet, topic_records
 
@@ -272,7 +272,7 @@ def test_sigkill_and_restart_lose_and_duplicate_nothing(
     request: pytest.FixtureRequest,
 ) -> None:
     from medallion.bronze.job import checkpoint_path
-    from medallion.ledger import Ledger
+    from medallion.core.ledger import Ledger
     from medallion.produce.producer import produce_events
 
     started = time.monotonic()

@@ -14,10 +14,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog
 from medallion.bronze import job, rows
-from medallion.contract import format_event_time
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.contract import format_event_time
+from medallion.core.ledger import Ledger
 from tests.e2e.checks import parquet
 from tests.fixtures.broker import produce
 

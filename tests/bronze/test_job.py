@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog
 from medallion.bronze import job
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.ledger import Ledger
 from medallion.produce.producer import produce_events
 from tests.e2e.checks import parquet, topic_records
 
@@ -73,7 +73,7 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
 
 @pytest.mark.integration
 def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: Any, make_config: Any) -> None:
-    from medallion.errors import ConfigError
+    from medallion.core.errors import ConfigError
 
     first = make_config(
         **{"kafka.bootstrap_servers": kafka_broker.bootstrap, "kafka.topic": "bronze_owner_a"}
@@ -136,7 +136,7 @@ def test_a_micro_batch_lost_to_the_machine_is_replayed_once_by_a_restarted_query
     """Under load, Spark can fail a batch for the machine's sake (a Python worker that did not connect back
     within Spark's fixed 10 s). The ingest restarts the query from its checkpoint: the batch is written
     once, nothing is lost, and the run goes on. A failure of any other kind still stops it (exit 1)."""
-    from medallion.errors import TerminalError
+    from medallion.core.errors import TerminalError
 
     topic = make_topic(partitions=1)
     cfg = make_config(

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from medallion.bronze.records import ARROW_SCHEMA, MAX_NESTING, BronzeDecoder
-from medallion.contract import MAX_EVENT_BYTES
+from medallion.core.contract import MAX_EVENT_BYTES
 from tests.fixtures import records as kafka_records
 
 KEY = b"poison-test-key-0123456789"
@@ -229,9 +229,9 @@ def test_poison_records_in_the_middle_of_a_topic_stop_nothing(
 ) -> None:
     """Hostile records between valid events on the embedded broker: one ingest run reads to the end of
     the topic, every valid event is in Bronze, every hostile record in the DLQ with a payload rule."""
-    from medallion import catalog
     from medallion.bronze import job
-    from medallion.ledger import Ledger
+    from medallion.core import catalog
+    from medallion.core.ledger import Ledger
     from medallion.produce.generator import generate
     from medallion.produce.lookups import build_world
     from tests.e2e.checks import parquet

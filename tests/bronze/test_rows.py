@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from medallion.bronze import rows
 from medallion.bronze.records import BRONZE_FIELDS, BronzeDecoder
-from medallion.contract import EVENT_SCHEMA
+from medallion.core.contract import EVENT_SCHEMA
 from tests.fixtures import records as kafka_records
 
 KEY = b"rows-test-key-0123456789"

@@ -11,7 +11,7 @@ import pytest
 
 from medallion.bronze.records import ARROW_SCHEMA, BronzeDecoder, BronzeRules, check_event
 from medallion.bronze.transforms import BRONZE_COLUMNS, rejected_events, valid_events, with_lineage
-from medallion.contract import BAD_RECORD_HEADER
+from medallion.core.contract import BAD_RECORD_HEADER
 from medallion.produce.generator import generate
 from medallion.produce.lookups import build_world
 from tests.fixtures import records as kafka_records

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog
 from medallion.bronze.records import ARROW_SCHEMA, BronzeDecoder, rules_for
-from medallion.config import Config
-from medallion.contract import EVENT_SCHEMA, ContractError, load_user_contract
-from medallion.errors import ConfigError
+from medallion.core import catalog
+from medallion.core.config import Config
+from medallion.core.contract import EVENT_SCHEMA, ContractError, load_user_contract
+from medallion.core.errors import ConfigError
 from tests.fixtures import records as kafka_records
 
 KEY = b"user-contract-test-key-0123456789"
@@ -131,7 +131,7 @@ def test_a_real_ingest_enforces_the_configured_contract(
 ) -> None:
     """The contract reaches Spark's Python workers: the source's reader decodes with it, not the packaged one."""
     from medallion.bronze import job
-    from medallion.ledger import Ledger
+    from medallion.core.ledger import Ledger
     from tests.e2e.checks import parquet
     from tests.fixtures.broker import produce
 

@@ -54,7 +54,7 @@ NOT_FOR_HELP = (
     "confluent_kafka",
     "pandas",
     "pydantic",
-    "medallion.config",
+    "medallion.core.config",
     "yaml",
     "rich",
     "loguru",
@@ -172,7 +172,7 @@ def test_bad_usage_is_exit_2_with_one_clear_line_before_any_work(
 
 
 def test_unreachable_broker_is_exit_1_naming_the_address(tmp_path: Path) -> None:
-    from medallion.embedded import find_free_port
+    from medallion.engines.embedded import find_free_port
 
     address = f"127.0.0.1:{find_free_port()}"  # nothing listens there, and no embedded broker may start
     env = {

@@ -51,7 +51,7 @@ def docker_cleanup() -> list[str]:
 
 
 def _kafka_up(address: str) -> bool:
-    from medallion.embedded import is_kafka_reachable
+    from medallion.engines.embedded import is_kafka_reachable
 
     return is_kafka_reachable(address, timeout_s=2.0)
 

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, pipeline, serving
-from medallion.config import load_config
+from medallion import serving
+from medallion.core import catalog
+from medallion.core.config import load_config
 from medallion.features import USER_FEATURES
+from medallion.operations import pipeline
 from tests.conftest import CONFIG_DIR
 from tests.e2e.checks import assert_pipeline_correct, parquet
 

@@ -7,10 +7,10 @@ from typing import Any
 import pyarrow.dataset as ds
 from confluent_kafka import Consumer, TopicPartition
 
-from medallion import catalog, lakefs
-from medallion.config import Config
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config
+from medallion.engines.kafka.admin import end_offsets
 from medallion.features.user import USER_FEATURES
-from medallion.kafka.admin import end_offsets
 
 
 def topic_records(bootstrap: str, topic: str) -> dict[tuple[int, int], bytes]:

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, lakefs, serving
+from medallion import serving
 from medallion.cli.app import STATE
 from medallion.cli.main import run_app
-from medallion.config import load_config
+from medallion.core import catalog, lakefs
+from medallion.core.config import load_config
 from medallion.features.user import USER_FEATURES
 from tests.conftest import CONFIG_DIR, REPO
 from tests.e2e.checks import parquet, same_value, topic_records

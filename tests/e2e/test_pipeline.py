@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, pipeline, serving
+from medallion import serving
+from medallion.core import catalog
 from medallion.features.user import USER_FEATURES
-from medallion.status import collect
+from medallion.operations import pipeline
+from medallion.operations.status import collect
 from tests.e2e.checks import assert_pipeline_correct
 
 
@@ -53,7 +55,7 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
     # Re-running is safe: Silver and Gold rebuild every date they hold, and the lake comes out the same.
     import datetime as dt
 
-    from medallion import lakefs
+    from medallion.core import lakefs
     from tests.e2e.checks import parquet
 
     days = [
@@ -76,7 +78,7 @@ def test_embedded_pipeline_end_to_end(spark: Any, kafka_broker: Any, redis_db: A
 
 
 def pipeline_dates(start: Any, end: Any) -> list[Any]:
-    from medallion.lake import date_range
+    from medallion.core.lake import date_range
 
     return date_range(start, end)
 

@@ -24,10 +24,11 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, lakefs, serving
-from medallion.config import Config, load_config
+from medallion import serving
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config, load_config
 from medallion.features import USER_FEATURES
-from medallion.status import collect
+from medallion.operations.status import collect
 from tests.conftest import CONFIG_DIR
 from tests.e2e import checks
 from tests.fixtures import jvm
@@ -169,8 +170,8 @@ def test_pipeline_on_apache_kafka_native_source_spark_cluster_and_s3a_lake(
 def test_kafka_consumer_groups_shows_the_lag_that_status_reports(
     spark: Any, apache_kafka: ApacheKafka, make_config: Any
 ) -> None:
-    from medallion import pipeline
-    from medallion.kafka.admin import ensure_topics
+    from medallion.engines.kafka.admin import ensure_topics
+    from medallion.operations import pipeline
     from tests.fixtures.broker import produce
 
     topic = "lag_tool_events"

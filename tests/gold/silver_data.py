@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog
+from medallion.core import catalog
 
 UTC = dt.UTC
 FIRST_DAY = dt.date(2026, 9, 1)

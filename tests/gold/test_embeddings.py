@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from medallion.config import GoldConfig
+from medallion.core.config import GoldConfig
 from medallion.gold.families import BUILDERS
 from medallion.gold.transforms import GoldInputs, feature_dates
 from tests.gold.test_families import SILVER

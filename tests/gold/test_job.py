@@ -12,12 +12,13 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, lakefs, pipeline, stages, status
-from medallion.errors import UsageError
+from medallion.core import catalog, lakefs, stages
+from medallion.core.errors import UsageError
+from medallion.core.ledger import Ledger
 from medallion.features import FAMILIES, family
 from medallion.features.user import USER_FEATURES
 from medallion.gold import job
-from medallion.ledger import Ledger
+from medallion.operations import pipeline, status
 from tests.gold import silver_data
 from tests.stage_runs import run_job
 
@@ -107,9 +108,9 @@ def test_events_after_the_end_of_d_never_change_ds_rows(spark: Any, make_config:
 def test_a_backfill_is_one_read_and_the_same_spark_jobs_for_two_dates_or_twenty(
     spark: Any, make_config: Any, lake: Path
 ) -> None:
+    from medallion.core.lake import read_dates, write_partitions
     from medallion.gold.families import BUILDERS
     from medallion.gold.transforms import GoldInputs, feature_dates
-    from medallion.lake import read_dates, write_partitions
 
     rows = _rows(*[("u1", f"s{i}", END - dt.timedelta(days=i, hours=1), "click") for i in range(25)])
 
@@ -219,7 +220,7 @@ def test_the_dates_to_rebuild_span_the_embeddings_configured_window(make_config:
 
 @pytest.fixture(scope="module")
 def all_families(spark: Any, tmp_path_factory: Any) -> tuple[Any, Any]:
-    from medallion.config import load_config
+    from medallion.core.config import load_config
     from tests.conftest import CONFIG_DIR
 
     lake = tmp_path_factory.mktemp("families") / "lake"

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, stages
+from medallion.core import catalog, stages
+from medallion.core.ledger import Ledger
 from medallion.features import family
 from medallion.gold import job
-from medallion.ledger import Ledger
 from tests.gold import oracle, silver_data
 from tests.stage_runs import run_job
 
@@ -40,7 +40,7 @@ def silver_rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def gold(spark: Any, silver_rows: Any, tmp_path_factory: Any) -> Any:
-    from medallion.config import load_config
+    from medallion.core.config import load_config
     from tests.conftest import CONFIG_DIR
 
     lake = tmp_path_factory.mktemp("oracle") / "lake"

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from medallion import catalog
+from medallion.core import catalog
 from medallion.features import FeatureFamily
 
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from medallion import alerts, catalog
-from medallion.config import DriftConfig
+from medallion.core import catalog
+from medallion.core.config import DriftConfig
 from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.governance import drift, drift_spark
-from medallion.status import Status, drift_status
+from medallion.operations import alerts
+from medallion.operations.status import Status, drift_status
 from tests.governance.frames import gold_frame
 
 D = dt.date(2026, 11, 20)

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from medallion import catalog, lakefs, stages
+from medallion.core import catalog, lakefs, stages
+from medallion.core.ledger import Ledger
 from medallion.features import Feature
 from medallion.features.user import USER_FEATURES
 from medallion.gold import job
@@ -21,7 +22,6 @@ from medallion.gold.families import BUILDERS
 from medallion.gold.transforms import as_declared
 from medallion.governance import drift, registry
 from medallion.governance.gold import FeatureQualityFailed
-from medallion.ledger import Ledger
 from medallion.quality import results
 from tests.gold.silver_data import FIRST_DAY, generate, write_silver
 from tests.stage_runs import run_job

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from medallion.embedded import find_free_port
-from medallion.errors import ConfigError, TerminalError, TransientError
-from medallion.kafka.admin import (
+from medallion.core.errors import ConfigError, TerminalError, TransientError
+from medallion.engines.embedded import find_free_port
+from medallion.engines.kafka.admin import (
     LogOffsets,
     add_partitions,
     bootstrap_addresses,

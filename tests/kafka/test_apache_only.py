@@ -12,15 +12,15 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from medallion.errors import TerminalError
-from medallion.kafka.admin import (
+from medallion.core.errors import TerminalError
+from medallion.engines.kafka.admin import (
     add_partitions,
     checkpoint_offsets,
     end_offsets,
     ensure_topics,
     log_bounds,
 )
-from medallion.kafka.source import register, source_error
+from medallion.engines.kafka.source import register, source_error
 from tests.fixtures.apache_kafka import ApacheKafka
 from tests.fixtures.broker import produce
 

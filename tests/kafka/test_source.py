@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medallion.errors import ConfigError, TerminalError, TransientError
-from medallion.kafka.admin import LogBounds, checkpoint_offsets, end_offsets, ensure_topics
-from medallion.kafka.source import (
+from medallion.core.errors import ConfigError, TerminalError, TransientError
+from medallion.engines.kafka.admin import LogBounds, checkpoint_offsets, end_offsets, ensure_topics
+from medallion.engines.kafka.source import (
     ARROW_SCHEMA,
     OffsetRange,
     SourceOptions,
@@ -472,7 +472,7 @@ def test_headers_keys_and_split_ranges_come_through(
 
 @pytest.mark.integration
 def test_unreachable_broker_fails_naming_the_address(spark: Any, tmp_path: Path) -> None:
-    from medallion.embedded import find_free_port
+    from medallion.engines.embedded import find_free_port
 
     bootstrap = f"127.0.0.1:{find_free_port()}"
     options = {"kafka.bootstrap.servers": bootstrap, "subscribe": "x", "fetchOffset.numRetries": "0"}

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog, lookups
-from medallion.config import Config
-from medallion.ledger import Ledger
+from medallion import lookups
+from medallion.core import catalog
+from medallion.core.config import Config
+from medallion.core.ledger import Ledger
 from medallion.lookups.tables import LookupFileError, read_current
 from medallion.produce.lookups import write_lookups
 

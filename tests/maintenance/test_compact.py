@@ -22,9 +22,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog
-from medallion.errors import LockHeld, UsageError
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.errors import LockHeld, UsageError
+from medallion.core.ledger import Ledger
 from medallion.maintenance import compact, jobs, swap
 from medallion.maintenance.files import data_files, partition_values
 from medallion.maintenance.report import maintenance_status
@@ -164,7 +164,7 @@ def test_bronze_merges_each_closed_hour_into_its_largest_committed_batch(
 def test_silver_planning_by_folders_sees_the_same_dates_after_compaction(
     make_config: Callable[..., Any],
 ) -> None:
-    from medallion.lake import bronze_batches
+    from medallion.core.lake import bronze_batches
     from medallion.silver.plan import _dates_of
 
     cfg = make_config(**{"maintenance.compact_grace_hours": 0})
@@ -289,7 +289,7 @@ def test_a_batch_the_ingest_adds_to_an_hour_being_swapped_stays(
 
 
 def test_usage_errors_and_locks(make_config: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from medallion import stages
+    from medallion.core import stages
 
     cfg = make_config()
     with pytest.raises(UsageError, match="Unknown layer 'platinum'"):
@@ -418,7 +418,7 @@ def test_an_object_store_lake_is_compacted_only_with_exclusive_and_recovers_the_
     """On ``s3a://`` (a local S3 endpoint) no folder can be exchanged: refused without --exclusive; with it,
     files are moved one by one, and a crash between the moves and the deletes (both sets visible, which
     is why it needs --exclusive) is settled by the next run."""
-    from medallion import lakefs
+    from medallion.core import lakefs
     from medallion.maintenance import files
 
     for name, value in s3_endpoint.environ.items():

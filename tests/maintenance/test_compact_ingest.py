@@ -11,10 +11,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog, pipeline
+from medallion.core import catalog
 from medallion.maintenance import jobs
 from medallion.maintenance.files import data_files
-from medallion.status import table_status
+from medallion.operations import pipeline
+from medallion.operations.status import table_status
 
 
 def spark_rows(spark: Any, path: str) -> Any:

@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
-from medallion import catalog, pipeline
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.ledger import Ledger
 from medallion.maintenance import jobs
 from medallion.maintenance.files import data_files, read_file
+from medallion.operations import pipeline
 from medallion.pii.keys import pii_key
 from medallion.pii.scrub import Hmac, normalize_email, normalize_phone
 

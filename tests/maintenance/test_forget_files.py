@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion import catalog
+from medallion.core import catalog
 from medallion.maintenance import jobs
 from medallion.maintenance.register import load
 from medallion.pii.keys import pii_key

@@ -97,8 +97,8 @@ def test_a_running_stream_drops_a_newly_erased_person_from_its_next_batch_and_lo
     from confluent_kafka import Producer
 
     from medallion.bronze import job
-    from medallion.catalog import BRONZE, ERASURE_REGISTER
-    from medallion.ledger import Ledger
+    from medallion.core.catalog import BRONZE, ERASURE_REGISTER
+    from medallion.core.ledger import Ledger
     from tests.e2e.checks import parquet
 
     topic = make_topic(partitions=1)

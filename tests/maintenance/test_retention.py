@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medallion import catalog, stages
-from medallion.errors import LockHeld
+from medallion.core import catalog, stages
+from medallion.core.errors import LockHeld
 from medallion.maintenance import jobs
 from medallion.maintenance.report import maintenance_status
 

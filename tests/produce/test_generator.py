@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from medallion.contract import BAD_RECORD_HEADER, COMMERCE_EVENT_TYPES, EVENT_TYPES, validate_payload
+from medallion.core.contract import BAD_RECORD_HEADER, COMMERCE_EVENT_TYPES, EVENT_TYPES, validate_payload
 from medallion.produce.bad import BAD_CLASSES, EXPECTED_REASONS, make_bad
 from medallion.produce.generator import SESSION_GAP_MS, EventStream, Record, StreamStats, generate
 from medallion.produce.lookups import World, build_world, local_price

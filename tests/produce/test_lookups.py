@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from medallion.config import Config
-from medallion.contract import CURRENCIES
+from medallion.core.config import Config
+from medallion.core.contract import CURRENCIES
 from medallion.produce.generator import generate
 from medallion.produce.lookups import LOOKUP_TABLES, build_world, write_lookups
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from medallion.config import Config
-from medallion.contract import BAD_RECORD_HEADER, EVENT_TYPES
-from medallion.embedded import find_free_port, start_broker, stop_broker
-from medallion.errors import ConfigError, TransientError
+from medallion.core.config import Config
+from medallion.core.contract import BAD_RECORD_HEADER, EVENT_TYPES
+from medallion.core.errors import ConfigError, TransientError
+from medallion.engines.embedded import find_free_port, start_broker, stop_broker
 from medallion.produce import ProduceFailed, produce_events
 from medallion.produce.producer import time_range
 from tests.fixtures.broker import EmbeddedKafka

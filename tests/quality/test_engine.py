@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog
-from medallion.errors import ConfigError
+from medallion.core import catalog
+from medallion.core.errors import ConfigError
 from medallion.quality import engine
 from medallion.quality.rules import parse_rules
 
@@ -188,7 +188,7 @@ def test_row_rules_cost_one_job_however_many(spark: Any) -> None:
 
 
 def test_bad_sql_is_a_config_error_before_any_data(spark: Any) -> None:
-    from medallion.lake import spark_schema
+    from medallion.core.lake import spark_schema
 
     schema = spark_schema(TABLE.columns)
     engine.check_sql(
@@ -226,7 +226,7 @@ def test_a_referential_rule_without_its_lookup_is_an_error(spark: Any) -> None:
 
 
 def test_rule_files_are_checked_in_sparks_dialect_so_what_loads_runs(spark: Any) -> None:
-    from medallion.lake import spark_schema
+    from medallion.core.lake import spark_schema
 
     table = catalog.Dataset(
         name="test.flags",

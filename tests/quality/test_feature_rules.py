@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from medallion import catalog
+from medallion.core import catalog
 from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.quality import engine
 from medallion.quality.rules import rules_for

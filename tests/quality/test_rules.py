@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from medallion import catalog, contract
-from medallion.errors import ConfigError
+from medallion.core import catalog, contract
+from medallion.core.errors import ConfigError
 from medallion.features import family
 from medallion.features.temporal import TEMPORAL_FEATURES
 from medallion.quality.rules import (

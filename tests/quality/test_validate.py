@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from medallion import catalog, stages
 from medallion.cli.main import app
-from medallion.ledger import Ledger
+from medallion.core import catalog, stages
+from medallion.core.ledger import Ledger
 from medallion.quality import results
 from medallion.silver import job
 from tests.conftest import CONFIG_DIR, REPO

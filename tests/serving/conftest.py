@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from medallion.config import Config, load_config
+from medallion.core.config import Config, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

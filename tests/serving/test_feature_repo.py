@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from medallion import serving
-from medallion.config import Config
+from medallion.core.config import Config
 from tests.serving.conftest import CONFIG_DIR
 
 REPO = CONFIG_DIR.parent

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from medallion import serving
-from medallion.config import Config
-from medallion.errors import ConfigError
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError
 from medallion.features import family
 from medallion.features.services import service
 from tests.serving.families_gold import Row, end_of, family_rows, write_family

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from medallion import serving
-from medallion.config import Config
-from medallion.errors import UsageError
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
 from medallion.features import FAMILIES
 from tests.serving.families_gold import (
     Row,
@@ -303,7 +303,7 @@ def test_apply_registers_views_and_services_once(
 def test_materialize_without_gold_says_what_to_run(
     tmp_path: Path, store_config: Callable[..., Config]
 ) -> None:
-    from medallion.errors import TerminalError
+    from medallion.core.errors import TerminalError
 
     with pytest.raises(TerminalError, match=r"no Gold data: .*user_features.*medallion gold"):
         serving.materialize(store_config(tmp_path / "empty-lake", "sqlite"))

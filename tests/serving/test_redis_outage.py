@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from medallion import serving
-from medallion.config import Config
-from medallion.errors import TransientError
+from medallion.core.config import Config
+from medallion.core.errors import TransientError
 from medallion.features import FAMILIES
 from tests.fixtures.services import service_missing
 from tests.serving.families_gold import latest, served, write_all

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from medallion import serving
-from medallion.config import Config
+from medallion.core.config import Config
 from medallion.serving.server import FeatureServer
 from tests.serving.conftest import CONFIG_DIR
 from tests.serving.families_gold import write_all

@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from medallion import serving
-from medallion.config import Config
+from medallion.core.config import Config
 from medallion.serving import codec
 from medallion.serving.server import FeatureServer
 from tests.serving.conftest import CONFIG_DIR

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from medallion import serving
-from medallion.config import Config, load_config
-from medallion.errors import ConfigError, TransientError
+from medallion.core.config import Config, load_config
+from medallion.core.errors import ConfigError, TransientError
 from medallion.features import FAMILIES
 from medallion.serving.store import feature_store_yaml, parse_redis_url
 from tests.serving.conftest import CONFIG_DIR

@@ -12,9 +12,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from medallion import catalog
-from medallion.config import Config
-from medallion.lake import spark_schema
+from medallion.core import catalog
+from medallion.core.config import Config
+from medallion.core.lake import spark_schema
 from medallion.produce.lookups import write_lookups
 
 DAY = dt.date(2026, 1, 5)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, pipeline
 from medallion.bronze import job as bronze_job
 from medallion.bronze.accounting import BRONZE_DATES, batch_key
 from medallion.bronze.ownership import checkpoint_id
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.ledger import Ledger
+from medallion.operations import pipeline
 from medallion.produce.producer import produce_events
 from medallion.silver.plan import plan
 from tests.e2e.checks import parquet

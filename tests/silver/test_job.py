@@ -11,10 +11,11 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from medallion import catalog, pipeline, stages
-from medallion.errors import TerminalError
-from medallion.lake import spark_schema
-from medallion.ledger import Ledger
+from medallion.core import catalog, stages
+from medallion.core.errors import TerminalError
+from medallion.core.lake import spark_schema
+from medallion.core.ledger import Ledger
+from medallion.operations import pipeline
 from medallion.quality import results
 from medallion.silver import job
 from tests.silver.bronze import DAY, event, write_bronze, write_world

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog, pipeline
 from medallion.bronze import job as bronze_job
-from medallion.ledger import Ledger
+from medallion.core import catalog
+from medallion.core.ledger import Ledger
+from medallion.operations import pipeline
 from medallion.produce.producer import produce_events
 from tests.e2e.checks import parquet
 from tests.silver.test_job import assert_no_pii, snapshot

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from medallion import catalog
 from medallion.bronze.accounting import BRONZE_DATES, batch_key
-from medallion.ledger import Ledger, RunRecord
+from medallion.core import catalog
+from medallion.core.ledger import Ledger, RunRecord
 from medallion.silver.plan import CHECKPOINT, MARK, plan
 
 TOPIC, CKPT = "user_events", "c0ffee00"

@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from medallion import catalog
+from medallion.core import catalog
 from medallion.silver.lookups import JOINS, joined
 from medallion.silver.transforms import (
     DUPLICATE,

@@ -6,6 +6,9 @@ record batch + 1 instead of the log end. Reading from just below that hint until
 gives the offset the broker's Fetch path reports, which is right on Tansu and on Apache Kafka alike
 (and honours ``isolation.level``: under read_committed the EOF is the last stable offset).
 `LogOffsets.bounds` is that one function; the streaming source and `end_offsets` both use it.
+
+Why one module: every question put to the broker without Spark (topics, offsets, lag, checkpoint offsets)
+shares one client set-up and the one log-end rule (`LogOffsets.bounds`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
 from loguru import logger
 
-from medallion import lakefs
-from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
-from medallion.retry import retry_transient
+from medallion.core import lakefs
+from medallion.core.errors import ConfigError, MedallionError, TerminalError, TransientError
+from medallion.core.retry import retry_transient
 
 TP = tuple[str, int]
 """A topic partition as a plain, hashable, picklable pair."""
@@ -65,7 +68,7 @@ class _ToLoguruTrace(logging.Handler):
 
 # librdkafka logs every refused connection, at error level, from every client and Spark worker; the
 # exceptions raised here say what matters once, clearly. Its own log stays available at TRACE level.
-LIBRDKAFKA_LOGGER = logging.getLogger("medallion.kafka.librdkafka")
+LIBRDKAFKA_LOGGER = logging.getLogger("medallion.engines.kafka.librdkafka")
 LIBRDKAFKA_LOGGER.addHandler(_ToLoguruTrace())
 LIBRDKAFKA_LOGGER.propagate = False
 

@@ -59,6 +59,7 @@ Valid events never carry it."""
 
 @cache
 def _oracle() -> Draft202012Validator:
+    # lazy: jsonschema is only the tests' oracle, never on the product's path
     from jsonschema import Draft202012Validator
 
     Draft202012Validator.check_schema(EVENT_SCHEMA)
@@ -196,6 +197,7 @@ def check_user_contract(schema: Any, where: str = "the contract") -> None:
                 f"{where} declares {path} as {theirs.get('type')!r}, but Bronze stores it as "
                 f"{ours.get('type')!r}: keep its JSON type (a member of another type needs another name)"
             )
+    # lazy: upward, listed in tests/test_layers.py: `contract check` runs Bronze's own validator
     from medallion.bronze.validator import Schema, compile_contract
 
     try:
@@ -225,6 +227,7 @@ def check_records(
     """Bronze's own verdict on each record value, as the ingest would reach it: ``[]`` for a valid one,
     else every rule it breaks (``<class>:<member>``). ``now`` stands for the records' Kafka timestamps,
     against which an event time too far ahead is judged (default: the current time)."""
+    # lazy: upward, listed in tests/test_layers.py: `contract check` runs Bronze's own validator
     from medallion.bronze.records import BronzeDecoder
 
     decoder = BronzeDecoder(b"", rules)  # no key: nothing is scrubbed, only checked

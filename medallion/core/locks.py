@@ -1,6 +1,6 @@
 """The lake's locks: which stages may run at once on one lake, enforced, never waited for.
 
-The model (stages declare it in `medallion.stages`; `Stage.lock_scope` derives the scope):
+The model (stages declare it in `medallion.core.stages`; `Stage.lock_scope` derives the scope):
 
 - A run holds its stage's own lock, exclusive: one run of a stage at a time per lake, so an
   overlapping cron line stops at once (`LockHeld`, exit 75) saying who holds it.
@@ -47,11 +47,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
-from medallion.errors import LockHeld
+from medallion.core import catalog, lakefs
+from medallion.core.errors import LockHeld
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 DATASETS = "datasets"
 READERS = ".readers"  # ``datasets/<dataset>.readers.lock``: held shared by readers, exclusive by rewriters

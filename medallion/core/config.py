@@ -4,6 +4,9 @@ Load order (later wins): ``config/base.yaml`` → ``config/<env>.yaml`` → ``ME
 environment variables → explicit overrides from the caller (CLI flags, tests). ``${VAR}`` in YAML is
 expanded from the environment. Every key is remembered with the place it came from, so a validation
 error names the file (or variable) and the key, and ends with how to fix it.
+
+Why one module: the one loader, its per-section models and the README's generated reference read the same
+models; split, the reference and the loader could drift.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from medallion.errors import ConfigError
+from medallion.core.contract import load_user_contract
+from medallion.core.errors import ConfigError
 
 ENVIRONMENTS = ("local", "docker", "prod")
 ENV_PREFIX = "MEDALLION__"
@@ -29,7 +33,7 @@ class Section(BaseModel):
 
 
 class LakeConfig(Section):
-    """Where the lake lives. Each dataset (`medallion.catalog`) is a directory or object-store prefix below it."""
+    """Where the lake lives. Each dataset (`medallion.core.catalog`) is a directory or object-store prefix below it."""
 
     root: str = Field("./lake", description="Lake root: a local path, `s3a://bucket/prefix` or `hdfs://...`.")
 
@@ -400,8 +404,6 @@ class ContractConfig(Section):
     @classmethod
     def _compiles(cls, path: str | None) -> str | None:
         if path:
-            from medallion.contract import load_user_contract
-
             load_user_contract(path)  # a ContractError (a ValueError) names what is wrong
         return path
 

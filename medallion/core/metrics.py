@@ -17,12 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs
+from medallion.core import catalog, lakefs
 
 if TYPE_CHECKING:
-    from medallion.config import Config
-    from medallion.ledger import RunRecord
-    from medallion.status_model import Status
+    from medallion.core.config import Config
+    from medallion.core.ledger import RunRecord
+    from medallion.core.status_model import Status
 
 ROW_OUTCOMES = ("input", "output", "dlq", "dropped")
 

@@ -50,8 +50,8 @@ from typing import Any
 
 from loguru import logger
 
-from medallion import catalog, lakefs
-from medallion.masking import mask_secrets
+from medallion.core import catalog, lakefs
+from medallion.core.masking import mask_secrets
 
 KEYS = "_keys"
 _STAMP_LEN = len("20260105T130501.123Z")
@@ -239,7 +239,7 @@ class Ledger:
     ) -> Iterator[RunRecord]:
         """Record a stage run: yields the record to fill in, writes it with the outcome and duration.
 
-        The ledger's half of `medallion.stages.run`, the envelope every stage runs in."""
+        The ledger's half of `medallion.core.stages.run`, the envelope every stage runs in."""
         record = RunRecord(
             stage=stage,
             run_id=run_id or new_run_id(),

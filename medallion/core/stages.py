@@ -38,14 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from medallion import RUN_ID_ENV, catalog
-from medallion.errors import exit_code
-from medallion.ledger import Ledger, RunRecord, new_run_id
-from medallion.locks import LockScope, hold
-from medallion.masking import MASK, is_secret_name, mask_secrets
+from medallion import RUN_ID_ENV
+from medallion.core import catalog, metrics
+from medallion.core.errors import exit_code
+from medallion.core.ledger import Ledger, RunRecord, new_run_id
+from medallion.core.locks import LockScope, hold
+from medallion.core.masking import MASK, is_secret_name, mask_secrets
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Stage:
     @property
     def lock_scope(self) -> LockScope:
         """Exclusive on what it replaces, shared on what it reads or appends to; what it rewrites beside
-        an appender excludes the readers only (`medallion.locks`)."""
+        an appender excludes the readers only (`medallion.core.locks`)."""
         rewrites = set(self.rewrites) - set(self.replaces)
         shared = (set(self.reads) | set(self.writes)) - set(self.replaces) - rewrites
         appends = set(self.writes) & shared - set(self.reads)
@@ -217,7 +218,6 @@ class StageRun:
 
 def lake_ledger(cfg: Config) -> Ledger:
     """The run ledger, with the stage's Prometheus textfile following every final record."""
-    from medallion import metrics
 
     return Ledger(cfg.lake.root, on_final=lambda record: metrics.record_run(cfg, record))
 
@@ -279,7 +279,7 @@ def _now() -> str:
 
 
 def mask_value(name: str, value: Any) -> str | None:
-    """An option's value as the ledger may keep it, by the one masking rule (`medallion.masking`)."""
+    """An option's value as the ledger may keep it, by the one masking rule (`medallion.core.masking`)."""
     return None if value is None else str(mask_secrets(str(value), name))
 
 

@@ -32,6 +32,9 @@ Options (names are case-insensitive; those shared with Spark's kafka source mean
   the end of the last batch written, so the group is level with the checkpoint once a run is idle.
 - ``kafkaConsumer.pollTimeoutMs`` (120000), ``fetchOffset.numRetries`` (3),
   ``fetchOffset.retryIntervalMs`` (1000), ``fetchOffset.timeoutMs`` (30000), ``arrowBatchSize`` (10000).
+
+Why one module: Spark's Python data source API asks for one reader with its partitions, offsets and commits,
+and they share the handling of the broker's ListOffsets (off by one batch on Tansu).
 """
 
 from __future__ import annotations
@@ -68,9 +71,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from medallion import lakefs
-from medallion.errors import ConfigError, MedallionError, TerminalError, TransientError
-from medallion.kafka.admin import (
+from medallion.core import lakefs
+from medallion.core.errors import ConfigError, MedallionError, TerminalError, TransientError
+from medallion.core.retry import retry_transient
+from medallion.engines.kafka.admin import (
     LIBRDKAFKA_LOGGER,
     TP,
     LogBounds,
@@ -78,7 +82,6 @@ from medallion.kafka.admin import (
     recovers_by_itself,
     to_medallion_error,
 )
-from medallion.retry import retry_transient
 
 SOURCE_NAME = "medallion_kafka"
 

@@ -1,31 +1,36 @@
 """The stages as library calls: each builds what it needs from the config, runs one job, returns its result.
 
 The CLI commands are thin wrappers over these; ``run_all`` chains them for ``medallion run``. Each runs
-inside the stage envelope (`medallion.stages.run`). Each function imports its stage's modules itself:
+inside the stage envelope (`medallion.core.stages.run`). Each function imports its stage's modules itself:
 they import pyspark (seconds) or feast (about 3 s), and one command should pay only for its own stage.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from medallion import stages
-from medallion.config import Config
+from medallion.core import catalog, lakefs, stages
+from medallion.core.config import Config
+from medallion.core.errors import UsageError
+from medallion.core.lake import date_range
+from medallion.features import FAMILIES, USER, family
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from medallion.bronze.job import BatchMetrics, IngestResult
-    from medallion.lake import StageResult
+    from medallion.core.lake import StageResult
 
 
 def _spark(cfg: Config) -> SparkSession:
-    from medallion.spark import get_spark
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
+    from medallion.engines.spark import get_spark
 
     return get_spark(cfg)
 
@@ -33,9 +38,10 @@ def _spark(cfg: Config) -> SparkSession:
 def ingest(
     cfg: Config, *, once: bool = True, on_batch: Callable[[BatchMetrics], None] | None = None
 ) -> IngestResult:
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion.bronze import job
+    from medallion.engines.services import ensure_kafka
     from medallion.pii.keys import pii_key
-    from medallion.services import ensure_kafka
 
     key = pii_key(cfg)  # before Spark starts: a missing key is a config error, found in a second
     with stages.run(cfg, stages.INGEST, topic=cfg.kafka.topic, once=once) as run:
@@ -48,8 +54,7 @@ def ingest(
 def silver(
     cfg: Config, start: dt.date | None = None, end: dt.date | None = None, *, incremental: bool = False
 ) -> StageResult:
-    from medallion.errors import UsageError
-    from medallion.lake import date_range
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion.silver import job
     from medallion.silver.plan import CHECKPOINT, plan
 
@@ -91,10 +96,8 @@ def gold(
     feature dates of the range (`gold_dates_to_rebuild` gives them for changed Silver dates).
     ``allow_breaking``: record a breaking feature schema version instead of failing the run.
     """
-    from medallion.errors import UsageError
-    from medallion.features import FAMILIES, family
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion.gold import job
-    from medallion.lake import date_range
 
     if not incremental and (start is None or end is None):
         raise UsageError("gold needs both --start-date and --end-date, or --incremental.")
@@ -146,6 +149,7 @@ def materialize(
     feature_views: list[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Any:
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion import serving
 
     inputs: dict[str, Any] = {"start": start, "end": end, "full": full, "feature_views": feature_views}
@@ -175,8 +179,9 @@ class PipelineSummary:
 
 def produce(cfg: Config, **options: Any) -> Any:
     """Send synthetic events (and write the lookup tables they refer to), starting the broker if allowed."""
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
+    from medallion.engines.services import ensure_kafka
     from medallion.produce.producer import produce_events
-    from medallion.services import ensure_kafka
 
     ensure_kafka(cfg)
     options = {k: v for k, v in options.items() if v is not None}
@@ -205,7 +210,6 @@ def run_all(
     succeeded for the data it covers (`resume_plan`): a Gold or materialize run that failed is run
     again even when Silver finds nothing new.
     """
-    import time
 
     summary = PipelineSummary() if summary is None else summary
     days = cfg.produce.days
@@ -245,6 +249,7 @@ def run_all(
     loaded = materialize(cfg)
     summary.add("materialize", time.perf_counter() - t, rows=loaded.rows, dlq=0)
 
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion import serving
 
     t = time.perf_counter()
@@ -264,6 +269,7 @@ def resume_plan(cfg: Config) -> list[stages.Stage]:
     and the last materialize run failed or started before it finished (or Gold is to run). Silver and ingest resume by
     themselves (the incremental mark and the checkpoint move only on success).
     """
+    # lazy: a stage's job (Spark, Kafka, Feast) loads only when that stage runs
     from medallion.gold import job
 
     runs = stages.lake_ledger(cfg)
@@ -289,8 +295,6 @@ def gold_dates_to_rebuild(changed: Sequence[dt.date], window_days: int | None = 
     feature date from D to D + (window_days - 1), up to today (UTC); D itself always. ``window_days``:
     how far back the families read (`gold.job.read_window_days`, the embeddings' configured window
     included); default the longest declared window."""
-    from medallion.features import FAMILIES
-
     longest = window_days or max(f.window_days for f in FAMILIES)
     today = dt.datetime.now(dt.UTC).date()
     dates: set[dt.date] = set()
@@ -302,10 +306,8 @@ def gold_dates_to_rebuild(changed: Sequence[dt.date], window_days: int | None = 
 
 def latest_gold_user(cfg: Config) -> str | None:
     """A user from the newest partition of the first user-keyed Gold table (pyarrow: no Spark for one row)."""
+    # lazy: pyarrow.dataset (about a second) only for this one-row read
     import pyarrow.dataset as ds
-
-    from medallion import catalog, lakefs
-    from medallion.features import FAMILIES, USER
 
     fam = next((f for f in FAMILIES if f.entity == USER), None)
     if fam is None:

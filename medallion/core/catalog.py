@@ -13,6 +13,8 @@ Gold's tables are not listed by hand: there is one per feature family declared i
 Imports no pyspark, pandas or feast: `status` and the CLI read it without starting anything. Column
 types are Spark SQL type strings (``long``, ``array<string>``, ``struct<a:string>``), which
 ``pyspark.sql.types.StructType.fromDDL`` and pyarrow readers both understand.
+
+Why one module: the catalogue is the one place every dataset is declared; split, it would be two.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from medallion.features import FAMILIES, FeatureFamily, family
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 # Partition and key columns that several stages share.
 DT, HR, BATCH = "dt", "hr", "batch"

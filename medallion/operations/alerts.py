@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medallion import stages
-from medallion.status_model import SUCCEEDED, UNRECONCILED, Alert, RunSummary, Status
+from medallion.core import stages
+from medallion.core.config import DriftConfig
+from medallion.core.status_model import SUCCEEDED, UNRECONCILED, Alert, RunSummary, Status
 
 if TYPE_CHECKING:
-    from medallion.config import AlertsConfig, DriftConfig
+    from medallion.core.config import AlertsConfig, DriftConfig
 
 WARNING, CRITICAL = "warning", "critical"
 __all__ = ["CRITICAL", "WARNING", "Alert", "evaluate"]
@@ -177,7 +178,7 @@ def _ingest_24h(status: Status) -> list[Alert]:
 
 
 def _dlq(status: Status, limits: AlertsConfig) -> list[Alert]:
-    # Each rejected record counted once (`medallion.rejections`: a Silver date rebuilt by every hourly run
+    # Each rejected record counted once (`medallion.core.rejections`: a Silver date rebuilt by every hourly run
     # counts from its latest run). Each stage's input counted once: ingest's records; Silver's input is
     # Bronze's output, so the share is of what came in from Kafka, plus nothing twice.
     rejected = sum(sum(reasons.values()) for reasons in status.dlq_24h.values())
@@ -283,8 +284,6 @@ def _drift(status: Status, settings: DriftConfig | None) -> list[Alert]:
     """A warning per Gold feature whose latest PSI is above its threshold (``drift.psi_threshold``, or
     its own in ``drift.feature_thresholds``)."""
     if settings is None:
-        from medallion.config import DriftConfig
-
         settings = DriftConfig.model_validate({})
     out = []
     for row in status.drift:

@@ -15,7 +15,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from medallion.errors import TransientError
+from medallion.core.errors import TransientError
 
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from medallion.ledger import RunRecord
+    from medallion.core.ledger import RunRecord
 
 BY_DATE = "by_date"
 """The metric of a Silver run's record holding each rebuilt date's counts (input, output, dlq, dropped)."""

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from loguru import logger
 
-from medallion import catalog, lakefs
-from medallion.config import Config
-from medallion.errors import ConfigError, TransientError
-from medallion.retry import retry_transient
+from medallion.core import catalog, lakefs
+from medallion.core.config import Config
+from medallion.core.errors import ConfigError, TransientError
+from medallion.core.retry import retry_transient
+from medallion.engines import embedded
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
@@ -36,7 +37,6 @@ def state_dir(cfg: Config) -> Path:
 
 def ensure_kafka(cfg: Config) -> None:
     """Make sure a Kafka-protocol broker answers: start the embedded one if allowed, else retry, then fail."""
-    from medallion import embedded
 
     if embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=2.0):
         return
@@ -49,7 +49,6 @@ def ensure_kafka(cfg: Config) -> None:
 
 
 def _wait_for_kafka(cfg: Config) -> None:
-    from medallion import embedded
 
     @retry_transient(attempts=4, max_delay_s=30)
     def probe() -> None:

@@ -20,13 +20,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medallion import catalog, lakefs, rejections, stages
-from medallion.ledger import Ledger
-from medallion.status import DLQ_STAGES, data_files
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pyarrow.types as pat
+from plotly.offline import get_plotlyjs
+
+from medallion.core import catalog, lakefs, rejections, stages
+from medallion.core.ledger import Ledger
+from medallion.governance.drift import history_traces
+from medallion.operations.status import DLQ_STAGES, collect, data_files
+from medallion.quality.results import QualityReport, results_dir
 
 if TYPE_CHECKING:
-    from medallion.config import Config
-    from medallion.status import Status
+    from medallion.core.config import Config
+    from medallion.operations.status import Status
 
 RECENT_BATCHES = 200
 QUALITY_RUNS = 50
@@ -44,7 +51,6 @@ class Chart:
 
 def build(cfg: Config, status: Status | None = None) -> list[Chart]:
     """Every chart of the report, each with at least one trace (an empty one says "no data yet")."""
-    from medallion.status import collect
 
     status = status or collect(cfg)
     ledger = Ledger(cfg.lake.root)
@@ -70,7 +76,6 @@ def _empty(chart: Chart, why: str) -> Chart:
 
 def _rows_per_partition(path: str, column: str) -> dict[str, int]:
     """Rows per value of a (first-level) date partition, from Parquet footers."""
-    import pyarrow.parquet as pq
 
     out: dict[str, int] = {}
     filesystem, _ = lakefs.filesystem_and_path(path)
@@ -112,7 +117,6 @@ def _dlq_by_reason(ledger: Ledger) -> Chart:
 
 
 def _quality_reports(cfg: Config) -> list[Any]:
-    from medallion.quality.results import QualityReport, results_dir
 
     folder = results_dir(cfg, catalog.SILVER.name)
     _, names = lakefs.list_children(folder)
@@ -125,7 +129,6 @@ def _quality_reports(cfg: Config) -> list[Any]:
 
 def _feature_drift(cfg: Config) -> Chart:
     """The stored drift history (`medallion.governance.drift.history_traces`), against the PSI threshold."""
-    from medallion.governance.drift import history_traces
 
     threshold = cfg.drift.psi_threshold
     chart = Chart(
@@ -232,8 +235,6 @@ def _lag(ledger: Ledger) -> Chart:
 
 def _feature_distributions(cfg: Config) -> list[Chart]:
     """Histograms of the first numeric features of the first Gold table, on its newest feature date."""
-    import pyarrow.dataset as ds
-    import pyarrow.types as pat
 
     table = catalog.GOLD_TABLES[0]
     chart_id = "gold_feature"
@@ -270,7 +271,6 @@ def _feature_distributions(cfg: Config) -> list[Chart]:
 
 def render(charts: list[Chart], title: str, subtitle: str) -> str:
     """The page: plotly.js inlined once, then one div and one ``Plotly.newPlot`` per chart."""
-    from plotly.offline import get_plotlyjs
 
     sections = []
     scripts = []

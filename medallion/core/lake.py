@@ -10,9 +10,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion import lakefs
-from medallion.catalog import BATCH, DT, HR, Column, split_top_level
-from medallion.errors import TerminalError
+from medallion.core import lakefs
+from medallion.core.catalog import BATCH, DT, HR, Column, split_top_level
+from medallion.core.errors import TerminalError, UsageError
 
 
 @dataclass
@@ -108,7 +108,6 @@ def write_partitions(df: DataFrame, path: str, partition_by: Sequence[str]) -> N
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every date from ``start`` to ``end``, both included; dates out of order are a usage error (exit 2)."""
-    from medallion.errors import UsageError
 
     if end < start:
         raise UsageError(f"--end-date {end} is before --start-date {start}: give the earlier date first.")

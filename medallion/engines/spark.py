@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
 import os
 import re
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 # medallion's log level (DEBUG, INFO, WARNING, ERROR): `medallion --log-level` sets it for the sessions
 # this process builds and the Python workers they start; library users may set it themselves.
@@ -97,7 +98,6 @@ def driver_java_options(level: str) -> str:
 
 def native_blas_available() -> bool:
     """Whether this machine has the system BLAS (``libblas.so.3``) that Spark ML's native path loads."""
-    import ctypes.util
 
     return ctypes.util.find_library("blas") is not None
 
@@ -156,7 +156,7 @@ def get_spark(cfg: Config) -> SparkSession:
     """Return the active session or build one from ``cfg``.
 
     It registers no data source: a job that reads a stream registers the source it reads
-    (``medallion.kafka.source.register``), so the batch stages never re-register one (which Spark warns
+    (``medallion.engines.kafka.source.register``), so the batch stages never re-register one (which Spark warns
     about) and the Kafka source's module loads only where it is used.
     """
     # Python workers must run the interpreter that has medallion installed, not whatever is on PATH.
@@ -166,6 +166,7 @@ def get_spark(cfg: Config) -> SparkSession:
         # The driver binds to 127.0.0.1 already (LOCAL_CONF); saying so here too stops Spark from looking
         # up the host's address and warning that the hostname resolves to a loopback address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # lazy: pyspark loads only when a session is made, not for this module's settings
     from pyspark.logger import PySparkLogger
     from pyspark.sql import SparkSession
 

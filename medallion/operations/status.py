@@ -3,8 +3,8 @@
 Everything comes from what the lake already holds: the catalogue's tables (partition names and Parquet
 footers: row counts, the newest event time from column statistics, no data read), the ingest
 checkpoint's committed offsets and the brokers' log ends, and the run ledger (newest first, so its age
-does not matter). It fills a `Status` (typed records, `medallion.status_model`), whose ``as_dict()`` is
-the documented, stable ``--json`` output (``docs/architecture.md``, "status"); `medallion.alerts` turns
+does not matter). It fills a `Status` (typed records, `medallion.core.status_model`), whose ``as_dict()`` is
+the documented, stable ``--json`` output (``docs/architecture.md``, "status"); `medallion.operations.alerts` turns
 it into alerts.
 """
 
@@ -13,12 +13,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from medallion import alerts, catalog, embedded, lakefs, rejections, stages
-from medallion.governance import drift
-from medallion.kafka import admin
-from medallion.ledger import Ledger, RunRecord
-from medallion.services import embedded_address
-from medallion.status_model import (
+import pyarrow.parquet as pq
+
+from medallion.core import catalog, lakefs, rejections, stages
+from medallion.core.ledger import Ledger, RunRecord
+from medallion.core.status_model import (
     STATUS_VERSION,
     UNRECONCILED,
     Broker,
@@ -30,9 +29,15 @@ from medallion.status_model import (
     Status,
     TableStatus,
 )
+from medallion.engines import embedded
+from medallion.engines.kafka import admin
+from medallion.engines.services import embedded_address
+from medallion.governance import drift
+from medallion.maintenance.report import maintenance_status
+from medallion.operations import alerts
 
 if TYPE_CHECKING:
-    from medallion.config import Config
+    from medallion.core.config import Config
 
 STAGES = tuple(
     s.name for s in (stages.INGEST, stages.SILVER, stages.GOLD, stages.MATERIALIZE, stages.VALIDATE)
@@ -51,7 +56,6 @@ def collect(cfg: Config, kafka_timeout_s: float = 2.0, now: datetime | None = No
     status.tables = [table_status(cfg, t, now) for t in catalog.CATALOG.tables() if t.layer != "lookup"]
     _runs(cfg, status, now)
     status.drift = drift_status(cfg)
-    from medallion.maintenance.report import maintenance_status
 
     status.maintenance = maintenance_status(cfg)
     status.alerts = alerts.evaluate(status, cfg.alerts, embedded=_embedded(cfg), drift=cfg.drift)
@@ -123,7 +127,6 @@ def data_files(path: str) -> list[str]:
 def _row_count(path: str) -> int:
     """Rows from the footers alone. Plain ``pyarrow.parquet``, not ``pyarrow.dataset``, whose import pulls
     in pandas: most of `status`'s time once the ledger is read newest first."""
-    import pyarrow.parquet as pq
 
     filesystem, _ = lakefs.filesystem_and_path(path)
     total = 0
@@ -135,7 +138,6 @@ def _row_count(path: str) -> int:
 
 def _newest_event_time(partition: str, column: str = "event_time") -> datetime | None:
     """The largest ``column`` value in the footers' statistics of the files below one partition."""
-    import pyarrow.parquet as pq
 
     filesystem, _ = lakefs.filesystem_and_path(partition)
     newest: datetime | None = None

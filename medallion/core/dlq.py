@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import DLQ_COLUMNS
-from medallion.lake import spark_schema, write_partitions
+from medallion.core.catalog import DLQ_COLUMNS
+from medallion.core.lake import spark_schema, write_partitions
 
 DLQ_SCHEMA = spark_schema(DLQ_COLUMNS)
 """Every stage's DLQ record (the columns in `catalog.DLQ_COLUMNS`)."""

