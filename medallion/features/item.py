@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medallion.features.model import ITEM, Feature, FeatureFamily, window_text
+from medallion.features.model import ITEM, Feature, FeatureFamily, window_text, windowed
 
 WINDOWS = (1, 7, 30)
 RATE_WINDOWS = (7, 30)
@@ -15,17 +15,21 @@ def _declare() -> FeatureFamily:
     for w in WINDOWS:
         features.append(
             Feature(
-                f"item_events_{w}d", "int64", f"Events of any type with this item_id in {window_text(w)}."
+                windowed("item_events", w),
+                "int64",
+                f"Events of any type with this item_id in {window_text(w)}.",
             )
         )
         for kind, t in KINDS.items():
             features.append(
-                Feature(f"item_{kind}_{w}d", "int64", f"{t} events with this item_id in {window_text(w)}.")
+                Feature(
+                    windowed(f"item_{kind}", w), "int64", f"{t} events with this item_id in {window_text(w)}."
+                )
             )
     for w in RATE_WINDOWS:
         features += [
             Feature(
-                f"item_ctr_{w}d",
+                windowed("item_ctr", w),
                 "float64",
                 f"Distinct users who both viewed (page_view) and clicked the item / distinct users who "
                 f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
@@ -34,7 +38,7 @@ def _declare() -> FeatureFamily:
                 max=1,
             ),
             Feature(
-                f"item_conversion_rate_{w}d",
+                windowed("item_conversion_rate", w),
                 "float64",
                 f"Distinct users who both viewed (page_view) and purchased the item / distinct users who "
                 f"viewed it, in {window_text(w)}; null when nobody viewed it there.",
@@ -43,21 +47,21 @@ def _declare() -> FeatureFamily:
                 max=1,
             ),
             Feature(
-                f"item_revenue_{w}d",
+                windowed("item_revenue", w),
                 "float64",
                 f"Sum of amount_usd of the item's purchase events in {window_text(w)}; a purchase without a "
                 "USD amount adds 0.",
                 min=0,
             ),
             Feature(
-                f"item_unique_users_{w}d",
+                windowed("item_unique_users", w),
                 "int64",
                 f"Distinct user_id of the item's events in {window_text(w)}.",
             ),
         ]
     features += [
         Feature(
-            "item_returning_user_rate_30d",
+            windowed("item_returning_user_rate", 30),
             "float64",
             f"Share of the item's distinct users in {window_text(30)} who had events with it on at least 2 "
             "distinct UTC dates there; a row exists only for items with an event there, so never empty.",
@@ -66,13 +70,13 @@ def _declare() -> FeatureFamily:
             max=1,
         ),
         Feature(
-            "item_popularity_rank_1d",
+            windowed("item_popularity_rank", 1),
             "int64",
             "1 + the number of items (among those with a row for D) with more item_events_1d; ties share a "
             "rank, items without events on D rank after every item with some.",
         ),
         Feature(
-            "item_growth_7d",
+            windowed("item_growth", 7),
             "float64",
             "(events of the item in dates D-6 .. D − events in dates D-13 .. D-7) / events in D-13 .. D-7; "
             "null when the earlier week had none.",
@@ -80,7 +84,7 @@ def _declare() -> FeatureFamily:
             min=-1,
         ),
         Feature(
-            "item_trend_7d_vs_30d",
+            windowed("item_trend_7d_vs", 30),
             "float64",
             "(item_events_7d / 7) / (item_events_30d / 30): above 1 when the last week is busier than the "
             "month's average; a row exists only for items with an event in the 30 days, so never empty.",

@@ -35,6 +35,7 @@ class DType(StrEnum):
 
     def arrow(self) -> Any:
         """The ``pyarrow.DataType`` (pyarrow is imported here, not when the declarations load)."""
+        # lazy: the declarations load without pyarrow (tests/test_catalog.py)
         import pyarrow as pa
 
         if self is DType.FLOAT_ARRAY:
@@ -48,6 +49,7 @@ class DType(StrEnum):
 
     def feast(self) -> Any:
         """The ``feast.types`` type (``import feast`` takes seconds: only when asked)."""
+        # lazy: feast takes seconds to import: only for Feast's own objects
         from feast import types
 
         if self is DType.FLOAT_ARRAY:
@@ -111,11 +113,6 @@ class Feature:
             known = ", ".join(DType)
             raise ValueError(f"feature {self.name}: dtype {self.dtype!r} is not one of {known}")
         object.__setattr__(self, "dtype", DType(self.dtype))
-
-    @property
-    def type(self) -> DType:
-        """The declared type, with its Spark, Feast, Arrow and pandas types."""
-        return DType(self.dtype)
         if self.when_empty not in EMPTY_RULES:
             raise ValueError(
                 f"feature {self.name}: when_empty {self.when_empty!r} is not one of {EMPTY_RULES}"
@@ -124,6 +121,11 @@ class Feature:
             raise ValueError(f"feature {self.name}: min {self.min} is above max {self.max}")
         if self.max_null_rate is not None and not 0 <= self.max_null_rate <= 1:
             raise ValueError(f"feature {self.name}: max_null_rate is a share, between 0 and 1")
+
+    @property
+    def type(self) -> DType:
+        """The declared type, with its Spark, Feast, Arrow and pandas types."""
+        return DType(self.dtype)
 
     @property
     def numeric(self) -> bool:
@@ -164,6 +166,21 @@ class FeatureFamily:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    def column(self, key: str, days: int | None = None) -> str:
+        """The declared name of feature ``key`` over a window of ``days``: how a builder names the columns
+        it computes, so a name is spelled only by its declaration (``windowed``) and a builder asking for a
+        feature the family does not declare fails when its plan is built, not as a missing column later."""
+        name = windowed(key, days)
+        if name not in self.feature_names:
+            raise KeyError(f"{self.name} declares no feature {name!r}")
+        return name
+
+
+def windowed(key: str, days: int | None = None) -> str:
+    """The one spelling of a feature's name: ``events`` over 7 days is ``events_7d``; without a window,
+    the key itself."""
+    return key if days is None else f"{key}_{days}d"
 
 
 def window_text(days: int) -> str:

@@ -9,7 +9,7 @@ click events; *buying* sessions only add_to_cart, remove_from_cart or purchase e
 
 from __future__ import annotations
 
-from medallion.features.model import USER, Feature, FeatureFamily, window_text
+from medallion.features.model import USER, Feature, FeatureFamily, window_text, windowed
 
 WINDOWS = (7, 30)
 BROWSE_TYPES = ("page_view", "search", "click")
@@ -23,9 +23,11 @@ def _declare() -> FeatureFamily:
         empty = "null when the user has no session there" if w < 30 else "a row always has a session there"
         rule = "null" if w < 30 else "not_applicable"
         features += [
-            Feature(f"sessions_{w}d", "int64", f"Distinct sessions with an event of the user in {win}."),
             Feature(
-                f"avg_session_duration_{w}d",
+                windowed("sessions", w), "int64", f"Distinct sessions with an event of the user in {win}."
+            ),
+            Feature(
+                windowed("avg_session_duration", w),
                 "float64",
                 f"Mean session duration in seconds over the user's sessions in {win} (each clipped to the "
                 f"window); {empty}.",
@@ -33,14 +35,14 @@ def _declare() -> FeatureFamily:
                 min=0,
             ),
             Feature(
-                f"events_per_session_{w}d",
+                windowed("events_per_session", w),
                 "float64",
                 f"The user's events / sessions in {win}; {empty}.",
                 when_empty=rule,
                 min=0,
             ),
             Feature(
-                f"bounce_rate_{w}d",
+                windowed("bounce_rate", w),
                 "float64",
                 f"Share of the user's sessions in {win} with exactly one event there; {empty}.",
                 when_empty=rule,
@@ -48,7 +50,7 @@ def _declare() -> FeatureFamily:
                 max=1,
             ),
             Feature(
-                f"time_between_events_mean_{w}d",
+                windowed("time_between_events_mean", w),
                 "float64",
                 f"Mean gap in seconds between consecutive events of a session, pooled over the user's "
                 f"sessions in {win}: Σ duration / Σ (events − 1); null when no session has two events there.",
@@ -59,7 +61,7 @@ def _declare() -> FeatureFamily:
         for kind in SESSION_KINDS:
             features.append(
                 Feature(
-                    f"{kind}_session_share_{w}d",
+                    windowed(f"{kind}_session_share", w),
                     "float64",
                     f"Share of the user's sessions in {win} that are {kind} (see the family); {empty}.",
                     when_empty=rule,

@@ -7,7 +7,7 @@ default "linear" method. The standard deviation is the sample one (n − 1), nul
 
 from __future__ import annotations
 
-from medallion.features.model import USER, Feature, FeatureFamily, window_text
+from medallion.features.model import USER, Feature, FeatureFamily, window_text, windowed
 
 STATISTICS = {
     "mean": "the arithmetic mean",
@@ -28,7 +28,7 @@ def _declare() -> FeatureFamily:
     win = window_text(30)
     features = tuple(
         Feature(
-            f"{subject}_{stat}_30d",
+            windowed(f"{subject}_{stat}", 30),
             "float64",
             f"{text[0].upper()}{text[1:]} of the {what} in {win}; null when there is none.",
             when_empty="null",

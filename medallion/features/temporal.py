@@ -6,7 +6,7 @@ Times are UTC (event_time's hour and ISO weekday). Periods: night 00–05 h, mor
 
 from __future__ import annotations
 
-from medallion.features.model import USER, Feature, FeatureFamily, window_text
+from medallion.features.model import USER, Feature, FeatureFamily, window_text, windowed
 
 PERIODS = {"night": (0, 5), "morning": (6, 11), "afternoon": (12, 17), "evening": (18, 23)}
 PERIOD_ORDER = ("morning", "afternoon", "evening", "night")  # tie-break order of preferred_period_30d
@@ -17,7 +17,7 @@ def _declare() -> FeatureFamily:
     win = window_text(30)
     features: list[Feature] = [
         Feature(
-            f"{period}_share_30d",
+            windowed(f"{period}_share", 30),
             "float64",
             f"Share of the user's events in {win} whose UTC hour is {lo:02d}–{hi:02d}; 0.0 when none is.",
             min=0,
@@ -27,28 +27,28 @@ def _declare() -> FeatureFamily:
     ]
     features += [
         Feature(
-            "weekend_share_30d",
+            windowed("weekend_share", 30),
             "float64",
             f"Share of the user's events in {win} on a Saturday or Sunday (UTC); 0.0 when none is.",
             min=0,
             max=1,
         ),
         Feature(
-            "preferred_period_30d",
+            windowed("preferred_period", 30),
             "string",
             f"The period with most of the user's events in {win}; ties go to the earliest of "
             f"{', '.join(PERIOD_ORDER)}.",
             when_empty="not_applicable",
         ),
         Feature(
-            "preferred_weekday_30d",
+            windowed("preferred_weekday", 30),
             "string",
             f"The UTC weekday (lower-case English name) with most of the user's events in {win}; ties go to "
             "the earliest from Monday.",
             when_empty="not_applicable",
         ),
         Feature(
-            "hour_entropy_30d",
+            windowed("hour_entropy", 30),
             "float64",
             f"Shannon entropy in bits, −Σ p·log2 p over the 24 UTC hours with events, of the user's events in "
             f"{win}: 0 when all fall in one hour, log2 24 ≈ 4.585 when spread evenly.",
@@ -57,7 +57,7 @@ def _declare() -> FeatureFamily:
             max=4.585,  # log2(24), rounded up
         ),
         Feature(
-            "days_since_first_seen_30d",
+            windowed("days_since_first_seen", 30),
             "float64",
             f"(end of D − the user's earliest event_time in {win}) in days (86,400 s): tenure as far as "
             "Gold's 30-day horizon sees.",
@@ -69,7 +69,7 @@ def _declare() -> FeatureFamily:
         rule = "null" if w < 30 else "not_applicable"
         features.append(
             Feature(
-                f"events_per_active_day_{w}d",
+                windowed("events_per_active_day", w),
                 "float64",
                 f"The user's events / distinct UTC dates with an event, in {window_text(w)}"
                 + ("; null when the user has none there." if w < 30 else "."),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from medallion.contract import EVENT_TYPES
-from medallion.features.model import USER, Feature, FeatureFamily, window_text
+from medallion.core.contract import EVENT_TYPES
+from medallion.features.model import USER, Feature, FeatureFamily, window_text, windowed
 
 WINDOWS = (1, 7, 30)
 RECENT = (7, 30)  # windows of the breadth and conversion features
@@ -12,22 +12,26 @@ RECENT = (7, 30)  # windows of the breadth and conversion features
 def _declare() -> FeatureFamily:
     features: list[Feature] = []
     for w in WINDOWS:
-        features.append(Feature(f"events_{w}d", "int64", f"Events of the user in {window_text(w)}."))
+        features.append(Feature(windowed("events", w), "int64", f"Events of the user in {window_text(w)}."))
         for t in EVENT_TYPES:
             features.append(
-                Feature(f"{t}_events_{w}d", "int64", f"Events of type {t} of the user in {window_text(w)}.")
+                Feature(
+                    windowed(f"{t}_events", w),
+                    "int64",
+                    f"Events of type {t} of the user in {window_text(w)}.",
+                )
             )
     for w in WINDOWS:
         features += [
             Feature(
-                f"revenue_{w}d",
+                windowed("revenue", w),
                 "float64",
                 f"Sum of amount_usd of the user's purchase events in {window_text(w)} (exact decimal sum, "
                 "then a double); a purchase without a USD amount adds 0.",
                 min=0,
             ),
             Feature(
-                f"avg_order_value_{w}d",
+                windowed("avg_order_value", w),
                 "float64",
                 f"Sum of amount_usd / number of the user's purchase events with an amount_usd, in "
                 f"{window_text(w)}; null when there is no such purchase.",
@@ -56,17 +60,17 @@ def _declare() -> FeatureFamily:
     for w in RECENT:
         features += [
             Feature(
-                f"distinct_items_{w}d",
+                windowed("distinct_items", w),
                 "int64",
                 f"Distinct non-null item_id of the user's events in {window_text(w)}.",
             ),
             Feature(
-                f"distinct_categories_{w}d",
+                windowed("distinct_categories", w),
                 "int64",
                 f"Distinct non-null item_category of the user's events in {window_text(w)}.",
             ),
             Feature(
-                f"view_to_purchase_rate_{w}d",
+                windowed("view_to_purchase_rate", w),
                 "float64",
                 f"Distinct items the user both viewed (page_view) and purchased / distinct items the user "
                 f"viewed, in {window_text(w)}; null when the user viewed no item there.",
@@ -75,7 +79,7 @@ def _declare() -> FeatureFamily:
                 max=1,
             ),
             Feature(
-                f"active_days_{w}d",
+                windowed("active_days", w),
                 "int64",
                 f"Distinct UTC event dates with at least one event of the user in {window_text(w)}.",
             ),

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from medallion import catalog
+from medallion.core import catalog
+from medallion.core.lake import spark_schema
 from medallion.features import FAMILIES, family
 from medallion.gold.families import BUILDERS
 from medallion.gold.transforms import GoldInputs, feature_dates
-from medallion.lake import spark_schema
 
 UTC = dt.UTC
 D = dt.date(2026, 11, 10)
@@ -39,7 +39,7 @@ def ev(
 def inputs(
     spark: Any, rows: list[tuple[Any, ...]], start: dt.date = D, end: dt.date = D, **settings: Any
 ) -> GoldInputs:
-    from medallion.config import GoldConfig
+    from medallion.core.config import GoldConfig
 
     return GoldInputs(
         spark.createDataFrame(rows, SILVER), feature_dates(spark, start, end), GoldConfig(**settings)
@@ -185,3 +185,68 @@ def test_item_rank_and_trend(spark: Any) -> None:
     assert {k: r["item_popularity_rank_1d"] for k, r in got.items()} == {"a": 1, "b": 2, "c": 3}
     assert got["c"]["item_growth_7d"] == -1.0 and got["a"]["item_growth_7d"] is None
     assert got["a"]["item_trend_7d_vs_30d"] == (2 / 7) / (2 / 30)
+
+
+def _builder_name_literals() -> list[str]:
+    """``file:line: text`` for each string in a builder that spells a declared feature's name (or the
+    windowed shape of one, ``…_{w}d``) other than as the key handed to ``FAMILY.column(...)``."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import medallion.gold.families as package
+
+    declared = {f.name for fam in FAMILIES for f in fam.features}
+    windowed_shape = re.compile(r"^[a-z][a-z0-9_]*_(\d+|\{w\})d$")
+    found = []
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        keys = {
+            id(arg)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "column"
+            for arg in ast.walk(node.args[0] if node.args else node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in keys:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "{w}" for v in node.values)
+            else:
+                continue
+            if text in declared or windowed_shape.match(text):
+                found.append(f"{path.name}:{node.lineno}: {text!r}")
+    return found
+
+
+def test_builders_name_their_features_only_through_the_declaration() -> None:
+    """A feature's name is spelled once, by its declaration (`features.model.windowed`); a builder asks
+    its family for it (`FAMILY.column(key, days)`), which fails for a feature the family does not
+    declare."""
+    assert _builder_name_literals() == []
+    user = family("user_features")
+    assert user.column("events", 7) == "events_7d"
+    assert user.column("days_since_last_event") == "days_since_last_event"
+    with pytest.raises(KeyError, match="user_features declares no feature 'events_2d'"):
+        user.column("events", 2)
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"when_empty": "zeroish"}, "when_empty 'zeroish' is not one of"),
+        ({"min": 2, "max": 1}, "min 2 is above max 1"),
+        ({"max_null_rate": 1.5}, "max_null_rate is a share"),
+        ({"dtype": "int32"}, "dtype 'int32' is not one of"),
+    ],
+)
+def test_a_feature_declaration_that_cannot_hold_is_refused(settings: dict[str, Any], complaint: str) -> None:
+    from medallion.features.model import Feature
+
+    fields = {"name": "f", "dtype": "int64", "description": "d", **settings}
+    with pytest.raises(ValueError, match=complaint):
+        Feature(**fields)

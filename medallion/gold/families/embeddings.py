@@ -12,8 +12,8 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, FEATURE_DATE
-from medallion.config import GoldConfig
+from medallion.core.catalog import EVENT_DATE, FEATURE_DATE
+from medallion.core.config import GoldConfig
 from medallion.features.embeddings import ITEM_EMBEDDINGS, USER_EMBEDDINGS
 from medallion.gold.registry import builds
 from medallion.gold.transforms import GoldInputs, as_declared, calendar, over_window
@@ -35,6 +35,7 @@ def session_sequences(silver: DataFrame, first: dt.date, last: dt.date) -> DataF
 
 def train_item_vectors(silver: DataFrame, date: dt.date, settings: GoldConfig) -> DataFrame:
     """Item vectors of the model trained on the sessions of the window ending with ``date``."""
+    # lazy: Spark ML's classes load only when embeddings are trained
     from pyspark.ml.feature import Word2Vec
     from pyspark.ml.functions import vector_to_array
 
@@ -56,7 +57,7 @@ def train_item_vectors(silver: DataFrame, date: dt.date, settings: GoldConfig) -
     return model.getVectors().select(
         F.col("word").alias("item_id"),
         F.lit(date).alias(FEATURE_DATE),
-        vector_to_array(F.col("vector"), "float64").alias("item_vector"),
+        vector_to_array(F.col("vector"), "float64").alias(ITEM_EMBEDDINGS.column("item_vector")),
     )
 
 
@@ -93,11 +94,13 @@ def build_users(inputs: GoldInputs) -> DataFrame:
         .distinct()
         .join(vectors, ["item_id", FEATURE_DATE])
     )
-    per_position = pairs.select("user_id", FEATURE_DATE, F.posexplode("item_vector").alias("pos", "value"))
+    per_position = pairs.select(
+        "user_id", FEATURE_DATE, F.posexplode(ITEM_EMBEDDINGS.column("item_vector")).alias("pos", "value")
+    )
     means = per_position.groupBy("user_id", FEATURE_DATE, "pos").agg(F.avg("value").alias("value"))
     users = means.groupBy("user_id", FEATURE_DATE).agg(
         F.sort_array(F.collect_list(F.struct("pos", "value"))).alias("_parts")
     )
-    return users.withColumn("user_vector", F.transform("_parts", lambda p: p["value"])).transform(
-        as_declared(USER_EMBEDDINGS)
-    )
+    return users.withColumn(
+        USER_EMBEDDINGS.column("user_vector"), F.transform("_parts", lambda p: p["value"])
+    ).transform(as_declared(USER_EMBEDDINGS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
+from medallion.core.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.item import ITEM_FEATURES, KINDS, RATE_WINDOWS, WINDOWS
 from medallion.gold.registry import builds
 from medallion.gold.transforms import GoldInputs, as_declared, count_if, over_window, ratio, union_in, within
@@ -38,9 +38,11 @@ def item_audience(silver: DataFrame, dates: DataFrame) -> DataFrame:
         .agg(F.count(F.lit(1)).alias("days_30"), count_if(within(7)).alias("days_7"))
     )
     return per_user.groupBy("item_id", FEATURE_DATE).agg(
-        count_if(F.col("days_7") > 0).alias("item_unique_users_7d"),
-        F.count(F.lit(1)).alias("item_unique_users_30d"),
-        (count_if(F.col("days_30") >= 2) / F.count(F.lit(1))).alias("item_returning_user_rate_30d"),
+        count_if(F.col("days_7") > 0).alias(ITEM_FEATURES.column("item_unique_users", 7)),
+        F.count(F.lit(1)).alias(ITEM_FEATURES.column("item_unique_users", 30)),
+        (count_if(F.col("days_30") >= 2) / F.count(F.lit(1))).alias(
+            ITEM_FEATURES.column("item_returning_user_rate", 30)
+        ),
     )
 
 
@@ -57,8 +59,8 @@ def build(inputs: GoldInputs) -> DataFrame:
     previous_week = (F.col(EVENT_DATE) <= F.date_sub(F.col(FEATURE_DATE), 7)) & within(14)
     aggs = []
     for w in WINDOWS:
-        aggs.append(in_w(w, "events").alias(f"item_events_{w}d"))
-        aggs += [in_w(w, kind).alias(f"item_{kind}_{w}d") for kind in KINDS]
+        aggs.append(in_w(w, "events").alias(ITEM_FEATURES.column("item_events", w)))
+        aggs += [in_w(w, kind).alias(ITEM_FEATURES.column(f"item_{kind}", w)) for kind in KINDS]
     for w in RATE_WINDOWS:
         aggs.append(F.sum(F.when(within(w), F.col("amount"))).alias(f"_amount_{w}d"))
         aggs += [
@@ -71,16 +73,23 @@ def build(inputs: GoldInputs) -> DataFrame:
     derived: dict[str, F.Column] = {}
     for w in RATE_WINDOWS:
         viewers = F.col(f"_page_view_{w}")
-        for feature, t in ((f"item_ctr_{w}d", "click"), (f"item_conversion_rate_{w}d", "purchase")):
+        for feature, t in (
+            (ITEM_FEATURES.column("item_ctr", w), "click"),
+            (ITEM_FEATURES.column("item_conversion_rate", w), "purchase"),
+        ):
             derived[feature] = ratio(F.size(F.array_intersect(viewers, F.col(f"_{t}_{w}"))), F.size(viewers))
-        derived[f"item_revenue_{w}d"] = F.coalesce(F.col(f"_amount_{w}d").cast("double"), F.lit(0.0))
+        derived[ITEM_FEATURES.column("item_revenue", w)] = F.coalesce(
+            F.col(f"_amount_{w}d").cast("double"), F.lit(0.0)
+        )
     previous = F.col("_previous_week")
-    derived["item_growth_7d"] = ratio(F.col("item_events_7d") - previous, previous)
-    derived["item_trend_7d_vs_30d"] = (F.col("item_events_7d") / F.lit(7.0)) / (
-        F.col("item_events_30d") / F.lit(30.0)
+    derived[ITEM_FEATURES.column("item_growth", 7)] = ratio(
+        F.col(ITEM_FEATURES.column("item_events", 7)) - previous, previous
     )
-    by_date = Window.partitionBy(FEATURE_DATE).orderBy(F.col("item_events_1d").desc())
-    derived["item_popularity_rank_1d"] = F.rank().over(by_date)
+    derived[ITEM_FEATURES.column("item_trend_7d_vs", 30)] = (
+        F.col(ITEM_FEATURES.column("item_events", 7)) / F.lit(7.0)
+    ) / (F.col(ITEM_FEATURES.column("item_events", 30)) / F.lit(30.0))
+    by_date = Window.partitionBy(FEATURE_DATE).orderBy(F.col(ITEM_FEATURES.column("item_events", 1)).desc())
+    derived[ITEM_FEATURES.column("item_popularity_rank", 1)] = F.rank().over(by_date)
     audience = item_audience(inputs.silver, inputs.dates)
     return (
         counts.withColumns(derived)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
+from medallion.core.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.session import BROWSE_TYPES, SESSION_FEATURES, WINDOWS
 from medallion.gold.registry import builds
 from medallion.gold.transforms import (
@@ -63,7 +63,7 @@ def build(inputs: GoldInputs) -> DataFrame:
         present = F.col(f"events_{w}") > 0
         browse, commerce = F.col(f"browse_{w}") == 1, F.col(f"commerce_{w}") == 1
         aggs += [
-            count_if(present).alias(f"sessions_{w}d"),
+            count_if(present).alias(SESSION_FEATURES.column("sessions", w)),
             F.sum(F.when(present, F.col(f"duration_{w}"))).alias(f"_duration_{w}"),
             F.sum(F.col(f"events_{w}")).alias(f"_events_{w}"),
             count_if(F.col(f"events_{w}") == 1).alias(f"_bounces_{w}"),
@@ -72,14 +72,16 @@ def build(inputs: GoldInputs) -> DataFrame:
             count_if(present & commerce & ~browse).alias(f"_buying_{w}"),
             count_if(present & browse & commerce).alias(f"_mixed_{w}"),
         ]
-        n = F.col(f"sessions_{w}d")
+        n = F.col(SESSION_FEATURES.column("sessions", w))
         derived |= {
-            f"avg_session_duration_{w}d": ratio(F.col(f"_duration_{w}"), n),
-            f"events_per_session_{w}d": ratio(F.col(f"_events_{w}"), n),
-            f"bounce_rate_{w}d": ratio(F.col(f"_bounces_{w}"), n),
-            f"time_between_events_mean_{w}d": ratio(F.col(f"_duration_{w}"), F.col(f"_gaps_{w}")),
+            SESSION_FEATURES.column("avg_session_duration", w): ratio(F.col(f"_duration_{w}"), n),
+            SESSION_FEATURES.column("events_per_session", w): ratio(F.col(f"_events_{w}"), n),
+            SESSION_FEATURES.column("bounce_rate", w): ratio(F.col(f"_bounces_{w}"), n),
+            SESSION_FEATURES.column("time_between_events_mean", w): ratio(
+                F.col(f"_duration_{w}"), F.col(f"_gaps_{w}")
+            ),
             **{
-                f"{k}_session_share_{w}d": ratio(F.col(f"_{k}_{w}"), n)
+                SESSION_FEATURES.column(f"{k}_session_share", w): ratio(F.col(f"_{k}_{w}"), n)
                 for k in ("browsing", "buying", "mixed")
             },
         }

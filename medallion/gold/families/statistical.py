@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
+from medallion.core.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
 from medallion.features.statistical import STATISTICAL_FEATURES
 from medallion.gold.families.session import sessions_in_windows
 from medallion.gold.registry import builds
@@ -18,12 +18,12 @@ def describe(values: DataFrame, value: str, prefix: str) -> DataFrame:
     """Per user and feature date: mean, sample std, min, max, exact p50 and p90 of ``value``."""
     v = F.col(value)
     return values.groupBy("user_id", FEATURE_DATE).agg(
-        F.avg(v).alias(f"{prefix}_mean_30d"),
-        F.stddev_samp(v).alias(f"{prefix}_std_30d"),
-        F.min(v).alias(f"{prefix}_min_30d"),
-        F.max(v).alias(f"{prefix}_max_30d"),
-        F.percentile(v, 0.5).alias(f"{prefix}_p50_30d"),
-        F.percentile(v, 0.9).alias(f"{prefix}_p90_30d"),
+        F.avg(v).alias(STATISTICAL_FEATURES.column(f"{prefix}_mean", 30)),
+        F.stddev_samp(v).alias(STATISTICAL_FEATURES.column(f"{prefix}_std", 30)),
+        F.min(v).alias(STATISTICAL_FEATURES.column(f"{prefix}_min", 30)),
+        F.max(v).alias(STATISTICAL_FEATURES.column(f"{prefix}_max", 30)),
+        F.percentile(v, 0.5).alias(STATISTICAL_FEATURES.column(f"{prefix}_p50", 30)),
+        F.percentile(v, 0.9).alias(STATISTICAL_FEATURES.column(f"{prefix}_p90", 30)),
     )
 
 

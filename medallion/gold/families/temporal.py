@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, FEATURE_DATE
+from medallion.core.catalog import EVENT_DATE, FEATURE_DATE
 from medallion.features.temporal import PERIOD_ORDER, PERIODS, TEMPORAL_FEATURES, WEEKDAYS
 from medallion.gold.registry import builds
 from medallion.gold.transforms import (
@@ -74,15 +74,17 @@ def build(inputs: GoldInputs) -> DataFrame:
         F.lit(0.0),
         lambda acc, n: acc - (n / total) * F.log2(n / total),
     )
-    derived: dict[str, Column] = {f"{p}_share_30d": ratio(F.col(f"_{p}"), total) for p in PERIODS}
+    derived: dict[str, Column] = {
+        TEMPORAL_FEATURES.column(f"{p}_share", 30): ratio(F.col(f"_{p}"), total) for p in PERIODS
+    }
     derived |= {
-        "weekend_share_30d": ratio(F.col("_weekend"), total),
-        "preferred_period_30d": argmax({p: F.col(f"_{p}") for p in PERIOD_ORDER}),
-        "preferred_weekday_30d": argmax({d: F.col(f"_{d}") for d in WEEKDAYS}),
-        "hour_entropy_30d": entropy,
-        "days_since_first_seen_30d": days_before_end(F.col("_first")),
-        "events_per_active_day_7d": ratio(F.col("_events_7"), F.col("_days_7")),
-        "events_per_active_day_30d": ratio(total, F.col("_days_30")),
+        TEMPORAL_FEATURES.column("weekend_share", 30): ratio(F.col("_weekend"), total),
+        TEMPORAL_FEATURES.column("preferred_period", 30): argmax({p: F.col(f"_{p}") for p in PERIOD_ORDER}),
+        TEMPORAL_FEATURES.column("preferred_weekday", 30): argmax({d: F.col(f"_{d}") for d in WEEKDAYS}),
+        TEMPORAL_FEATURES.column("hour_entropy", 30): entropy,
+        TEMPORAL_FEATURES.column("days_since_first_seen", 30): days_before_end(F.col("_first")),
+        TEMPORAL_FEATURES.column("events_per_active_day", 7): ratio(F.col("_events_7"), F.col("_days_7")),
+        TEMPORAL_FEATURES.column("events_per_active_day", 30): ratio(total, F.col("_days_30")),
     }
     return (
         days.join(hours, ["user_id", FEATURE_DATE])

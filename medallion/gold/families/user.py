@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
-from medallion.contract import EVENT_TYPES
+from medallion.core.catalog import EVENT_DATE, EVENT_TYPE, FEATURE_DATE
+from medallion.core.contract import EVENT_TYPES
 from medallion.features.user import RECENT, USER_FEATURES, WINDOWS
 from medallion.gold.registry import builds
 from medallion.gold.transforms import (
@@ -51,17 +51,22 @@ def build(inputs: GoldInputs) -> DataFrame:
 
     aggs: list[F.Column] = []
     for w in WINDOWS:
-        aggs.append(F.coalesce(in_w(w, "events"), F.lit(0)).alias(f"events_{w}d"))
-        aggs += [F.coalesce(in_w(w, f"n_{t}"), F.lit(0)).alias(f"{t}_events_{w}d") for t in EVENT_TYPES]
+        aggs.append(F.coalesce(in_w(w, "events"), F.lit(0)).alias(USER_FEATURES.column("events", w)))
+        aggs += [
+            F.coalesce(in_w(w, f"n_{t}"), F.lit(0)).alias(USER_FEATURES.column(f"{t}_events", w))
+            for t in EVENT_TYPES
+        ]
         aggs += [
             in_w(w, "amount").alias(f"_amount_{w}d"),
             F.coalesce(in_w(w, "priced"), F.lit(0)).alias(f"_priced_{w}d"),
         ]
     for w in RECENT:
         aggs += [
-            distinct_in(F.when(within(w), F.col("items"))).alias(f"distinct_items_{w}d"),
-            distinct_in(F.when(within(w), F.col("categories"))).alias(f"distinct_categories_{w}d"),
-            count_if(within(w)).alias(f"active_days_{w}d"),
+            distinct_in(F.when(within(w), F.col("items"))).alias(USER_FEATURES.column("distinct_items", w)),
+            distinct_in(F.when(within(w), F.col("categories"))).alias(
+                USER_FEATURES.column("distinct_categories", w)
+            ),
+            count_if(within(w)).alias(USER_FEATURES.column("active_days", w)),
             union_in(F.when(within(w), F.col("viewed"))).alias(f"_viewed_{w}"),
             union_in(F.when(within(w), F.col("bought"))).alias(f"_bought_{w}"),
         ]
@@ -71,13 +76,13 @@ def build(inputs: GoldInputs) -> DataFrame:
     derived: dict[str, F.Column] = {}
     for w in WINDOWS:
         amount = F.col(f"_amount_{w}d").cast("double")
-        derived[f"revenue_{w}d"] = F.coalesce(amount, F.lit(0.0))
-        derived[f"avg_order_value_{w}d"] = ratio(amount, F.col(f"_priced_{w}d"))
+        derived[USER_FEATURES.column("revenue", w)] = F.coalesce(amount, F.lit(0.0))
+        derived[USER_FEATURES.column("avg_order_value", w)] = ratio(amount, F.col(f"_priced_{w}d"))
     for w in RECENT:
         viewed = F.col(f"_viewed_{w}")
-        derived[f"view_to_purchase_rate_{w}d"] = ratio(
+        derived[USER_FEATURES.column("view_to_purchase_rate", w)] = ratio(
             F.size(F.array_intersect(viewed, F.col(f"_bought_{w}"))), F.size(viewed)
         )
-    derived["days_since_last_event"] = days_before_end(F.col("_last_time"))
-    derived["days_since_last_purchase"] = days_before_end(F.col("_last_purchase"))
+    derived[USER_FEATURES.column("days_since_last_event")] = days_before_end(F.col("_last_time"))
+    derived[USER_FEATURES.column("days_since_last_purchase")] = days_before_end(F.col("_last_purchase"))
     return features.withColumns(derived).transform(as_declared(USER_FEATURES))
