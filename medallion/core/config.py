@@ -583,8 +583,33 @@ def reference_markdown() -> str:
     return "\n".join(lines)
 
 
+PACKAGED_CONFIG = Path(__file__).with_name("defaults")
+"""The defaults installed with the package (the checkout's ``config/`` links to them)."""
+
+
 def default_config_dir() -> Path:
-    return Path(os.environ.get("MEDALLION_CONFIG_DIR", "config"))
+    """``MEDALLION_CONFIG_DIR``; else ``./config`` when it holds ``base.yaml`` (a project folder); else the
+    defaults installed with the package, so ``pip install medallion`` runs from any folder, its lake in
+    ``./lake``."""
+    if "MEDALLION_CONFIG_DIR" in os.environ:
+        return Path(os.environ["MEDALLION_CONFIG_DIR"])
+    local = Path("config")
+    return local if (local / "base.yaml").is_file() else PACKAGED_CONFIG
+
+
+def write_defaults(directory: str | Path) -> list[tuple[Path, bool]]:
+    """Copy the packaged defaults into ``directory`` (created); a file already there is kept. Returns each
+    target and whether it was written."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    done = []
+    for source in sorted(PACKAGED_CONFIG.glob("*.yaml")):
+        path = target / source.name
+        written = not path.exists()
+        if written:
+            path.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        done.append((path, written))
+    return done
 
 
 def load_config(
@@ -600,8 +625,9 @@ def load_config(
     base = directory / "base.yaml"
     if not base.is_file():
         raise ConfigError(
-            f"No config found: {base} does not exist. Run from the project directory, or pass "
-            f"--config-dir (or set MEDALLION_CONFIG_DIR) to the folder that holds base.yaml."
+            f"No config found: {base} does not exist. Pass --config-dir (or set MEDALLION_CONFIG_DIR) to "
+            "the folder that holds base.yaml, or neither to use the defaults installed with medallion "
+            "(`medallion config --init config` copies them to edit)."
         )
     tree: dict[str, Any] = {}
     origin: dict[str, str] = {}
