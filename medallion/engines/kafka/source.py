@@ -701,7 +701,8 @@ class KafkaDataSource(DataSource):
 
 
 _ERROR_IN_TRACE = re.compile(
-    r"medallion\.errors\.(ConfigError|TransientError|TerminalError|MedallionError): (.+?)(?: SQLSTATE:|\n|$)"
+    re.escape(MedallionError.__module__)
+    + r"\.(ConfigError|TransientError|TerminalError|MedallionError): (.+?)(?: SQLSTATE:|\n|$)"
 )
 _ERROR_CLASSES = {c.__name__: c for c in (ConfigError, TransientError, TerminalError, MedallionError)}
 
