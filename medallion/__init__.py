@@ -27,6 +27,9 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     through either path patches the one module). New code uses the new paths; the layers test reads only
     those."""
 
+    def __init__(self) -> None:
+        self._own_spec: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
     ) -> importlib.machinery.ModuleSpec | None:
@@ -51,9 +54,6 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         # The import system stamped the alias's spec on the module; give it back its own.
         module.__spec__ = self._own_spec.pop(module.__name__)
-
-    def __init__(self) -> None:
-        self._own_spec: dict[str, importlib.machinery.ModuleSpec | None] = {}
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
