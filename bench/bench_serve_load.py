@@ -67,13 +67,22 @@ async def _client(
             payload = payloads[k % len(payloads)]
             k += 1
             started = time.perf_counter()
-            writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+            try:
+                writer.write(payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the connection without an answer: an error, and a new connection.
+                errors.append(0)
+                if len(errors) > 100:
+                    return
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
             latencies.append(time.perf_counter() - started)
             status = int(head[9:12])
             if status != 200:
@@ -156,7 +165,18 @@ def main() -> None:
         feast_bin = str(Path(sys.executable).with_name("feast"))
         processes.append(
             subprocess.Popen(
-                [feast_bin, "serve", "--host", "127.0.0.1", "--port", str(ports["feast serve"])],
+                # --max-requests 0: gunicorn would otherwise restart feast's worker after about 1,000
+                # requests, resetting every connection and reloading the store mid-run.
+                [
+                    feast_bin,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["feast serve"]),
+                    "--max-requests",
+                    "0",
+                ],
                 cwd=repo,
                 env=env,
                 stdout=subprocess.DEVNULL,
