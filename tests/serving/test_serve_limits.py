@@ -166,6 +166,20 @@ def test_bad_framing_gets_a_4xx_and_no_traceback(served: Served) -> None:
         assert status_of(answer) == expected, (tail, answer[:300])
         assert b"Connection: close" in answer
         assert time.monotonic() - started < 1.2, "answered at once, not after a timeout"
+    heads = {  # the request line and headers, read by the server itself
+        b"GARBAGE\r\n\r\n": 400,
+        b"GET /health HTTP/2.0\r\n\r\n": 505,
+        b"GET /health HTTP/1.1\r\nNo colon here\r\n\r\n": 400,
+        b"GET /health HTTP/1.1\r\n folded: header\r\n\r\n": 400,
+        b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n": 431,
+        b"GET /health HTTP/1.1\r\nX-A: " + b"b" * 70_000 + b"\r\n\r\n": 431,
+    }
+    for head, expected in heads.items():
+        answer = served.raw(head)
+        assert status_of(answer) == expected, (head[:80], answer[:300])
+        assert b"Connection: close" in answer
+    answer = served.raw(b"GET /health HTTP/1.0\r\nhOsT: x\r\n\r\n")  # 1.0, names in any case
+    assert status_of(answer) == 200 and b"Connection: close" in answer
     assert "Traceback" not in served.stderr.read_text()
 
 
