@@ -357,15 +357,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the listen backlog
 
     def __init__(
-        self, address: tuple[str, int], reader: OnlineReader, limits: ServeConfig, token: str | None
+        self,
+        address: tuple[str, int],
+        reader: OnlineReader,
+        limits: ServeConfig,
+        token: str | None,
+        metrics: ServerMetrics,
+        listener: socket.socket | None,
     ):
         self.reader, self.limits, self.token = reader, limits, token
-        self.metrics = ServerMetrics()
+        self.metrics = metrics
         self.stopping = False
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._lock = threading.Lock()
         self.handlers: set[_Handler] = set()
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, bind_and_activate=listener is None)
+        if listener is not None:  # a worker process: the listening socket its supervisor made
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self.stopping or not self._slots.acquire(blocking=False):
@@ -422,12 +432,17 @@ class FeatureServer:
         host: str = "127.0.0.1",
         port: int = 6566,
         families: Sequence[FeatureFamily] = FAMILIES,
+        *,
+        metrics: ServerMetrics | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self.limits = cfg.serve
         token = os.environ.get(cfg.serve.auth_token_env, "").strip() or None
         self.reader = OnlineReader(cfg, families)
         try:
-            self.httpd = _Server((host, port), self.reader, cfg.serve, token)
+            self.httpd = _Server(
+                (host, port), self.reader, cfg.serve, token, metrics or ServerMetrics(), listener
+            )
         except BaseException:
             self.reader.close()
             raise

@@ -1,0 +1,156 @@
+"""``medallion serve`` in worker processes: one listening socket, ``serve.workers`` processes accepting
+from it, and a supervisor.
+
+Python runs one thread at a time per process, so one process is one core at most: measured at 32
+clients, a single server process used a whole core while the machine's second one idled. The
+supervisor makes the listening socket and forks the workers; each is the threaded `FeatureServer` with
+every limit of one process (``serve.max_connections`` is per worker), its own Redis connections, and a
+row of the shared metrics (`medallion.serving.server_metrics`), so ``GET /metrics`` on any connection
+is the whole server's.
+
+One inherited socket rather than one socket per worker with ``SO_REUSEPORT``: the kernel hands a new
+connection to whichever worker accepts first (an idle one, usually), a worker that dies leaves the
+connections waiting in the backlog to the others instead of resetting them, and no other process can
+join the port. The supervisor passes SIGTERM (or Ctrl-C) on; each worker then drains as one process
+does, and the supervisor exits when all have (status 1 if one failed). A worker that dies otherwise is
+replaced; one that dies within ``_MIN_LIFE_S`` of its start stops the server (it would only die again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from loguru import logger
+
+from medallion.config import Config, ServeConfig
+from medallion.features import FAMILIES, FeatureFamily
+from medallion.serving.server import FeatureServer
+from medallion.serving.server_metrics import SharedCounters
+
+_MIN_LIFE_S = 2.0
+
+
+def worker_count(limits: ServeConfig) -> int:
+    return limits.workers or min(os.cpu_count() or 1, 4)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket every worker accepts from (non-blocking: the workers race for each
+    connection, and the losers must not wait in ``accept``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Supervisor:
+    """Forks ``workers`` servers on one listening socket and keeps them running until told to stop."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        host: str,
+        port: int,
+        workers: int,
+        families: Sequence[FeatureFamily] = FAMILIES,
+    ) -> None:
+        self.cfg, self.families, self.workers = cfg, families, workers
+        self.listener: socket.socket | None = listen(host, port)
+        bound = self.listener.getsockname()
+        self.url = (
+            f"http://{bound[0]}:{bound[1]}" if ":" not in bound[0] else f"http://[{bound[0]}]:{bound[1]}"
+        )
+        self.counters = SharedCounters(workers)
+        self.children: dict[int, tuple[int, float]] = {}  # pid -> (metrics row, started)
+        self.stopping = False
+
+    def run(self, on_start: Callable[[], Any] | None = None) -> int:
+        """Serve until SIGTERM or SIGINT; the exit status (0: every worker drained and exited cleanly)."""
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        failed = False
+        try:
+            for row in range(self.workers):
+                self._spawn(row)
+            if on_start is not None:
+                on_start()
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                row, started = self.children.pop(pid)
+                code = os.waitstatus_to_exitcode(status)
+                if self.stopping:
+                    failed = failed or code != 0
+                    continue
+                if time.monotonic() - started < _MIN_LIFE_S:
+                    logger.error(
+                        "serve: worker {pid} exited ({code}) at its start: stopping", pid=pid, code=code
+                    )
+                    failed = True
+                    self._stop()
+                    continue
+                logger.warning("serve: worker {pid} exited ({code}); starting another", pid=pid, code=code)
+                self.counters.reset_gauges(row)
+                self._spawn(row)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._close_listener()
+        return 1 if failed else 0
+
+    def _stop(self, *_: Any) -> None:
+        """Stop: the workers drain (SIGTERM), and the port closes once the last one has let go."""
+        self.stopping = True
+        self._close_listener()
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def _close_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def _spawn(self, row: int) -> None:
+        assert self.listener is not None
+        pid = os.fork()
+        if pid:
+            self.children[pid] = (row, time.monotonic())
+            return
+        os._exit(self._work(self.listener, row))  # the worker never returns into the supervisor's code
+
+    def _work(self, listener: socket.socket, row: int) -> int:
+        stop_asked: list[bool] = []
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which passes it on
+        signal.signal(signal.SIGTERM, lambda *_: stop_asked.append(True))
+        try:
+            server = FeatureServer(
+                self.cfg, families=self.families, metrics=self.counters.metrics(row), listener=listener
+            )
+        except BaseException as exc:
+            logger.error("serve: worker {pid} could not start: {exc}", pid=os.getpid(), exc=exc)
+            return 1
+        signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+        try:
+            if not stop_asked:
+                server.serve_forever()
+        except BaseException as exc:
+            logger.error("serve: worker {pid} failed: {exc!r}", pid=os.getpid(), exc=exc)
+            return 1
+        finally:
+            server.stop()
+        return 0
