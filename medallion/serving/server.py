@@ -6,13 +6,17 @@ point at either: ``{"entities": {"user_id": [...]}, "features": ["view:feature",
 (`medallion.serving.request`). ``GET /health`` answers 200, ``GET /metrics`` Prometheus text
 (`medallion.serving.server_metrics`). Errors answer like Feast's server does, with ``{"detail": "..."}``.
 
-Standard library (``http.server``, a thread per connection, HTTP/1.1 keep-alive) and orjson. Chosen by
+Standard library (``socketserver``/``http.server``, a thread per connection, HTTP/1.1 keep-alive; the
+request head read by `medallion.serving.http_head`, each answer written at once) and orjson. Chosen by
 measurement against uvicorn (httptools, uvloop) on the same reader: at 8 and 32 keep-alive clients the
 threaded server answered as many requests or more (the Redis round trip of one thread overlaps the
-others' work, where a single event loop waits for it), and it lets every limit be exact. Bounded, so a
-hostile or broken client costs the others nothing (`medallion.config.ServeConfig`, ``serve.*``):
+others' work, where a single event loop waits for it), and it lets every limit be exact. One process
+is one core at most (one thread runs Python at a time): ``medallion serve`` runs ``serve.workers`` of
+these servers on one listening socket (`medallion.serving.workers`). Bounded, so a hostile or broken
+client costs the others nothing (`medallion.config.ServeConfig`, ``serve.*``):
 
-- at most ``max_connections`` connections (one thread each); one more is answered 503 and closed;
+- at most ``max_connections`` connections per process (one thread each); one more is answered 503
+  and closed;
 - a body over ``max_body_bytes`` is answered 413 without being read; a missing ``Content-Length`` 411,
   one that is not a number 400; more than ``max_entities`` entity rows 413;
 - a connection silent for ``idle_timeout_s`` between requests is closed, and a request that has not
@@ -26,7 +30,6 @@ hostile or broken client costs the others nothing (`medallion.config.ServeConfig
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hmac
 import io
 import os
@@ -46,6 +49,7 @@ from medallion.config import Config, ServeConfig
 from medallion.errors import MedallionError, TransientError
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.serving.deadlines import Clock, DeadlineReader
+from medallion.serving.http_head import HeadError, http_date, read_head
 from medallion.serving.online_stores import OnlineStoreFailed, OnlineStoreUnavailable
 from medallion.serving.reader import OnlineReader
 from medallion.serving.request import BadRequest, parse_online_request
@@ -56,33 +60,6 @@ _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b'Retry-After: 1\r\nContent-Length: 57\r\n\r\n{"detail":"Too many connections (serve.max_connections)."}'
 )
-
-
-_MAX_HEADERS = 100
-_date: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    """The ``Date`` header's value, formatted once a second."""
-    global _date
-    now = int(time.time())
-    if _date[0] != now:
-        _date = (now, email.utils.formatdate(now, usegmt=True))
-    return _date[1]
-
-
-class _Headers:
-    """A request's headers, looked up without regard to case (what the handler needs of them)."""
-
-    def __init__(self, by_name: dict[str, list[str]]) -> None:
-        self._by_name = by_name
-
-    def get(self, name: str, default: str = "") -> str:
-        values = self._by_name.get(name.lower())
-        return values[0] if values else default
-
-    def get_all(self, name: str) -> list[str] | None:
-        return self._by_name.get(name.lower())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,45 +119,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.metrics.finished(self.path or "", self.status, time.perf_counter() - started)
 
     def _read_head(self) -> bool:
-        """The request line and headers, read here rather than by ``parse_request``: the standard
-        library's goes through the email package, a sixth of a small request's CPU. False once an
-        error was answered (or the connection ended mid-head)."""
-        self.request_version = "HTTP/1.1"
+        """The request line and headers (`medallion.serving.http_head`); False once an error was
+        answered (or the connection ended mid-head)."""
         self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
-        words = self.requestline.split()
-        if len(words) != 3 or not words[2].startswith("HTTP/"):
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request line {self.requestline[:100]!r}.")
+        try:
+            head = read_head(self.requestline, self.rfile.readline)
+        except HeadError as exc:
+            self.send_error(exc.status, str(exc))
             return False
-        self.command, self.path, version = words
-        if version not in ("HTTP/1.1", "HTTP/1.0"):
-            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"{version[:20]} is not supported.")
+        if head is None:  # the client left mid-head
+            self.close_connection = True
             return False
-        headers: dict[str, list[str]] = {}
-        for _ in range(_MAX_HEADERS + 1):
-            line = self.rfile.readline(65537)
-            if not line:  # the client left mid-head
-                self.close_connection = True
-                return False
-            if line in (b"\r\n", b"\n"):
-                break
-            if len(line) > 65536:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "A header line is too long.")
-                return False
-            name, colon, value = line.decode("latin-1").partition(":")
-            if not colon or not name or name != name.strip():
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Malformed header line {line[:100]!r}.")
-                return False
-            headers.setdefault(name.lower(), []).append(value.strip())
-        else:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"More than {_MAX_HEADERS} headers.")
-            return False
-        self.headers = _Headers(headers)  # type: ignore[assignment]
-        self.request_version = version
-        connection = self.headers.get("Connection", "").lower()
-        self.close_connection = connection == "close" or (
-            version == "HTTP/1.0" and connection != "keep-alive"
-        )
-        if self.headers.get("Expect", "").lower() == "100-continue" and version == "HTTP/1.1":
+        self.command, self.path, self.request_version = head.command, head.path, head.version
+        self.headers = head.headers  # type: ignore[assignment]
+        self.close_connection = head.close
+        if head.expect_continue:
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return True
 
@@ -216,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = [
             f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}",
             f"Server: {self.server_version}",
-            f"Date: {_http_date()}",
+            f"Date: {http_date()}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
         ]

@@ -126,7 +126,8 @@ class Supervisor:
             self.listener = None
 
     def _spawn(self, row: int) -> None:
-        assert self.listener is not None
+        if self.listener is None:  # stopping already (a signal came while the workers were starting)
+            return
         pid = os.fork()
         if pid:
             self.children[pid] = (row, time.monotonic())
