@@ -13,7 +13,8 @@ connection to whichever worker accepts first (an idle one, usually), a worker th
 connections waiting in the backlog to the others instead of resetting them, and no other process can
 join the port. The supervisor passes SIGTERM (or Ctrl-C) on; each worker then drains as one process
 does, and the supervisor exits when all have (status 1 if one failed). A worker that dies otherwise is
-replaced; one that dies within ``_MIN_LIFE_S`` of its start stops the server (it would only die again).
+replaced (after a pause if it lived less than ``_MIN_LIFE_S``); one whose server could not be made
+(an unreadable store, say) stops them all: another would fail alike.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from medallion.serving.server import FeatureServer
 from medallion.serving.server_metrics import SharedCounters
 
 _MIN_LIFE_S = 2.0
+_COULD_NOT_START = 3  # a worker's exit status when its server could not be made
 
 
 def worker_count(limits: ServeConfig) -> int:
@@ -96,14 +98,13 @@ class Supervisor:
                 if self.stopping:
                     failed = failed or code != 0
                     continue
-                if time.monotonic() - started < _MIN_LIFE_S:
-                    logger.error(
-                        "serve: worker {pid} exited ({code}) at its start: stopping", pid=pid, code=code
-                    )
+                if code == _COULD_NOT_START:  # another would fail alike (its error is logged)
                     failed = True
                     self._stop()
                     continue
                 logger.warning("serve: worker {pid} exited ({code}); starting another", pid=pid, code=code)
+                if time.monotonic() - started < _MIN_LIFE_S:
+                    time.sleep(_MIN_LIFE_S)  # a worker that keeps dying at once: no hot restart loop
                 self.counters.reset_gauges(row)
                 self._spawn(row)
         finally:
@@ -144,7 +145,7 @@ class Supervisor:
             )
         except BaseException as exc:
             logger.error("serve: worker {pid} could not start: {exc}", pid=os.getpid(), exc=exc)
-            return 1
+            return _COULD_NOT_START
         signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
         try:
             if not stop_asked:

@@ -8,6 +8,7 @@ every loop is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import os
@@ -300,6 +301,42 @@ def test_redis_error_replies_are_answers(served: Served, lake_in_redis: Config, 
     )
 
 
+def _scrape(served: Served) -> str:
+    connection = served.connection()  # a new connection: any worker may answer it
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    return text
+
+
+def _count_reaches(served: Served, expected: int) -> int:
+    """The answered count once it reaches ``expected`` (a request is counted just after its answer is
+    written, so the client may see the answer first), or what it is after 10 s."""
+    for _ in range(100):
+        got = _answered(_scrape(served))
+        if got >= expected:
+            return got
+        time.sleep(0.1)
+    return got
+
+
+def _worker_of(served: Served, client_port: int) -> int:
+    """The worker process holding the server's end of the connection from ``client_port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = (int(fields[i].rsplit(":", 1)[1], 16) for i in (1, 2))
+            if local == served.port and remote == client_port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in served.worker_pids():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
 def _answered(metrics: str) -> int:
     line = 'medallion_serve_requests_total{path="/get-online-features",status="200"} '
     return next(
@@ -308,19 +345,38 @@ def _answered(metrics: str) -> int:
 
 
 def test_metrics_count_every_worker(served: Served) -> None:
-    def scrape() -> str:
-        connection = served.connection()  # a new connection: any worker may answer it
-        connection.request("GET", "/metrics")
-        text = connection.getresponse().read().decode()
-        connection.close()
-        return text
-
-    before = _answered(scrape())
+    before = _answered(_scrape(served))
     for _ in range(20):  # each on its own connection, so spread over the workers
         connection = served.connection()
         assert ask(connection, GOOD)[0] == 200
         connection.close()
-    assert [_answered(scrape()) for _ in range(6)] == [before + 20] * 6
+    assert _count_reaches(served, before + 20) == before + 20
+    assert [_answered(_scrape(served)) for _ in range(6)] == [before + 20] * 6, "every worker: the total"
+
+
+def test_a_worker_that_dies_is_replaced(served: Served) -> None:
+    if served.workers == 1:
+        pytest.skip("one process: no supervisor")
+    pids = served.worker_pids()
+    connection = served.connection()
+    for _ in range(5):  # answered by one worker, the one to kill
+        assert ask(connection, GOOD)[0] == 200
+    victim = _worker_of(served, connection.sock.getsockname()[1])
+    before = _count_reaches(served, _answered(_scrape(served)))
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(200):  # bounded: 20 s
+        now = served.worker_pids()
+        if len(now) == served.workers and victim not in now:
+            break
+        time.sleep(0.1)
+    survivor = next(pid for pid in pids if pid != victim)
+    assert len(now) == served.workers and victim not in now and survivor in now, (pids, now)
+    for _ in range(10):  # new connections, answered by the workers old and new
+        connection = served.connection()
+        assert ask(connection, GOOD)[0] == 200
+        connection.close()
+    assert _count_reaches(served, before + 10) == before + 10, "the dead worker's counts are kept"
+    assert served.process.poll() is None
 
 
 def test_sigterm_lets_the_request_in_flight_finish(served: Served) -> None:
