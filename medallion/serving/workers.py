@@ -31,6 +31,7 @@ from loguru import logger
 
 from medallion.config import Config, ServeConfig
 from medallion.features import FAMILIES, FeatureFamily
+from medallion.serving.reader import OnlineReader
 from medallion.serving.server import FeatureServer
 from medallion.serving.server_metrics import SharedCounters
 
@@ -70,6 +71,7 @@ class Supervisor:
         families: Sequence[FeatureFamily] = FAMILIES,
     ) -> None:
         self.cfg, self.families, self.workers = cfg, families, workers
+        OnlineReader(cfg, families).close()  # a store that cannot be read fails here, once, not per worker
         self.listener: socket.socket | None = listen(host, port)
         bound = self.listener.getsockname()
         self.url = (
