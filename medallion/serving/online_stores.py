@@ -116,6 +116,7 @@ class RedisStore(_CachedTimestamps):
         # does the same with a health check (a poll per read), a lock and event hooks: a sixth of a
         # small request's CPU in the server. list.pop/append are atomic, so threads share it unlocked.
         self._idle: list[Any] = []
+        self._packed_fields: dict[tuple[bytes, ...], tuple[bytes, bytes]] = {}
         self._made: list[Any] = []
 
     def close(self) -> None:
@@ -134,8 +135,7 @@ class RedisStore(_CachedTimestamps):
         commands: list[bytes] = []
         for group, values in wanted:
             prefix = wire.entity_key_prefix(group.join_key)
-            packed_fields = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in group.fields)
-            header = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(group.fields))
+            header, packed_fields = self._packed(group)
             for value in values:
                 raw = value.encode()
                 key = prefix + len(raw).to_bytes(4, "little") + raw + self.project
@@ -146,6 +146,20 @@ class RedisStore(_CachedTimestamps):
             out.append(replies[offset : offset + len(values)])
             offset += len(values)
         return out
+
+    def _packed(self, group: Group) -> tuple[bytes, bytes]:
+        """The ``HMGET`` command's head and its fields in Redis's protocol, packed once per field list
+        (a request shape asks for the same fields every time: packing them was 5 % of the server's CPU)."""
+        fields = tuple(group.fields)
+        packed = self._packed_fields.get(fields)
+        if packed is None:
+            packed = (
+                b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields)),
+                b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields),
+            )
+            if len(self._packed_fields) < 1024:
+                self._packed_fields[fields] = packed
+        return packed
 
     def _round_trip(self, payload: bytes, replies: int) -> list[list[Any]]:
         import redis
