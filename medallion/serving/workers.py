@@ -14,7 +14,8 @@ connections waiting in the backlog to the others instead of resetting them, and 
 join the port. The supervisor passes SIGTERM (or Ctrl-C) on; each worker then drains as one process
 does, and the supervisor exits when all have (status 1 if one failed). A worker that dies otherwise is
 replaced (after a pause if it lived less than ``_MIN_LIFE_S``); one whose server could not be made
-(an unreadable store, say) stops them all: another would fail alike.
+(an unreadable store, say) stops them all: another would fail alike. A worker whose supervisor is
+gone (killed with SIGKILL, say) drains and exits rather than hold the port with nobody to stop it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,6 +38,7 @@ from medallion.serving.server import FeatureServer
 from medallion.serving.server_metrics import SharedCounters
 
 _MIN_LIFE_S = 2.0
+_PARENT_CHECK_S = 0.5
 _COULD_NOT_START = 3  # a worker's exit status when its server could not be made
 
 
@@ -137,6 +140,15 @@ class Supervisor:
             return
         os._exit(self._work(self.listener, row))  # the worker never returns into the supervisor's code
 
+    @staticmethod
+    def _orphaned(server: FeatureServer, supervisor: int) -> None:
+        """Drain and exit once the supervisor is gone (killed, say): nobody would stop or replace this
+        worker, and it would hold the port."""
+        while os.getppid() == supervisor:
+            time.sleep(_PARENT_CHECK_S)
+        logger.warning("serve: worker {pid}: its supervisor is gone; stopping", pid=os.getpid())
+        server.request_stop()
+
     def _work(self, listener: socket.socket, row: int) -> int:
         stop_asked: list[bool] = []
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which passes it on
@@ -149,6 +161,10 @@ class Supervisor:
             logger.error("serve: worker {pid} could not start: {exc}", pid=os.getpid(), exc=exc)
             return _COULD_NOT_START
         signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+        supervisor = os.getppid()
+        threading.Thread(
+            target=self._orphaned, args=(server, supervisor), name="medallion-serve-parent", daemon=True
+        ).start()
         try:
             if not stop_asked:
                 server.serve_forever()

@@ -61,6 +61,7 @@ def _proc(pid: int, field: str) -> int:
 class Served:
     def __init__(self, process: subprocess.Popen[bytes], port: int, stderr: Path, workers: int) -> None:
         self.process, self.port, self.stderr, self.workers = process, port, stderr, workers
+        self.started: list[int] = []  # the worker processes it started with
 
     def worker_pids(self) -> list[int]:
         """The processes that answer: the server's workers, or the server itself with one worker."""
@@ -115,23 +116,20 @@ def lake_in_redis(
     redis_server.client(11).flushdb()
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
-def served(
-    lake_in_redis: Config, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Served]:
-    """``medallion serve`` as one process, then as a supervisor of two worker processes."""
-    cfg = lake_in_redis
+def start_serving(cfg: Config, workers: int, log_dir: Path) -> Served:
+    """``medallion serve`` (the CLI, in its own process) with ``workers`` worker processes, once it
+    answers ``/health``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDALLION")}
     env |= LIMITS | {
-        "MEDALLION__SERVE__WORKERS": str(request.param),
+        "MEDALLION__SERVE__WORKERS": str(workers),
         "MEDALLION_CONFIG_DIR": str(CONFIG_DIR),
         "MEDALLION__LAKE__ROOT": cfg.lake.root,
         "MEDALLION__SERVING__ONLINE_STORE": "redis",
         "MEDALLION__SERVING__REDIS_URL": cfg.serving.redis_url,
         "PYTHONPATH": str(REPO),
     }
-    stderr = tmp_path_factory.mktemp("serve-log") / "stderr.txt"
+    stderr = log_dir / "stderr.txt"
     with stderr.open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "medallion.cli.main", "serve", "--port", str(port)],
@@ -140,25 +138,45 @@ def served(
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    served = Served(process, port, stderr, request.param)
+    served = Served(process, port, stderr, workers)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection = served.connection()
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                served.started = served.worker_pids()
+                return served
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_serving(served)
+            pytest.fail(f"medallion serve did not come up: {stderr.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop_serving(served: Served) -> None:
+    """Whatever is left of it: the supervisor, then any worker still there."""
+    pids = set(served.started) | set(served.worker_pids() if served.process.poll() is None else [])
+    pids.discard(served.process.pid)
+    if served.process.poll() is None:
+        served.process.kill()
+        served.process.wait()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
+def served(
+    lake_in_redis: Config, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Served]:
+    """``medallion serve`` as one process, then as a supervisor of two worker processes."""
+    served = start_serving(lake_in_redis, request.param, tmp_path_factory.mktemp("serve-log"))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                connection = served.connection()
-                connection.request("GET", "/health")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"medallion serve did not come up: {stderr.read_text()[-3000:]}")
-            time.sleep(0.2)
         yield served
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_serving(served)
 
 
 def test_bad_framing_gets_a_4xx_and_no_traceback(served: Served) -> None:
@@ -377,6 +395,33 @@ def test_a_worker_that_dies_is_replaced(served: Served) -> None:
         connection.close()
     assert _count_reaches(served, before + 10) == before + 10, "the dead worker's counts are kept"
     assert served.process.poll() is None
+
+
+def test_workers_end_with_their_supervisor(lake_in_redis: Config, tmp_path: Path) -> None:
+    served = start_serving(lake_in_redis, 2, tmp_path)
+    try:
+        pids = served.worker_pids()
+        assert len(pids) == 2
+        served.process.kill()  # SIGKILL: the supervisor cannot pass anything on
+        served.process.wait()
+        for _ in range(200):  # bounded: 20 s
+            alive = [pid for pid in pids if _running(pid)]
+            if not alive:
+                break
+            time.sleep(0.1)
+        assert not alive, f"workers {alive} outlived their supervisor"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", served.port), timeout=2).close()
+    finally:
+        stop_serving(served)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has yet to reap it
 
 
 def test_sigterm_lets_the_request_in_flight_finish(served: Served) -> None:
