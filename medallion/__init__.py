@@ -22,7 +22,7 @@ _GROUPS = ("core", "engines", "operations")
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The import paths from before the modules were grouped into ``core``, ``engines`` and
-    ``operations`` (``medallion.config``, ``medallion.kafka.source``, ...) name the same module objects as
+    ``operations`` (``medallion.core.config``, ``medallion.engines.kafka.source``, ...) name the same module objects as
     the new paths, so a user's script, notebook or feature repository keeps working (and a monkeypatch
     through either path patches the one module). New code uses the new paths; the layers test reads only
     those."""
@@ -57,5 +57,5 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
-    # First: below an old path (``medallion.kafka.source``) the path finder would load a second copy.
+    # First: below an old path (``medallion.engines.kafka.source``) the path finder would load a second copy.
     sys.meta_path.insert(0, _MovedModules())

@@ -15,7 +15,8 @@ def serve(
     """Serve online features over HTTP with Feast's POST /get-online-features request and response,
     read from the configured online store (SQLite or Redis) without Feast. GET /metrics gives
     Prometheus text, GET /health 200. Limits, timeouts and the optional bearer token: the serve.*
-    config keys. SIGTERM (or Ctrl-C) lets in-flight requests finish, then exits.
+    config keys; serve.workers processes share the port. SIGTERM (or Ctrl-C) lets in-flight requests
+    finish, then exits.
 
     \b
     Example:
@@ -28,9 +29,22 @@ def serve(
 
     from medallion.serving.server import FeatureServer
     from medallion.serving.store import check_online_store
+    from medallion.serving.workers import Supervisor, worker_count
 
     cfg = STATE.config()
-    check_online_store(cfg)
+    store = check_online_store(cfg)
+    workers = worker_count(cfg.serve)
+    if workers > 1:
+        supervisor = Supervisor(cfg, host, port, workers)
+        code = supervisor.run(
+            on_start=lambda: console().print(
+                f"Serving online features from {store} on {supervisor.url}/get-online-features with "
+                f"{workers} worker processes (Ctrl-C stops)"
+            )
+        )
+        if code:
+            raise typer.Exit(code)
+        return
     server = FeatureServer(cfg, host=host, port=port)
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     console().print(

@@ -294,7 +294,15 @@ class ServeConfig(Section):
     max_connections: int = Field(
         256,
         ge=1,
-        description="Connections served at once (one thread each); one more is answered 503 and closed at once.",
+        description="Connections served at once by each worker process (one thread each); one more is answered 503 "
+        "and closed at once.",
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Worker processes accepting from one listening socket, each with its own threads and Redis "
+        "connections (Python runs one thread at a time per process); a supervisor restarts one that dies and "
+        "passes SIGTERM on. 0: one per CPU core, at most 4.",
     )
     shutdown_grace_s: float = Field(
         10.0,

@@ -113,8 +113,16 @@ class RedisStore(_CachedTimestamps):
         self.address = parse_redis_url(cfg.serving.redis_url)
         self.description = f"redis {self.address}"
         self._client = redis_client(cfg, timeout_s=5.0)
+        # Connections for reads, one per concurrent reader, taken and given back whole. redis-py's pool
+        # does the same with a health check (a poll per read), a lock and event hooks: a sixth of a
+        # small request's CPU in the server. list.pop/append are atomic, so threads share it unlocked.
+        self._idle: list[Any] = []
+        self._packed_fields: dict[tuple[bytes, ...], tuple[bytes, bytes]] = {}
+        self._made: list[Any] = []
 
     def close(self) -> None:
+        for connection in self._made:
+            connection.disconnect()
         self._client.close()
 
     def _spell(self, raw: Any) -> str:
@@ -128,8 +136,7 @@ class RedisStore(_CachedTimestamps):
         commands: list[bytes] = []
         for group, values in wanted:
             prefix = wire.entity_key_prefix(group.join_key)
-            packed_fields = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in group.fields)
-            header = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(group.fields))
+            header, packed_fields = self._packed(group)
             for value in values:
                 raw = value.encode()
                 key = prefix + len(raw).to_bytes(4, "little") + raw + self.project
@@ -141,14 +148,31 @@ class RedisStore(_CachedTimestamps):
             offset += len(values)
         return out
 
+    def _packed(self, group: Group) -> tuple[bytes, bytes]:
+        """The ``HMGET`` command's head and its fields in Redis's protocol, packed once per field list
+        (a request shape asks for the same fields every time: packing them was 5 % of the server's CPU)."""
+        fields = tuple(group.fields)
+        packed = self._packed_fields.get(fields)
+        if packed is None:
+            packed = (
+                b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields)),
+                b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields),
+            )
+            if len(self._packed_fields) < 1024:
+                self._packed_fields[fields] = packed
+        return packed
+
     def _round_trip(self, payload: bytes, replies: int) -> list[list[Any]]:
         # lazy: redis loads only for a Redis online store
         import redis
 
-        pool = self._client.connection_pool
         connection = None
         try:
-            connection = pool.get_connection()
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                connection = self._client.connection_pool.make_connection()
+                self._made.append(connection)
             connection.send_packed_command([payload], check_health=False)
             return [connection.read_response() for _ in range(replies)]
         except redis.exceptions.BusyLoadingError as exc:
@@ -171,7 +195,7 @@ class RedisStore(_CachedTimestamps):
             ) from None
         finally:
             if connection is not None:
-                pool.release(connection)
+                self._idle.append(connection)
 
     @staticmethod
     def _drop(connection: Any) -> None:

@@ -53,6 +53,7 @@ class OnlineReader:
         self._families = {f.name: f for f in families}
         self._services = {s.name: s for s in SERVICES if all(name in self._families for name in s.families)}
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._refs: dict[tuple[Any, ...], list[str]] = {}
         self.join_keys = frozenset(needed_join_keys(list(self._families.values())))
 
     def close(self) -> None:
@@ -62,6 +63,15 @@ class OnlineReader:
 
     def refs(self, features: Sequence[str] | None = None, service: str | None = None) -> list[str]:
         """``view:feature`` references for a service, a list of references, or every feature."""
+        cache_key = (tuple(features or ()), service)
+        refs = self._refs.get(cache_key)
+        if refs is None:
+            refs = self._resolve(features, service)
+            if len(self._refs) < 1024:  # bounded: a client cannot grow it without end
+                self._refs[cache_key] = refs
+        return list(refs)
+
+    def _resolve(self, features: Sequence[str] | None, service: str | None) -> list[str]:
         if service is not None:
             if service not in self._services:
                 raise UsageError(

@@ -6,13 +6,17 @@ point at either: ``{"entities": {"user_id": [...]}, "features": ["view:feature",
 (`medallion.serving.request`). ``GET /health`` answers 200, ``GET /metrics`` Prometheus text
 (`medallion.serving.server_metrics`). Errors answer like Feast's server does, with ``{"detail": "..."}``.
 
-Standard library (``http.server``, a thread per connection, HTTP/1.1 keep-alive) and orjson. Chosen by
+Standard library (``socketserver``/``http.server``, a thread per connection, HTTP/1.1 keep-alive; the
+request head read by `medallion.serving.http_head`, each answer written at once) and orjson. Chosen by
 measurement against uvicorn (httptools, uvloop) on the same reader: at 8 and 32 keep-alive clients the
 threaded server answered as many requests or more (the Redis round trip of one thread overlaps the
-others' work, where a single event loop waits for it), and it lets every limit be exact. Bounded, so a
-hostile or broken client costs the others nothing (`medallion.core.config.ServeConfig`, ``serve.*``):
+others' work, where a single event loop waits for it), and it lets every limit be exact. One process
+is one core at most (one thread runs Python at a time): ``medallion serve`` runs ``serve.workers`` of
+these servers on one listening socket (`medallion.serving.workers`). Bounded, so a hostile or broken
+client costs the others nothing (`medallion.core.config.ServeConfig`, ``serve.*``):
 
-- at most ``max_connections`` connections (one thread each); one more is answered 503 and closed;
+- at most ``max_connections`` connections per process (one thread each); one more is answered 503
+  and closed;
 - a body over ``max_body_bytes`` is answered 413 without being read; a missing ``Content-Length`` 411,
   one that is not a number 400; more than ``max_entities`` entity rows 413;
 - a connection silent for ``idle_timeout_s`` between requests is closed, and a request that has not
@@ -49,6 +53,7 @@ from medallion.core.config import Config, ServeConfig
 from medallion.core.errors import MedallionError, TransientError
 from medallion.features import FAMILIES, FeatureFamily
 from medallion.serving.deadlines import Clock, DeadlineReader
+from medallion.serving.http_head import HeadError, http_date, read_head
 from medallion.serving.online_stores import OnlineStoreFailed, OnlineStoreUnavailable
 from medallion.serving.reader import OnlineReader
 from medallion.serving.request import BadRequest, parse_online_request
@@ -103,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             if len(self.raw_requestline) > 65536:
                 self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, "The request line is too long.")
                 return
-            if not self.parse_request():  # it answered the error itself
+            if not self._read_head():  # it answered the error itself (or the client left)
                 return
             method = getattr(self, "do_" + self.command, None)
             if method is None:
@@ -116,6 +121,25 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if started is not None:
                 self.server.metrics.finished(self.path or "", self.status, time.perf_counter() - started)
+
+    def _read_head(self) -> bool:
+        """The request line and headers (`medallion.serving.http_head`); False once an error was
+        answered (or the connection ended mid-head)."""
+        self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
+        try:
+            head = read_head(self.requestline, self.rfile.readline)
+        except HeadError as exc:
+            self.send_error(exc.status, str(exc))
+            return False
+        if head is None:  # the client left mid-head
+            self.close_connection = True
+            return False
+        self.command, self.path, self.request_version = head.command, head.path, head.version
+        self.headers = head.headers  # type: ignore[assignment]
+        self.close_connection = head.close
+        if head.expect_continue:
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
 
     def _timed_out(self) -> None:
         self.close_connection = True
@@ -131,10 +155,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- answers ------------------------------------------------------------------------------------
 
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self.status = int(code)
-        super().send_response(code, message)
-
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Framing errors (bad request line, headers, length): the body may be unread, so close after.
         self.close_connection = True
@@ -147,17 +167,23 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         extra: dict[str, str] | None = None,
     ) -> None:
+        # Status line, headers and body in one write (one segment for a small answer).
         self.connection.settimeout(self.server.limits.read_timeout_s)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
+        self.status = int(status)
+        head = [
+            f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}",
+            f"Server: {self.server_version}",
+            f"Date: {http_date()}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        head += [f"{name}: {value}" for name, value in (extra or {}).items()]
         if self.close_connection or self.server.stopping:
             self.close_connection = True
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+            head.append("Connection: close")
+        head.append("\r\n")
+        self.log_request(self.status, len(body))
+        self.wfile.write("\r\n".join(head).encode("latin-1") + body)
 
     def _detail(
         self, status: int, message: str, *, close: bool = False, extra: dict[str, str] | None = None
@@ -288,15 +314,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the listen backlog
 
     def __init__(
-        self, address: tuple[str, int], reader: OnlineReader, limits: ServeConfig, token: str | None
+        self,
+        address: tuple[str, int],
+        reader: OnlineReader,
+        limits: ServeConfig,
+        token: str | None,
+        metrics: ServerMetrics,
+        listener: socket.socket | None,
     ):
         self.reader, self.limits, self.token = reader, limits, token
-        self.metrics = ServerMetrics()
+        self.metrics = metrics
         self.stopping = False
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self._lock = threading.Lock()
         self.handlers: set[_Handler] = set()
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, bind_and_activate=listener is None)
+        if listener is not None:  # a worker process: the listening socket its supervisor made
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self.stopping or not self._slots.acquire(blocking=False):
@@ -353,12 +389,17 @@ class FeatureServer:
         host: str = "127.0.0.1",
         port: int = 6566,
         families: Sequence[FeatureFamily] = FAMILIES,
+        *,
+        metrics: ServerMetrics | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self.limits = cfg.serve
         token = os.environ.get(cfg.serve.auth_token_env, "").strip() or None
         self.reader = OnlineReader(cfg, families)
         try:
-            self.httpd = _Server((host, port), self.reader, cfg.serve, token)
+            self.httpd = _Server(
+                (host, port), self.reader, cfg.serve, token, metrics or ServerMetrics(), listener
+            )
         except BaseException:
             self.reader.close()
             raise
