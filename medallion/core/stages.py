@@ -137,14 +137,7 @@ VALIDATE = Stage(
 # (which only adds batch folders), so readers of those wait and the ingest does not, and locks out every
 # stage that reads or replaces the rest.
 _BESIDE_INGEST = (catalog.BRONZE.name, catalog.BRONZE_DLQ.name)
-_ERASED_FROM = (
-    catalog.SILVER.name,
-    catalog.SILVER_DLQ.name,
-    catalog.SILVER_STAGING.name,
-    *_GOLD,
-    catalog.USERS.name,
-    *_FEAST,
-)
+_ERASED_FROM = (catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD, catalog.USERS.name, *_FEAST)
 FORGET = Stage(
     "forget",
     "One person erased from every layer, DLQ, lookup and the online store; their keyed hashes registered.",

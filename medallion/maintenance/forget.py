@@ -311,11 +311,6 @@ def forget(
         )
     planned = _last_planned_batch(cfg)
     result = find_and_remove(cfg, person, key, dry_run=dry_run)
-    if not dry_run:
-        # A crashed Silver run's staged rows may hold the person; no Silver runs now (the locks): all go.
-        staged = lakefs.remove_dirs(catalog.SILVER_STAGING.path(cfg), "")
-        if staged:
-            result.found.append(Found(catalog.SILVER_STAGING.name, len(staged), 0))
     online = remove_online(cfg, person.user_ids, dry_run=dry_run)
     if online:
         result.found.append(Found("online_store", 0, online))

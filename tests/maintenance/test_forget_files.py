@@ -53,8 +53,6 @@ def test_forget_follows_the_keys_and_rewrites_only_what_holds_them(
             {"key": None, "payload": '{"user_id": "alias-9"'},
         ],
     )
-    staged = Path(catalog.SILVER_STAGING.path(cfg), "crashed-run")  # a Silver run that died mid-way
-    write(staged, [{"event_id": "e3", "user_id": "alias-9", "email_hmac": mail, "phone_hmac": None}])
     online = lake / "_feast" / "online.db"
     online.parent.mkdir(parents=True)
     with sqlite3.connect(online) as db:
@@ -68,10 +66,8 @@ def test_forget_follows_the_keys_and_rewrites_only_what_holds_them(
         catalog.BRONZE.name: 2,
         catalog.SILVER.name: 1,
         catalog.BRONZE_DLQ.name: 2,
-        catalog.SILVER_STAGING.name: 0,  # a whole crashed run's folder: its rows are not counted
         "online_store": 2,
     }
-    assert not staged.exists()
     assert pq.read_table(bronze / "batch=0").num_rows == 0
     assert pq.read_table(bronze / "batch=1" / "part-0.snappy.parquet").to_pylist() == [
         bronze_row(OTHER, other_mail, 2)
