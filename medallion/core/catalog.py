@@ -388,17 +388,6 @@ COMPACTION_JOURNAL = Dataset(
     format="json",
 )
 
-SILVER_STAGING = Dataset(
-    name="ops.silver_staging",
-    layer="ops",
-    location=("_state", "staging", "silver"),
-    writer="silver",
-    description="A Silver run's candidate rows with their rule columns (`<run_id>/`), written once and read "
-    "back by its counts and its writes instead of a cache; removed when the run ends, or by the next run "
-    "after a crash.",
-    format="files",
-)
-
 PII_DEV_KEY = Dataset(
     name="ops.pii_dev_key",
     layer="ops",
@@ -495,7 +484,6 @@ CATALOG = Catalog(
         STATE,
         ERASURE_REGISTER,
         COMPACTION_JOURNAL,
-        SILVER_STAGING,
         PII_DEV_KEY,
         METRICS,
         LOCKS,

@@ -111,7 +111,7 @@ SILVER = Stage(
     "Bronze → Silver for event dates, each date replaced whole.",
     reads=(catalog.BRONZE.name, *_LOOKUPS),
     writes=(catalog.QUALITY_RESULTS.name,),
-    replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name, catalog.SILVER_STAGING.name),
+    replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name),
 )
 GOLD = Stage(
     "gold",

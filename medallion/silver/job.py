@@ -1,9 +1,7 @@
 """Bronze → Silver for a date range: read, flatten, mark duplicates, enrich, normalize, judge, write.
 
-The run computes every candidate row once with its rule columns and writes it to a staging folder
-(compressed Parquet: a cache of millions of rows spills to disk anyway, uncompressed), then counts
-everything in one aggregation over the staged rule columns (input, duplicates, every row rule, per date
-and event type), then one for the table rules.
+The run computes every candidate row once (cached) with its rule columns, counts everything in one
+aggregation (input, duplicates, every row rule, per date and event type), then one for the table rules.
 Only when no ``fail`` rule failed does it write: Silver's rows with dynamic partition overwrite, the rows
 a ``drop`` rule rejected to Silver's DLQ through the one DLQ writer, and it removes the partitions of
 those dates that no longer have rows. A failed run writes no data, only its rule results.
@@ -21,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.core import catalog, lakefs, stages
-from medallion.core.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ, SILVER_STAGING
+from medallion.core.catalog import BRONZE, EVENT_DATE, EVENT_TYPE, SILVER, SILVER_DLQ
 from medallion.core.config import Config
 from medallion.core.dlq import as_dlq_records, write_dlq
 from medallion.core.errors import TerminalError
@@ -117,11 +115,9 @@ def _build(
     column = BRONZE.date_column or ""
     bronze = read_dates(spark, BRONZE.path(cfg), column, min(dates), max(dates), "Bronze", BRONZE.columns)
     bronze = bronze.where(F.col(column).isin(dates))
+    rows = candidates(bronze, lookups, ruleset, min(dates), max(dates)).persist()
     t0 = time.perf_counter()
     try:
-        rows = _staged(
-            spark, cfg, candidates(bronze, lookups, ruleset, min(dates), max(dates)), result.run_id
-        )
         groups = rows.groupBy(EVENT_DATE, EVENT_TYPE, DUPLICATE, engine.DROP).agg(
             *engine.row_aggregates(ruleset)
         )
@@ -173,18 +169,7 @@ def _build(
             "write": round(time.perf_counter() - t1, 2),
         }
     finally:
-        lakefs.remove_dirs(SILVER_STAGING.path(cfg), "")
-
-
-def _staged(spark: SparkSession, cfg: Config, rows: DataFrame, run_id: str) -> DataFrame:
-    """``rows`` computed once (Bronze read, lookups joined, user agents parsed, rules judged), written to
-    this run's staging folder, and read back: every later pass reads only the columns it needs. What a
-    crashed run staged is removed first (one Silver run at a time: the stage lock)."""
-    root = SILVER_STAGING.path(cfg)
-    lakefs.remove_dirs(root, "")
-    path = lakefs.join(root, run_id)
-    rows.write.mode("overwrite").parquet(path)
-    return spark.read.parquet(path)
+        rows.unpersist()
 
 
 def _write(

@@ -136,12 +136,6 @@ def test_lookups_are_broadcast_and_a_repeated_key_is_an_error(spark: Any, make_c
         job.read_lookups(spark, cfg)
 
 
-def staged(cfg: Any) -> list[str]:
-    """What Silver's staging folder holds (nothing once a run has ended, whatever its outcome)."""
-    root = Path(catalog.SILVER_STAGING.path(cfg))
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
-
-
 def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     spark: Any, make_config: Any
 ) -> None:
@@ -154,17 +148,11 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
     day_dir = Path(catalog.SILVER.partition_path(cfg, **{catalog.EVENT_DATE: DAY.isoformat()}))
     assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=click", "event_type=page_view"]
     assert table(catalog.SILVER_DLQ.path(cfg)).num_rows == 1
-    assert staged(cfg) == []
 
-    # Bronze's date now holds a page view only (the same dt/hr/batch partition, rewritten); a crashed
-    # run's staged rows are still there, and go with the next run.
+    # Bronze's date now holds a page view only (the same dt/hr/batch partition, rewritten).
     again = [event("page_view")]
     write_bronze(spark, cfg, again)
-    crashed = Path(catalog.SILVER_STAGING.path(cfg), "crashed-run")
-    crashed.mkdir(parents=True)
-    (crashed / "part-0.parquet").write_bytes(b"PAR1")
     run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r2", ledger=ledger)
-    assert staged(cfg) == []
     assert sorted(p.name for p in day_dir.iterdir()) == ["event_type=page_view"]
     assert table(catalog.SILVER.path(cfg)).column("event_id").to_pylist() == [again[0]["event_id"]]
     assert not Path(catalog.SILVER_DLQ.path(cfg), f"{catalog.EVENT_DATE}={DAY}").exists()  # no rejects now
@@ -178,7 +166,6 @@ def test_reruns_replace_dates_remove_stale_partitions_and_a_fail_writes_nothing(
         run_job(stages.SILVER, job.run, spark, cfg, [DAY], run_id="r3", ledger=ledger)
     assert err.value.exit_code == 1
     assert snapshot(catalog.SILVER.path(cfg)) == before
-    assert staged(cfg) == []
     assert not Path(catalog.SILVER_DLQ.path(cfg)).exists() or not list(
         Path(catalog.SILVER_DLQ.path(cfg)).rglob("*.parquet")
     )
