@@ -94,9 +94,10 @@ COVERAGE: list[tuple[str, Cover]] = [
     (
         r"medallion ingest",
         By(
-            "tests/bronze/test_crash.py",
-            (r'"ingest",\n', r'\[\*cmd, "--once"\] if once else cmd'),
-            note="continuous runs as written, ended by SIGKILL; the SIGTERM stop after a batch is untested",
+            "tests/bronze/test_sigterm.py",
+            (r"ingest\.start\(once=False\)", r"proc\.send_signal\(signal\.SIGTERM\)"),
+            note="continuous, as written (test_crash.py's Ingest), stopped by SIGTERM with a batch in flight "
+            "and restarted; test_crash.py ends such runs by SIGKILL",
         ),
     ),
     (r"medallion (silver|gold) --incremental", OWN),
