@@ -118,10 +118,7 @@ COVERAGE: list[tuple[str, Cover]] = [
     ),
     (
         r"medallion gold --incremental --feature-type user_features",
-        Cannot(
-            "Spark over Silver; the job's family selection (families=) is tested in-process",
-            "tests/gold/test_job.py",
-        ),
+        By("tests/gold/test_cli.py", (r'"gold", "--incremental", "--feature-type", "user_features"',)),
     ),
     (r"medallion features online .*", SERVING),
     (r"medallion serve --port 6566", SERVING),
