@@ -126,8 +126,9 @@ COVERAGE: list[tuple[str, Cover]] = [
         r"medallion features historical --entities rows\.parquet --out training\.parquet --service user_profile",
         By(
             "tests/serving/test_historical.py",
-            (r'"historical", "--entities"', r'"--out"', r"service=\"ranking\""),
-            note="the command with --feature; a service's training set through the same function",
+            (
+                r'"historical", "--entities", str\(rows_file\), "--out", str\(out\), "--service", "user_profile"',
+            ),
         ),
     ),
     (r"medallion features schema --history", Here("lake")),
