@@ -95,7 +95,7 @@ COVERAGE: list[tuple[str, Cover]] = [
         r"medallion ingest",
         By(
             "tests/bronze/test_sigterm.py",
-            (r"ingest\.start\(once=False\)", r"proc\.send_signal\(signal\.SIGTERM\)"),
+            (r"ingest\.start\(once=False\)", r"os\.killpg\(proc\.pid, signal\.SIGTERM\)"),
             note="continuous, as written (test_crash.py's Ingest), stopped by SIGTERM with a batch in flight "
             "and restarted; test_crash.py ends such runs by SIGKILL",
         ),

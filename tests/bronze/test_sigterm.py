@@ -1,12 +1,13 @@
 """`medallion ingest` (continuous) stopped by SIGTERM, as the README says ("SIGTERM stops after the batch").
 
-The ingest runs as its own process on the embedded broker, writing small micro-batches back to back. It
-gets SIGTERM (the driver's pid, as `kill PID` or a process supervisor sends it) while a batch is in
-flight, and must then exit 0 (success, per the README's exit codes) with its whole process tree, the batch
-it was writing committed (or, if Spark had only planned it, left to be replayed; nothing of a later batch
-written, no unfinished write) and a ledger record of each committed batch that succeeded. More events
-arrive; `ingest --once` then resumes the checkpoint, and every record of the topic is in Bronze or its
-DLQ exactly once (`test_crash.assert_exactly_once`).
+The ingest runs as its own process on the embedded broker, writing small micro-batches back to back. Its
+process group (the Python driver and Spark's JVM, as a supervisor stopping a service or
+`kill -TERM -PGID` signals it) gets SIGTERM while a batch is in flight, and must then exit 0 (success,
+per the README's exit codes) with its whole process tree, the batch it was writing committed (or, if
+Spark had only planned it, left to be replayed; nothing of a later batch written, no unfinished write)
+and a ledger record of each committed batch that succeeded. More events arrive; `ingest --once` then
+resumes the checkpoint, and every record of the topic is in Bronze or its DLQ exactly once
+(`test_crash.assert_exactly_once`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_sigterm_stops_after_the_batch_in_flight_and_a_restart_lands_every_event
         assert wait_until(in_flight, proc), f"ingest ended before its second batch:\n{ingest.log_tail()}"
         tree += psutil.Process(proc.pid).children(recursive=True)
         signalled_at = out.batch_ids("offsets")[-1]
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole group, JVM included, as a supervisor stops it
         rc = proc.wait(120)
     finally:
         if proc.poll() is None:
