@@ -94,9 +94,10 @@ COVERAGE: list[tuple[str, Cover]] = [
     (
         r"medallion ingest",
         By(
-            "tests/bronze/test_crash.py",
-            (r'"ingest",\n', r'\[\*cmd, "--once"\] if once else cmd'),
-            note="continuous runs as written, ended by SIGKILL; the SIGTERM stop after a batch is untested",
+            "tests/bronze/test_sigterm.py",
+            (r"ingest\.start\(once=False\)", r"os\.killpg\(proc\.pid, signal\.SIGTERM\)"),
+            note="continuous, as written (test_crash.py's Ingest), stopped by SIGTERM with a batch in flight "
+            "and restarted; test_crash.py ends such runs by SIGKILL",
         ),
     ),
     (r"medallion (silver|gold) --incremental", OWN),
@@ -117,10 +118,7 @@ COVERAGE: list[tuple[str, Cover]] = [
     ),
     (
         r"medallion gold --incremental --feature-type user_features",
-        Cannot(
-            "Spark over Silver; the job's family selection (families=) is tested in-process",
-            "tests/gold/test_job.py",
-        ),
+        By("tests/gold/test_cli.py", (r'"gold", "--incremental", "--feature-type", "user_features"',)),
     ),
     (r"medallion features online .*", SERVING),
     (r"medallion serve --port 6566", SERVING),
@@ -128,8 +126,9 @@ COVERAGE: list[tuple[str, Cover]] = [
         r"medallion features historical --entities rows\.parquet --out training\.parquet --service user_profile",
         By(
             "tests/serving/test_historical.py",
-            (r'"historical", "--entities"', r'"--out"', r"service=\"ranking\""),
-            note="the command with --feature; a service's training set through the same function",
+            (
+                r'"historical", "--entities", str\(rows_file\), "--out", str\(out\), "--service", "user_profile"',
+            ),
         ),
     ),
     (r"medallion features schema --history", Here("lake")),

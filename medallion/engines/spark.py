@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import logging
 import os
 import re
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -176,4 +179,35 @@ def get_spark(cfg: Config) -> SparkSession:
     builder = SparkSession.builder.master(cfg.spark.master).appName(cfg.spark.app_name)
     for key, value in session_conf(cfg, level).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with _jvm_ignores_sigterm():
+        return builder.getOrCreate()
+
+
+@contextlib.contextmanager
+def _jvm_ignores_sigterm() -> Iterator[None]:
+    """Start the JVM with SIGTERM ignored, as PySpark already starts it with SIGINT ignored: a SIGTERM
+    for the whole process group (``kill -TERM -PGID``, a supervisor stopping a service) then reaches
+    only the Python driver, which stops cleanly (the ingest after its batch), instead of the JVM's
+    shutdown hooks stopping Spark under a running batch. The JVM leaves a signal that was ignored at its
+    start ignored, and still ends with the driver (PySpark ends it when its stdin closes). Only the
+    child is changed (PySpark's own ``preexec_fn`` is extended), so the driver never misses a signal."""
+    # lazy: pyspark loads only when a session is made, not for this module's settings
+    from pyspark import java_gateway
+
+    launch = java_gateway.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        before = kwargs.get("preexec_fn")
+
+        def preexec() -> None:
+            if before is not None:
+                before()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+        return launch(*args, **{**kwargs, "preexec_fn": preexec})
+
+    java_gateway.Popen = popen  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        java_gateway.Popen = launch  # type: ignore[misc]

@@ -100,14 +100,17 @@ def latest_rows(
     table = table.filter(pc.fill_null(keep, False))
     if table.num_rows == 0:
         return table
-    table = table.sort_by(
-        [(key, "ascending"), (EVENT_TIMESTAMP, "descending"), (CREATED_TIMESTAMP, "descending")]
+    # Sorted on the three columns alone, then each entity's first row taken once: the wide feature
+    # columns are gathered once, for the rows kept, rather than sorted whole and then filtered.
+    order = pc.sort_indices(
+        table.select([key, EVENT_TIMESTAMP, CREATED_TIMESTAMP]),
+        sort_keys=[(key, "ascending"), (EVENT_TIMESTAMP, "descending"), (CREATED_TIMESTAMP, "descending")],
     )
-    keys = table[key].combine_chunks()
+    keys = table[key].take(order).combine_chunks()
     first_of_key = np.ones(len(keys), dtype=bool)
     if len(keys) > 1:
         first_of_key[1:] = pc.not_equal(keys[1:], keys[:-1]).to_numpy(zero_copy_only=False)
-    return table.filter(pa.array(first_of_key))
+    return table.take(order.filter(pa.array(first_of_key)))
 
 
 def _normalised(table: pa.Table) -> pa.Table:

@@ -41,6 +41,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from loguru import logger
 
 from medallion.core import lakefs
@@ -49,7 +52,10 @@ from medallion.core.config import Config
 from medallion.core.errors import ConfigError, UsageError
 from medallion.core.times import as_utc
 from medallion.features import family
+from medallion.serving import wire
 from medallion.serving.definitions import MANAGED_BY, definitions
+from medallion.serving.gold import UTC_US, latest_rows, micros, partition_fingerprints
+from medallion.serving.online_stores import Group, OnlineStoreFailed, open_store
 from medallion.serving.store import (
     check_online_store,
     feast_paths,
@@ -62,7 +68,6 @@ from medallion.serving.store import (
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from feast import FeatureStore
 
 # progress(view, rows_done, rows_total): called once with 0 when a view's rows are known, then per batch.
@@ -170,8 +175,6 @@ def materialize(
     raised as one TransientError; the views written before it keep their new state, so a re-run
     resumes with the rest.
     """
-    # lazy: pyarrow and numpy (serving.gold) stay out of the start-up of an online lookup
-    from medallion.serving.gold import latest_rows, partition_fingerprints
 
     started = time.perf_counter()
     end = _utc(end) or end_of_today()
@@ -270,12 +273,6 @@ def _selected(registered: list[str], wanted: Sequence[str] | None) -> list[str]:
 
 
 def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -> pa.Array:
-    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from medallion.serving.gold import UTC_US
 
     newer = pc.greater(rows[EVENT_TIMESTAMP], pa.scalar(previous_end, UTC_US))
     rewritten = pc.is_in(rows[FEATURE_DATE], value_set=pa.array(sorted(changed), pa.string()))
@@ -283,8 +280,6 @@ def _new_or_changed(rows: pa.Table, previous_end: datetime, changed: set[str]) -
 
 
 def _or(a: pa.Array, b: pa.Array) -> pa.Array:
-    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
-    import pyarrow.compute as pc
 
     return pc.or_(a, b)
 
@@ -298,14 +293,6 @@ def _left_behind(cfg: Config, fam: Any, newest: pa.Table, chosen: pa.Array, last
     Entities with no Gold row left at all in the TTL horizon are not found here (`medallion forget`
     removes a person from the online store; a Redis key expires after ``serving.redis_key_ttl_days``).
     """
-    # lazy: pyarrow and numpy stay out of the start-up of an online lookup (`features online`, `serve`)
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from medallion.serving import wire
-    from medallion.serving.gold import micros
-    from medallion.serving.online_stores import Group, OnlineStoreFailed, open_store
 
     candidate = pc.and_(pc.invert(chosen), pc.less(newest[FEATURE_DATE], pa.scalar(last_rewritten)))
     mask = np.asarray(candidate.to_numpy(zero_copy_only=False), dtype=bool)

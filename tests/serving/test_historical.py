@@ -30,6 +30,8 @@ DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=k) for k in range(10)]
 TTL_DAYS = 2
 US = dt.timedelta(microseconds=1)
 RANKING = service("ranking")
+PROFILE = service("user_profile")
+FAMILIES = tuple(dict.fromkeys(RANKING.families + PROFILE.families))
 
 
 def as_of(rows: list[Row], key: str, entity: str, at: dt.datetime) -> Row | None:
@@ -52,11 +54,11 @@ def same(got: Any, want: Any) -> bool:
 def gold(
     tmp_path_factory: pytest.TempPathFactory, serving_config: Callable[..., Config]
 ) -> tuple[Config, dict[str, list[Row]]]:
-    """Ten days of Gold of the ranking service's families, 12 entities each, ~50% present per day, so
-    gaps longer than the TTL exist; one family's files in INT96."""
+    """Ten days of Gold of the ranking and user_profile services' families, 12 entities each, ~50% present
+    per day, so gaps longer than the TTL exist; one family's files in INT96."""
     lake = tmp_path_factory.mktemp("lake")
     rows = {}
-    for i, name in enumerate(RANKING.families):
+    for i, name in enumerate(FAMILIES):
         rows[name] = family_rows(family(name), DAYS, 12, seed=20 + i, presence=0.5)
         write_family(lake, family(name), rows[name], int96=i == 1)
     cfg = serving_config(lake, **{"serving.ttl_days": TTL_DAYS})
@@ -170,3 +172,49 @@ def test_the_cli_writes_the_training_set_as_parquet(
     frame = pd.read_parquet(out)
     assert frame.columns.tolist() == ["user_id", "event_timestamp", "events_1d", "revenue_7d"]
     assert frame["events_1d"].tolist() == [row["events_1d"]]
+
+
+def test_the_cli_builds_a_services_training_set_point_in_time(
+    gold: tuple[Config, dict[str, list[Row]]], tmp_path: Path
+) -> None:
+    """`features historical --entities rows.parquet --out training.parquet --service user_profile`, as the
+    README writes it: every feature of the service's families, each row's values those of the user's newest
+    Gold row at or before its event_timestamp (within the TTL), never a later row's."""
+    from medallion.cli.main import run_app
+    from tests.conftest import config_dir_of
+
+    cfg, rows = gold
+    rnd = random.Random(11)
+    users = [f"u_{n:06d}" for n in range(12)] + ["u_unknown"]
+    span = int((end_of(DAYS[-1]) - end_of(DAYS[0]) + dt.timedelta(days=3)).total_seconds())
+    times = [
+        end_of(DAYS[0]) - dt.timedelta(days=1) + dt.timedelta(seconds=rnd.randrange(span)) for _ in range(60)
+    ]
+    times += [end_of(d) - US for d in DAYS] + [end_of(d) for d in DAYS]  # just before a row, and at it
+    entities = pd.DataFrame({"user_id": [rnd.choice(users) for _ in times], "event_timestamp": times})
+    entities["label"] = range(len(entities))
+    rows_file, out = tmp_path / "rows.parquet", tmp_path / "training.parquet"
+    entities.to_parquet(rows_file, index=False)
+    folder = config_dir_of(cfg, tmp_path / "config")
+
+    command = ["historical", "--entities", str(rows_file), "--out", str(out), "--service", "user_profile"]
+    code = run_app(["--config-dir", str(folder), "features", *command])
+
+    assert code == 0
+    frame = pd.read_parquet(out)
+    features = [f for name in PROFILE.families for f in family(name).feature_names]
+    assert frame.columns.tolist() == ["user_id", "event_timestamp", "label", *features]
+    assert frame["label"].tolist() == entities["label"].tolist()
+    kinds = {"found": 0, "none earlier": 0, "a later row exists": 0}
+    assert frame["event_timestamp"].tolist() == [pd.Timestamp(t) for t in times]
+    for row in frame.itertuples():
+        at = times[row.label]  # the time as given, not as returned
+        for name in PROFILE.families:
+            want = as_of(rows[name], "user_id", row.user_id, at)
+            for feature in family(name).feature_names:
+                got = getattr(row, feature)
+                assert same(got, None if want is None else want[feature]), (name, feature, row.label)
+            kinds["found" if want is not None else "none earlier"] += 1
+            later = [r for r in rows[name] if r["user_id"] == row.user_id and r["event_timestamp"] > at]
+            kinds["a later row exists"] += bool(later)
+    assert all(n > 0 for n in kinds.values()), kinds  # the join had a future to leak, and did not

@@ -16,8 +16,9 @@ import pytest
 
 from medallion import serving
 from medallion.core.config import Config
-from medallion.core.errors import UsageError
+from medallion.core.errors import MedallionError, UsageError
 from medallion.features import FAMILIES
+from medallion.serving import codec, redis_writer
 from tests.serving.families_gold import (
     Row,
     entity_id,
@@ -78,6 +79,31 @@ def gold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list
     each, present on ~70% of the days: some entities' newest row is days old."""
     lake = tmp_path_factory.mktemp("lake")
     return lake, write_all(lake, days(6, 0), ENTITIES)
+
+
+@pytest.mark.integration
+def test_a_write_redis_refuses_is_named_and_the_other_rows_land(
+    gold: tuple[Path, dict[str, list[Row]]],
+    store_config: Callable[..., Config],
+    redis_db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from medallion.features.user import USER_FEATURES
+
+    monkeypatch.setattr(redis_writer, "BATCH_ROWS", 7)
+    lake, rows = gold
+    cfg = store_config(lake, "redis")
+    client = redis_db.server.client(redis_db)
+    users = sorted({r["user_id"] for r in rows[USER_FEATURES.name]})
+    blocked = codec.entity_key("user_id", users[3], cfg.serving.project)
+    client.set(blocked, b"not a hash")  # HSET on it: WRONGTYPE
+
+    # The first batch: 7 rows, an HSET and an EXPIRE each; Redis runs every command but the one.
+    with pytest.raises(MedallionError, match=r"refused 1 of 14 writes \(first: WRONGTYPE"):
+        serving.materialize(cfg, feature_views=[USER_FEATURES.name], attempts=1)
+    batch = [codec.entity_key("user_id", u, cfg.serving.project) for u in users[:7] if u != users[3]]
+    assert [client.type(k) for k in batch] == [b"hash"] * 6
+    assert client.get(blocked) == b"not a hash"
 
 
 @pytest.mark.parametrize("online_store", STORES)
@@ -157,9 +183,15 @@ def test_the_reader_answers_alike_from_sqlite_and_redis(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("batch_rows", [redis_writer.BATCH_ROWS, 7])  # one batch a view, or many
 def test_our_redis_writer_leaves_the_bytes_feasts_writer_leaves(
-    gold: tuple[Path, dict[str, list[Row]]], store_config: Callable[..., Config], redis_db: Any
+    gold: tuple[Path, dict[str, list[Row]]],
+    store_config: Callable[..., Config],
+    redis_db: Any,
+    batch_rows: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(redis_writer, "BATCH_ROWS", batch_rows)
     lake, _ = gold
     cfg = store_config(lake, "redis", **{"serving.redis_key_ttl_days": 3})
     client = redis_db.server.client(redis_db)
