@@ -22,7 +22,7 @@ _GROUPS = ("core", "engines", "operations")
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The import paths from before the modules were grouped into ``core``, ``engines`` and
-    ``operations`` (``medallion.core.config``, ``medallion.engines.kafka.source``, ...) name the same module objects as
+    ``operations`` (``medallion.config``, ``medallion.kafka.source``, ...) name the same module objects as
     the new paths, so a user's script, notebook or feature repository keeps working (and a monkeypatch
     through either path patches the one module). New code uses the new paths; the layers test reads only
     those."""
@@ -34,16 +34,12 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self, fullname: str, path: object = None, target: object = None
     ) -> importlib.machinery.ModuleSpec | None:
         top, _, rest = fullname.partition(".")
-        if top != __name__ or not rest or rest.split(".")[0] in _GROUPS:
+        first = rest.split(".")[0]
+        if top != __name__ or not rest or first in _GROUPS:
             return None
-        for group in _GROUPS:
-            moved = f"{__name__}.{group}.{rest}"
-            try:
-                found = importlib.util.find_spec(moved)
-            except ModuleNotFoundError:
-                continue
-            if found is not None:
-                return importlib.util.spec_from_loader(fullname, self, origin=moved)
+        for group in _GROUPS:  # the moved module is the first part: medallion.kafka(.source) -> engines
+            if importlib.util.find_spec(f"{__name__}.{group}.{first}") is not None:
+                return importlib.util.spec_from_loader(fullname, self, origin=f"{__name__}.{group}.{rest}")
         return None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
@@ -57,5 +53,5 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
-    # First: below an old path (``medallion.engines.kafka.source``) the path finder would load a second copy.
+    # First: below an old path (``medallion.kafka.source``) the path finder would load a second copy.
     sys.meta_path.insert(0, _MovedModules())

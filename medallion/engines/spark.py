@@ -101,7 +101,6 @@ def driver_java_options(level: str) -> str:
 
 def native_blas_available() -> bool:
     """Whether this machine has the system BLAS (``libblas.so.3``) that Spark ML's native path loads."""
-
     return ctypes.util.find_library("blas") is not None
 
 
