@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 from decimal import Decimal
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medallion.core import catalog, stages
 from medallion.core.config import load_config

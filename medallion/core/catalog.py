@@ -358,6 +358,18 @@ FEATURE_DRIFT = Dataset(
     format="json",
 )
 
+FEATURE_PROFILES = Dataset(
+    name="quality.drift_profiles",
+    layer="quality",
+    location=("_quality", "profiles"),
+    writer="gold",
+    description="What drift compares, per Gold table and feature date (`<table>/<feature_date>.json`): per "
+    "numeric feature its values' distribution as at most 512 steps (exact up to 512 values), per "
+    "categorical feature the count of each category. A later date's reference reads these, not the table. "
+    "Read without Spark.",
+    format="json",
+)
+
 LEDGER = Dataset(
     name="ops.ledger",
     layer="ops",
@@ -477,6 +489,7 @@ CATALOG = Catalog(
         QUALITY_RESULTS,
         FEATURE_SCHEMAS,
         FEATURE_DRIFT,
+        FEATURE_PROFILES,
         LEDGER,
         INGEST_CHECKPOINT,
         INGEST_DATA_LOSS,

@@ -355,7 +355,7 @@ class DriftConfig(Section):
         10,
         ge=2,
         le=100,
-        description="Equal-frequency bins of a numeric feature's PSI, cut at the reference's exact quantiles "
+        description="Equal-frequency bins of a numeric feature's PSI, cut at the reference's quantiles "
         "(repeated cut points merge, so a feature with few values gets fewer bins).",
     )
     epsilon: float = Field(

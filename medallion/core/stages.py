@@ -117,7 +117,12 @@ GOLD = Stage(
     "gold",
     "Silver → Gold feature tables for feature dates, each date replaced whole.",
     reads=(catalog.SILVER.name,),
-    writes=(catalog.QUALITY_RESULTS.name, catalog.FEATURE_SCHEMAS.name, catalog.FEATURE_DRIFT.name),
+    writes=(
+        catalog.QUALITY_RESULTS.name,
+        catalog.FEATURE_SCHEMAS.name,
+        catalog.FEATURE_DRIFT.name,
+        catalog.FEATURE_PROFILES.name,
+    ),
     replaces=_GOLD,
 )
 MATERIALIZE = Stage(
@@ -148,7 +153,7 @@ FORGET = Stage(
 RETENTION = Stage(
     "retention",
     "Whole date partitions past their age deleted (Bronze's committed batches only, beside the ingest).",
-    writes=(catalog.QUALITY_RESULTS.name, catalog.FEATURE_DRIFT.name),
+    writes=(catalog.QUALITY_RESULTS.name, catalog.FEATURE_DRIFT.name, catalog.FEATURE_PROFILES.name),
     rewrites=_BESIDE_INGEST,
     replaces=(catalog.SILVER.name, catalog.SILVER_DLQ.name, *_GOLD),
 )

@@ -84,7 +84,9 @@ def run(
         # the newest event time as epoch microseconds: PySpark collects a timestamp in the driver's zone
         totals = inputs.silver.agg(F.count(F.lit(1)), F.unix_micros(F.max("event_time"))).first()
         result.input = int(totals[0]) if totals else 0
-        guard.complete_through = _complete_through(totals[1] if totals else None)
+        guard.complete_through = _complete_through(
+            totals[1] if totals else None, _newer_silver(cfg, dates[-1])
+        )
         for i, fam in enumerate(families, 1):
             rows[fam.name] = _write_family(cfg, fam, inputs, dates, guard)
             logger.info(
@@ -112,12 +114,28 @@ def run(
     return result
 
 
-def _complete_through(newest_micros: int | None) -> dt.datetime:
-    """The newest event time of the input, or now when that is earlier."""
+def _complete_through(newest_micros: int | None, later: dt.date | None = None) -> dt.datetime:
+    """The newest event time Silver is known to hold: the input's newest, or the start of a later Silver
+    date (``later``: Silver holds events of that date, so every date before it is over), whichever is
+    newer; now when that is earlier."""
     now = dt.datetime.now(dt.UTC)
-    if newest_micros is None:
-        return now
-    return min(dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(newest_micros)), now)
+    known = [dt.datetime.combine(later, dt.time(), dt.UTC)] if later is not None else []
+    if newest_micros is not None:
+        known.append(dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(newest_micros)))
+    return min(max(known), now) if known else now
+
+
+def _newer_silver(cfg: Config, last: dt.date) -> dt.date | None:
+    """The newest Silver date after ``last``, from the partitions' names (no data read)."""
+    newer = [
+        day
+        for day in (
+            dt.date.fromisoformat(d)
+            for d in lakefs.list_partitions(SILVER.path(cfg), SILVER.date_column or "")
+        )
+        if day > last
+    ]
+    return max(newer, default=None)
 
 
 def _write_family(

@@ -1,9 +1,10 @@
-"""Feature drift: the math (PSI, KS, equal-frequency cuts) and the stored results; no pyspark here.
+"""Feature drift: the math (PSI, KS, equal-frequency cuts), the per-date profiles it is computed from, and
+the stored results; no pyspark here.
 
 For a feature date D and a reference window R (the ``drift.reference_days`` feature dates before D, or a
 fixed baseline period), per feature:
 
-- **numeric** (``int64``, ``float64``): the cut points are the reference's exact quantiles at k/B,
+- **numeric** (``int64``, ``float64``): the cut points are the reference's quantiles at k/B,
   k = 1..B-1 (B = ``drift.bins``): cut_k is the smallest value v with F_R(v) ≥ k/B, numpy's
   ``inverted_cdf``. Repeated cut points merge, so a feature with few distinct values gets fewer bins.
   Bin i holds the values x with cut_i < x ≤ cut_{i+1} (bin 0 from −∞, the last to +∞).
@@ -11,22 +12,34 @@ fixed baseline period), per feature:
 - **PSI** = Σ (q_i − p_i) · ln(q_i / p_i), p the reference's and q D's share of each bin. Empty bins:
   a share of 0 counts as ε (``drift.epsilon``, 1e-6), without renormalizing; a bin empty on both sides
   adds 0. So a category new in D with share q adds about q · ln(q / ε).
-- **KS** (numeric only) = sup_x |F_R(x) − F_D(x)|, evaluated at every distinct value of either side
-  (the supremum of the difference of two step functions is reached at one of their jumps), so it is
-  exact: the same number as ``scipy.stats.ks_2samp(...).statistic``, not a binned approximation.
+- **KS** (numeric only) = sup_x |F_R(x) − F_D(x)|, evaluated at every value where either step function
+  jumps.
 
 Nulls and non-finite values (NaN, ±∞) are not part of either distribution: feature quality counts them.
 A side with fewer than ``drift.min_rows`` values gives no PSI or KS for that feature and date (the
-result says why). `medallion.governance.drift_spark` computes all of it in Spark; the functions here
-are the definitions, used by the tests as the reference and by `status` to read results.
+result says why).
+
+**Profiles.** Each Gold run summarizes every feature date it writes once, as a `Profile` stored per table
+and date (dataset ``quality.drift_profiles``): per numeric feature its finite values' distribution as a
+step function (`Steps`), per categorical feature the count of each category. A feature with at most
+`KNOTS` distinct values on the date keeps them all, with their counts: exact. One with more keeps
+`KNOTS` exact order statistics, those of rank ⌈j·n / KNOTS⌉ (j = 1..KNOTS), so every step is within n /
+KNOTS of the true count. Drift compares D's profile with the sum of its reference dates' profiles; a
+later run reads the reference's stored profiles, never its rows, so its cost follows the dates it
+writes, not the reference's length or the table's. Where every profile involved is exact, PSI and KS
+are exactly the definitions above (the same KS as ``scipy.stats.ks_2samp``); otherwise KS is within
+2 / KNOTS (0.004) of it and each bin's share within 1 / KNOTS.
+`medallion.governance.drift_spark` builds the profiles; the functions here are the definitions, used by
+the tests as the reference, by the comparison, and by `status` to read results.
 
 Drift is judged only when it can be: a feature date whose end (the next midnight, UTC) is after the
-newest event time of Gold's input, or after now, is incomplete — its result says "not judged:
-incomplete", with no numbers and no alert — and so is a date whose reference holds fewer than
+newest event time Silver is known to hold (Gold's input, or a later Silver date), or after now, is
+incomplete — its result says "not judged: incomplete", with no numbers and no alert — and so is a date
+whose reference holds fewer than
 ``drift.min_reference_days`` complete dates with rows (all of a shorter configured reference).
 
 Results: one JSON file per Gold table and feature date, ``<quality.drift>/<table>/<feature_date>.json``
-(a re-run of the date replaces it).
+(a re-run of the date replaces it); profiles beside them in ``<quality.drift_profiles>/<table>/``.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,6 +59,8 @@ if TYPE_CHECKING:
 K = TypeVar("K", bound=Hashable)
 NUMERIC_DTYPES = ("int64", "float64")
 CATEGORICAL_DTYPES = ("string", "bool")
+KNOTS = 512
+"""Steps of a numeric feature's profile per date at most: exact up to this many distinct values."""
 
 
 # --- the math -----------------------------------------------------------------------------------------
@@ -134,6 +149,100 @@ def numeric_drift(
     ref_values = sorted(ref)
     cuts = quantile_cuts(ref_values, [ref[v] for v in ref_values], bins)
     return psi(bin_counts(cuts, values, r), bin_counts(cuts, values, c), epsilon), ks_statistic(values, r, c)
+
+
+# --- profiles -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Steps:
+    """A numeric feature's distribution on one date as a step function: ``values`` ascending and distinct,
+    ``cumulative[i]`` the number of values ≤ ``values[i]`` (the last is the count of finite values)."""
+
+    values: list[float]
+    cumulative: list[int]
+
+    @property
+    def total(self) -> int:
+        return self.cumulative[-1] if self.cumulative else 0
+
+    def at(self, grid: Sequence[float]) -> list[int]:
+        """The number of values ≤ each of ``grid`` (sorted ascending)."""
+        out, i, held = [], 0, 0
+        for v in grid:
+            while i < len(self.values) and self.values[i] <= v:
+                held = self.cumulative[i]
+                i += 1
+            out.append(held)
+        return out
+
+
+@dataclass
+class Profile:
+    """One Gold table's feature date, as drift compares it (see the module's docstring)."""
+
+    table: str
+    feature_date: str
+    numeric: dict[str, Steps] = field(default_factory=dict)
+    categorical: dict[str, dict[str, int]] = field(default_factory=dict)
+    knots: int = KNOTS
+    run_id: str = ""
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["numeric"] = {k: [v.values, v.cumulative] for k, v in self.numeric.items()}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Profile:
+        data = json.loads(text)
+        data["numeric"] = {k: Steps(list(v[0]), list(v[1])) for k, v in data.get("numeric", {}).items()}
+        return cls(**data)
+
+
+def per_value(grid: Sequence[float], cumulative: Sequence[int]) -> list[int]:
+    """Counts per value of ``grid`` from the cumulative counts at each."""
+    return [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
+
+
+def compare_numeric(
+    reference: Sequence[Steps], current: Steps, bins: int, epsilon: float
+) -> tuple[float, float, int]:
+    """(PSI, KS, bins used) of ``current`` against the sum of the ``reference`` dates' steps, by the
+    definitions above: on the union of every step's values, where both cumulative functions jump."""
+    grid = sorted({v for s in [*reference, current] for v in s.values})
+    ref_cumulative = [sum(c) for c in zip(*(s.at(grid) for s in reference), strict=True)]
+    ref = per_value(grid, ref_cumulative)
+    cur = per_value(grid, current.at(grid))
+    cuts = quantile_cuts(grid, ref, bins)
+    value = psi(bin_counts(cuts, grid, ref), bin_counts(cuts, grid, cur), epsilon)
+    return value, ks_statistic(grid, ref, cur), len(cuts) + 1
+
+
+def profile_dir(cfg: Config, table: str) -> str:
+    return lakefs.join(catalog.FEATURE_PROFILES.path(cfg), table)
+
+
+def write_profile(cfg: Config, profile: Profile) -> None:
+    lakefs.write_text(
+        lakefs.join(profile_dir(cfg, profile.table), f"{profile.feature_date}.json"), profile.to_json()
+    )
+
+
+def read_profile(cfg: Config, table: str, feature_date: str) -> Profile | None:
+    """The stored profile of ``table``'s ``feature_date``, or None when there is none."""
+    try:
+        return Profile.from_json(
+            lakefs.read_text(lakefs.join(profile_dir(cfg, table), f"{feature_date}.json"))
+        )
+    except FileNotFoundError:
+        return None
+
+
+def forget_profiles(cfg: Config, table: str, feature_dates: Iterable[str]) -> None:
+    """Delete the profiles of dates rewritten without one (drift off): a later reference recomputes them."""
+    for day in feature_dates:
+        lakefs.delete_file(lakefs.join(profile_dir(cfg, table), f"{day}.json"))
 
 
 # --- results ------------------------------------------------------------------------------------------

@@ -1,26 +1,31 @@
-"""Drift of one Gold table over a range of feature dates, in one pass over its rows (see `drift` for the
-definitions).
+"""Drift of one Gold table over a range of feature dates, from per-date profiles (see `drift` for the
+definitions and the profiles).
 
-1. Every row becomes one (feature, value) pair per numeric or categorical feature (an ``explode`` of an
-   array of structs), and one aggregation counts each (feature_date, feature, value): the only pass over
-   the table's data, for every feature and date at once.
-2. A small table maps each feature date d to the target dates D it is the current date of, or in the
-   reference of; joining it to the counts and summing gives, per (D, feature, value), its reference and
-   current counts. Persisted: the next steps read it, not the table.
-3. Numeric features: one window per (D, feature) ordered by value gives both cumulative distributions;
-   one aggregation takes the exact KS (their largest gap) and the B-1 quantile cut points (the smallest
-   value whose reference share reaches k/B). A second aggregation sums the counts per bin.
-4. Categorical features: the counts per category are collected as they are.
+1. `profiles`: the table's rows are grouped by feature date, and each date's are summarized in a Python
+   worker (``applyInArrow``): per numeric feature, its sorted finite values give a `drift.Steps` (every
+   distinct value and its count, or `drift.KNOTS` exact order statistics); per categorical feature, the
+   count of each category. What is collected is at most KNOTS numbers per date and numeric feature,
+   whatever the table's size. (Spark's ``percentile_approx`` at 512 ranks took 11 s on the 30 dates of
+   `bench_gold.py`, these take about 1 s, and are exact.)
+2. `judge`: each judged date's profile against the sum of its reference dates' profiles, in plain Python
+   on those steps and counts (`drift.compare_numeric`, `drift.categorical_psi`).
 
-What is collected is per (date, feature, bin or category): small, whatever the table's size.
+The Gold job profiles the dates it writes while their rows are still cached, stores the profiles, and
+reads its references' stored profiles (a missing one is computed from the table once, and stored):
+a run's drift costs one pass over the rows it wrote, however long the reference. One date's rows are
+summarized in one worker, so its memory is the date's rows × numeric features × 8 bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.core.catalog import FEATURE_DATE, gold_table
@@ -28,15 +33,15 @@ from medallion.core.config import DriftConfig
 from medallion.features import FeatureFamily
 from medallion.governance.drift import (
     CATEGORICAL_DTYPES,
+    KNOTS,
     NUMERIC_DTYPES,
     FeatureDrift,
+    Profile,
+    Steps,
     TableDrift,
     categorical_psi,
-    psi,
+    compare_numeric,
 )
-
-REFERENCE, CURRENT = "reference", "current"
-Stats = tuple[int, int, "float | None", int]  # reference rows, current rows, KS, bins
 
 
 def reference_dates(settings: DriftConfig, day: dt.date) -> list[dt.date]:
@@ -55,7 +60,7 @@ def dates_read(settings: DriftConfig, dates: Sequence[dt.date]) -> list[dt.date]
 
 def complete(day: dt.date, complete_through: dt.datetime | None) -> bool:
     """A feature date is complete when its end (the next midnight, UTC) is not after ``complete_through``
-    (the newest event time of the input, or now when that is earlier): no later event can change it."""
+    (the newest event time Silver is known to hold, or now when that is earlier)."""
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
     return complete_through is None or end <= complete_through
 
@@ -106,65 +111,123 @@ def compute(
 ) -> list[TableDrift]:
     """Drift of ``fam``'s features for each of ``dates`` that can be judged (`judgeable`; the others get
     a result that says why not, with no numbers and no alert); ``rows`` holds the table's rows (at least
-    the feature dates `dates_read` names)."""
-    numeric = [f.name for f in fam.features if f.dtype in NUMERIC_DTYPES]
-    categorical = [f.name for f in fam.features if f.dtype in CATEGORICAL_DTYPES]
-    if not dates or not (numeric or categorical):
+    the feature dates `dates_read` names), profiled here."""
+    if not dates or _kinds(fam) == ([], []):
         return []
     judged, not_judged = judgeable(settings, dates, complete_through, available)
-    skipped = [_unjudged(fam, day, settings, why, run_id) for day, why in not_judged.items()]
-    if not judged:
-        return skipped
-    roles = [(day, day, CURRENT) for day in judged] + [
-        (day, ref, REFERENCE) for day, refs in judged.items() for ref in refs
-    ]
-    mapping = spark.createDataFrame(roles, "target date, d date, role string")
-    pairs = [
-        F.struct(
-            F.lit(n).alias("feature"),
-            F.col(n).cast("double").alias("x"),
-            F.lit(None).cast("string").alias("c"),
-        )
-        for n in numeric
-    ] + [
-        F.struct(
-            F.lit(n).alias("feature"),
-            F.lit(None).cast("double").alias("x"),
-            F.col(n).cast("string").alias("c"),
-        )
-        for n in categorical
-    ]
-    x, c = F.col("x"), F.col("c")
-    finite = x.isNotNull() & ~F.isnan(x) & (F.abs(x) != F.lit(float("inf")))
-    counts = (
-        rows.where(F.col(FEATURE_DATE).isin(sorted({d for _, d, _ in roles})))
-        .select(F.col(FEATURE_DATE).alias("d"), F.explode(F.array(*pairs)).alias("v"))
-        .select("d", "v.*")
-        .where(finite | c.isNotNull())
-        .groupBy("d", "feature", "x", "c")
-        .agg(F.count(F.lit(1)).alias("n"))
-    )
-    per = (
-        counts.join(F.broadcast(mapping), "d")
-        .groupBy("target", "feature", "x", "c")
-        .agg(
-            F.sum(F.when(F.col("role") == REFERENCE, F.col("n")).otherwise(0)).alias("r"),
-            F.sum(F.when(F.col("role") == CURRENT, F.col("n")).otherwise(0)).alias("q"),
-        )
-        .persist()
-    )
-    try:
-        stats, bins = _numeric(per.where(x.isNotNull()), settings.bins)
-        cats = per.where(c.isNotNull()).select("target", "feature", "c", "r", "q").collect()
-    finally:
-        per.unpersist()
+    needed = sorted({d for day, refs in judged.items() for d in [day, *refs]})
+    return judge(fam, settings, profiles(rows, fam, needed, run_id=run_id), judged, not_judged, run_id)
 
-    by_category: dict[tuple[dt.date, str], dict[str, tuple[int, int]]] = {}
-    for row in cats:
-        by_category.setdefault((row["target"], row["feature"]), {})[row["c"]] = (int(row["r"]), int(row["q"]))
+
+def _kinds(fam: FeatureFamily) -> tuple[list[str], list[str]]:
+    numeric = [f.name for f in fam.features if f.dtype in NUMERIC_DTYPES]
+    categorical = [f.name for f in fam.features if f.dtype in CATEGORICAL_DTYPES]
+    return numeric, categorical
+
+
+PROFILE_SCHEMA = "d date, feature string, values array<double>, cumulative array<long>, labels array<string>"
+
+
+def profiles(
+    rows: DataFrame, fam: FeatureFamily, dates: Collection[dt.date], *, run_id: str = ""
+) -> dict[dt.date, Profile]:
+    """The profile of every one of ``dates`` that has rows in ``rows`` (see the module's docstring)."""
+    numeric, categorical = _kinds(fam)
+    if not dates or not (numeric or categorical):
+        return {}
     table = gold_table(fam.name).name
-    out = []
+    picked = rows.where(F.col(FEATURE_DATE).isin(sorted(dates))).select(
+        FEATURE_DATE,
+        *[F.col(n).cast("double").alias(n) for n in numeric],
+        *[F.col(n).cast("string").alias(n) for n in categorical],
+    )
+    summarized = picked.groupBy(FEATURE_DATE).applyInArrow(
+        _summarize(numeric, categorical, KNOTS), PROFILE_SCHEMA
+    )
+    out: dict[dt.date, Profile] = {}
+    for row in summarized.collect():
+        profile = out.setdefault(row["d"], Profile(table, row["d"].isoformat(), run_id=run_id))
+        if row["labels"] is not None:
+            profile.categorical[row["feature"]] = dict(zip(row["labels"], row["cumulative"], strict=True))
+        else:
+            profile.numeric[row["feature"]] = Steps(list(row["values"]), list(row["cumulative"]))
+    return out
+
+
+def _summarize(
+    numeric: list[str], categorical: list[str], knots: int
+) -> Callable[[tuple[Any, ...], pa.Table], pa.Table]:
+    """The per-date summary `profiles` runs on each feature date's rows, in a Python worker."""
+
+    def summarize(key: tuple[Any, ...], rows: pa.Table) -> pa.Table:
+        day = key[0].as_py()
+        out: dict[str, list[Any]] = {"d": [], "feature": [], "values": [], "cumulative": [], "labels": []}
+
+        def add(feature: str, values: Any, cumulative: Any, labels: Any) -> None:
+            out["d"].append(day)
+            out["feature"].append(feature)
+            out["values"].append(values)
+            out["cumulative"].append(cumulative)
+            out["labels"].append(labels)
+
+        for name in numeric:
+            x = rows.column(name).to_numpy(zero_copy_only=False).astype("float64")
+            values, cumulative = steps(x[np.isfinite(x)], knots)
+            if len(values):
+                add(name, values, cumulative, None)
+        for name in categorical:
+            counted = pc.value_counts(rows.column(name).drop_null())
+            if len(counted):
+                labels = counted.field("values").to_pylist()
+                add(name, None, counted.field("counts").to_pylist(), labels)
+        return pa.table(out, schema=_ARROW_SCHEMA)
+
+    return summarize
+
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("d", pa.date32()),
+        ("feature", pa.string()),
+        ("values", pa.list_(pa.float64())),
+        ("cumulative", pa.list_(pa.int64())),
+        ("labels", pa.list_(pa.string())),
+    ]
+)
+
+
+def steps(x: np.ndarray, knots: int) -> tuple[list[float], list[int]]:
+    """A `Steps` of the finite values ``x``: exact (every distinct value with the count of values ≤ it)
+    when there are at most ``knots`` distinct values; otherwise the order statistics of rank
+    ⌈j·n / knots⌉, j = 1..knots, each distinct one with the highest rank it was taken at."""
+    values, counts = np.unique(x, return_counts=True)
+    cumulative = np.cumsum(counts)
+    if len(values) > knots:
+        n = len(x)
+        ranks = -(-np.arange(1, knots + 1, dtype=np.int64) * n // knots)
+        taken = np.sort(x)[ranks - 1]
+        last = np.append(taken[1:] != taken[:-1], True)
+        values, cumulative = taken[last], ranks[last]
+    return values.tolist(), cumulative.tolist()
+
+
+def judge(
+    fam: FeatureFamily,
+    settings: DriftConfig,
+    profiled: Mapping[dt.date, Profile],
+    judged: Mapping[dt.date, list[dt.date]],
+    not_judged: Mapping[dt.date, str],
+    run_id: str = "",
+) -> list[TableDrift]:
+    """The stored results: each judged date's profile against its reference's (a date with no profile
+    has no values), and a result saying why for each date not judged."""
+    numeric, categorical = _kinds(fam)
+    table = gold_table(fam.name).name
+    empty = Profile(table, "")
+    out = [_unjudged(fam, day, settings, why, run_id) for day, why in not_judged.items()]
     for day, refs in judged.items():
+        current = profiled.get(day, empty)
+        reference = [profiled.get(r, empty) for r in refs]
         result = TableDrift(
             table=table,
             feature_date=day.isoformat(),
@@ -173,13 +236,18 @@ def compute(
             computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         for name in numeric:
-            result.features.append(
-                _numeric_result(name, stats.get((day, name)), bins.get((day, name), {}), settings)
-            )
+            steps = [p.numeric[name] for p in reference if name in p.numeric]
+            result.features.append(_numeric_result(name, steps, current.numeric.get(name), settings))
         for name in categorical:
-            result.features.append(_categorical_result(name, by_category.get((day, name), {}), settings))
+            counts: dict[str, tuple[int, int]] = {}
+            for p in reference:
+                for c, n in p.categorical.get(name, {}).items():
+                    counts[c] = (counts.get(c, (0, 0))[0] + n, 0)
+            for c, n in current.categorical.get(name, {}).items():
+                counts[c] = (counts.get(c, (0, 0))[0], n)
+            result.features.append(_categorical_result(name, counts, settings))
         out.append(result)
-    return sorted(out + skipped, key=lambda r: r.feature_date)
+    return sorted(out, key=lambda r: r.feature_date)
 
 
 def _unjudged(fam: FeatureFamily, day: dt.date, settings: DriftConfig, why: str, run_id: str) -> TableDrift:
@@ -193,57 +261,6 @@ def _unjudged(fam: FeatureFamily, day: dt.date, settings: DriftConfig, why: str,
         judged=False,
         note=why,
     )
-
-
-def _numeric(
-    per: DataFrame, n_bins: int
-) -> tuple[dict[tuple[dt.date, str], Stats], dict[tuple[dt.date, str], dict[int, tuple[int, int]]]]:
-    """Per (date, feature): (reference rows, current rows, KS), and the counts per bin."""
-    key = ["target", "feature"]
-    ordered = Window.partitionBy(*key).orderBy("x").rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    whole = Window.partitionBy(*key)
-    cum = per.select(
-        *key,
-        "x",
-        "r",
-        "q",
-        F.sum("r").over(ordered).alias("cr"),
-        F.sum("q").over(ordered).alias("cq"),
-        F.sum("r").over(whole).alias("tr"),
-        F.sum("q").over(whole).alias("tq"),
-    )
-    gap = F.abs(F.col("cr") / F.col("tr") - F.col("cq") / F.col("tq"))
-    cut_points = [
-        F.min(F.when(F.col("cr") * n_bins >= F.col("tr") * k, F.col("x"))) for k in range(1, n_bins)
-    ]
-    summary = (
-        cum.groupBy(*key)
-        .agg(
-            F.max("tr").alias("tr"),
-            F.max("tq").alias("tq"),
-            F.max(F.when((F.col("tr") > 0) & (F.col("tq") > 0), gap)).alias("ks"),
-            F.array_sort(F.array_distinct(F.array_compact(F.array(*cut_points)))).alias("cuts"),
-        )
-        .persist()
-    )
-    try:
-        stats = {
-            (row["target"], row["feature"]): (int(row["tr"]), int(row["tq"]), row["ks"], len(row["cuts"]) + 1)
-            for row in summary.collect()
-        }
-        binned = (
-            per.join(summary.select(*key, "cuts"), key)
-            .select(*key, F.size(F.filter("cuts", lambda cut: cut < F.col("x"))).alias("bin"), "r", "q")
-            .groupBy(*key, "bin")
-            .agg(F.sum("r").alias("r"), F.sum("q").alias("q"))
-            .collect()
-        )
-    finally:
-        summary.unpersist()
-    bins: dict[tuple[dt.date, str], dict[int, tuple[int, int]]] = {}
-    for row in binned:
-        bins.setdefault((row["target"], row["feature"]), {})[int(row["bin"])] = (int(row["r"]), int(row["q"]))
-    return stats, bins
 
 
 def _not_judged(
@@ -265,19 +282,15 @@ def _not_judged(
 
 
 def _numeric_result(
-    name: str,
-    stats: Stats | None,
-    bins: dict[int, tuple[int, int]],
-    settings: DriftConfig,
+    name: str, reference: list[Steps], current: Steps | None, settings: DriftConfig
 ) -> FeatureDrift:
-    ref_rows, cur_rows, ks, n = stats if stats is not None else (0, 0, None, 1)
+    ref_rows = sum(s.total for s in reference)
+    cur_rows = current.total if current is not None else 0
     threshold = settings.threshold(name)
-    if min(ref_rows, cur_rows) < settings.min_rows:
+    if min(ref_rows, cur_rows) < settings.min_rows or current is None:
         return _not_judged(name, "numeric", ref_rows, cur_rows, threshold, settings)
-    ref = [bins.get(i, (0, 0))[0] for i in range(n)]
-    cur = [bins.get(i, (0, 0))[1] for i in range(n)]
-    value = psi(ref, cur, settings.epsilon)
-    return FeatureDrift(name, "numeric", value, ks, ref_rows, cur_rows, n, threshold, value > threshold)
+    value, ks, bins = compare_numeric(reference, current, settings.bins, settings.epsilon)
+    return FeatureDrift(name, "numeric", value, ks, ref_rows, cur_rows, bins, threshold, value > threshold)
 
 
 def _categorical_result(name: str, counts: dict[str, tuple[int, int]], settings: DriftConfig) -> FeatureDrift:

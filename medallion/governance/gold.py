@@ -23,7 +23,6 @@ from typing import Any
 
 from loguru import logger
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from medallion.core import catalog, lakefs, stages
 from medallion.core.config import Config
@@ -50,7 +49,7 @@ class FeatureGuard:
     metrics: dict[str, Any]  # the ledger record's metrics, updated in place
     pending: dict[str, registry.Pending] = field(default_factory=dict)
     reports: list[QualityReport] = field(default_factory=list)
-    # the newest event time of the run's input (or now): feature dates ending later are incomplete
+    # the newest event time Silver is known to hold (or now): feature dates ending later are incomplete
     complete_through: dt.datetime | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # the time of each guard, for the ledger
 
@@ -132,24 +131,31 @@ class FeatureGuard:
     def _drift(
         self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
     ) -> list[drift.TableDrift]:
-
+        """Profile the ``written`` dates from their cached rows and store the profiles; judge each against
+        its reference's stored profiles (one missing is computed from the table once, and stored)."""
         table = catalog.gold_table(fam.name)
         settings = self.cfg.drift
         path = table.path(self.cfg)
+        profiled = drift_spark.profiles(features, fam, written, run_id=self.run_id)
+        for profile in profiled.values():
+            drift.write_profile(self.cfg, profile)
         available = {dt.date.fromisoformat(d) for d in lakefs.list_partitions(path, catalog.FEATURE_DATE)}
-        rows = features.where(F.col(catalog.FEATURE_DATE).isin(written))
-        older = sorted(set(drift_spark.dates_read(settings, written)) & available - set(written))
-        if older:  # reference dates this run did not write: read from the table, pruned to those dates
-            stored = read_dates(
-                features.sparkSession, path, catalog.FEATURE_DATE, older[0], older[-1], table.name
+        judged, not_judged = drift_spark.judgeable(settings, written, self.complete_through, available)
+        missing = []
+        for day in sorted({r for refs in judged.values() for r in refs} - set(written)):
+            stored = drift.read_profile(self.cfg, table.name, day.isoformat())
+            if stored is None:
+                missing.append(day)
+            else:
+                profiled[day] = stored
+        if missing:  # written before profiles were kept, or with drift off: read once, pruned to those dates
+            rows = read_dates(
+                features.sparkSession, path, catalog.FEATURE_DATE, missing[0], missing[-1], table.name
             )
-            rows = rows.unionByName(
-                stored.where(F.col(catalog.FEATURE_DATE).isin(older)).select(*rows.columns)
-            )
-        return drift_spark.compute(
-            features.sparkSession, rows, fam, written, settings, run_id=self.run_id,
-            complete_through=self.complete_through, available=available,
-        )  # fmt: skip
+            for day, profile in drift_spark.profiles(rows, fam, missing, run_id=self.run_id).items():
+                drift.write_profile(self.cfg, profile)
+                profiled[day] = profile
+        return drift_spark.judge(fam, settings, profiled, judged, not_judged, self.run_id)
 
     def _same_schema(self, fam: FeatureFamily, features: DataFrame) -> None:
         expected = registry.declared(fam)
@@ -184,6 +190,10 @@ class FeatureGuard:
                 "change": registry.Change.from_dict(stored.change).text(),
             }
         if not self.cfg.drift.enabled or not written:
+            # profiles of these dates would now be stale: a later reference recomputes them from the table
+            drift.forget_profiles(
+                self.cfg, catalog.gold_table(fam.name).name, [d.isoformat() for d in written]
+            )
             return []
         table = catalog.gold_table(fam.name)
         with self._timed("drift"):

@@ -246,9 +246,10 @@ def expire(cfg: Config, *, dry_run: bool = False, today: dt.date | None = None) 
         result.expired.append(_dated_table(cfg, table, days.gold_days, today, dry_run, keep))
     quality_cutoff = _cutoff(today, days.quality_days)
     result.expired.append(_json_files(catalog.QUALITY_RESULTS, cfg, quality_cutoff, _stamp_date, dry_run))
-    result.expired.append(
-        _json_files(catalog.FEATURE_DRIFT, cfg, quality_cutoff, lambda n: n.removesuffix(".json"), dry_run)
-    )
+    for dataset in (catalog.FEATURE_DRIFT, catalog.FEATURE_PROFILES):
+        result.expired.append(
+            _json_files(dataset, cfg, quality_cutoff, lambda n: n.removesuffix(".json"), dry_run)
+        )
     result.expired.append(_ledger(cfg, today, dry_run))
     result.expired.append(_data_loss_log(cfg, today, dry_run))
     return result

@@ -7,12 +7,17 @@ failed a ``drop`` rule) and ``_dq_block`` (it failed a drop rule, or a fail rule
 `row_aggregates` counts every rule (``count(_dq_i)`` rows checked, ``sum(_dq_i)`` rows failed) and
 `table_aggregates` every table rule's figures; `evaluate` computes both in one aggregation, grouped by
 the table's date when the table rules need it (Gold: `coverage` per feature date), so N rules cost one
-Spark job, not N. Silver and Gold run the same code: Silver in its own write pass, Gold and `validate`
-through `evaluate`.
+Spark job, not N (and one more for `unique` rules' distinct counts, which beside the rest would make Spark
+aggregate everything per distinct key first). Silver and Gold run the same code: Silver in its own
+write pass, Gold and `validate` through `evaluate`.
 
 Referential rules left-join the lookup's keys, broadcast. `check_sql` checks, before any data is read,
 what only Spark can: the SQL, the regular expressions (compiled by the JVM's ``java.util.regex.Pattern``,
 which `rlike` uses) and ``in_set`` values cast to their column's type.
+
+Why one module: the rule columns `annotate` adds, the aggregates over them and the results read back
+from those aggregates share one naming contract (``_dq_<i>``, ``_dq_t<i>_checked`` ...); split, each part
+would have to spell the others' names.
 """
 
 from __future__ import annotations
@@ -215,20 +220,24 @@ class RowCounts:
             self.failed[rule.name] = self.failed.get(rule.name, 0) + int(row[f"{rule_column(i)}_failed"] or 0)
 
 
-def table_aggregates(ruleset: RuleSet) -> list[Column]:
+def table_aggregates(ruleset: RuleSet, *, distinct: bool | None = None) -> list[Column]:
     """The columns of every table rule's figures (nothing for a rule set without any). Each can be
-    summed (or min/max-ed) over groups; a `unique` rule's only over groups of one of its columns."""
+    summed (or min/max-ed) over groups; a `unique` rule's only over groups of one of its columns.
+    ``distinct``: only the distinct counts (True), only the others (False), or all (None)."""
     out = []
     for i, rule in enumerate(ruleset.table_rules):
         name = f"_dq_t{i}"
         if rule.type == "unique":
             # rows with every key column set, and their distinct keys: the difference is duplicate rows
             complete = _all(F.col(c).isNotNull() for c in rule.columns)
-            out += [
-                F.sum(complete.cast("long")).alias(f"{name}_checked"),
-                F.count_distinct(*[F.col(c) for c in rule.columns]).alias(f"{name}_distinct"),
-            ]
-        elif rule.type in ("row_count_between", "coverage"):
+            if distinct is not True:
+                out.append(F.sum(complete.cast("long")).alias(f"{name}_checked"))
+            if distinct is not False:
+                out.append(F.count_distinct(*[F.col(c) for c in rule.columns]).alias(f"{name}_distinct"))
+            continue
+        if distinct is True:
+            continue
+        if rule.type in ("row_count_between", "coverage"):
             out.append(F.count(F.lit(1)).alias(f"{name}_checked"))
         elif rule.type == "freshness":
             out += [
@@ -345,9 +354,9 @@ def report(
     )
 
 
-def aggregate(annotated: DataFrame, ruleset: RuleSet, by: str | None = None) -> list[Any]:
-    """Every rule's figures over ``annotated`` rows (see `annotate`) in one aggregation, one row per
-    value of ``by`` (one row when None)."""
+def aggregate(annotated: DataFrame, ruleset: RuleSet, by: str | None = None) -> list[dict[str, Any]]:
+    """Every rule's figures over ``annotated`` rows (see `annotate`), one row per value of ``by`` (one
+    row when None): one aggregation, and one more for the distinct counts of `unique` rules."""
     if by is not None:
         split = [r.name for r in ruleset.table_rules if r.type == "unique" and by not in r.columns]
         if split:
@@ -355,9 +364,19 @@ def aggregate(annotated: DataFrame, ruleset: RuleSet, by: str | None = None) -> 
                 f"Invalid rule file {ruleset.source}: unique rule(s) {', '.join(split)} must include {by}: "
                 f"the table is checked per {by}. Add {by} to their columns."
             )
-    aggs = row_aggregates(ruleset) + table_aggregates(ruleset)
     grouped = annotated.groupBy(by) if by is not None else annotated.groupBy()
-    return grouped.agg(*aggs).collect()
+    rows = [
+        r.asDict()
+        for r in grouped.agg(*row_aggregates(ruleset), *table_aggregates(ruleset, distinct=False)).collect()
+    ]
+    distinct = table_aggregates(ruleset, distinct=True)
+    if distinct:
+        # A distinct count beside the others makes Spark aggregate every other figure per distinct key
+        # first: its own small aggregation costs a fraction of that.
+        keys = {r[by] if by is not None else None: r for r in grouped.agg(*distinct).collect()}
+        for row in rows:
+            row.update(keys[row[by] if by is not None else None].asDict())
+    return rows
 
 
 def from_aggregates(

@@ -186,3 +186,43 @@ def test_the_latest_drift_is_the_newest_judged_date(make_config: Any) -> None:
     latest = drift.latest(cfg, table)
     assert latest is not None and latest.feature_date == judged.feature_date
     assert [h.judged for h in drift.history(cfg, table)] == [True, False]
+
+
+def _steps_of(sample: list[float]) -> drift.Steps:
+    """The exact step function of ``sample``: each distinct value with the count of values ≤ it."""
+    counts = drift.value_counts(sample)
+    values, cumulative, held = sorted(counts), [], 0
+    for v in values:
+        held += counts[v]
+        cumulative.append(held)
+    return drift.Steps(values, cumulative)
+
+
+def test_profiles_are_exact_up_to_the_knots_and_within_a_step_above(spark: Any) -> None:
+    """A feature with at most `KNOTS` distinct values on a date is profiled exactly (6,000 rows of one
+    decimal: a few dozen values), one with more keeps exact order statistics, each step within n / KNOTS
+    of the true count, and KS against scipy's within 2 / KNOTS; the rows spread over several
+    partitions."""
+    rnd = random.Random(11)
+    few, many = D, D - dt.timedelta(days=1)
+    rows = []
+    for day, digits in ((few, 1), (many, 6)):
+        for u in range(6_000):
+            row: dict[str, Any] = {"user_id": f"u{u}", catalog.FEATURE_DATE: day}
+            for f in FAM.features:
+                row[f.name] = round(rnd.gauss(3, 1), digits) if f.dtype == "float64" else rnd.choice(PERIODS)
+            rows.append(row)
+    profiled = drift_spark.profiles(_frame(spark, rows).repartition(4), FAM, [few, many])
+    numeric = [f.name for f in FAM.features if f.dtype == "float64"]
+    for name in numeric:
+        assert profiled[few].numeric[name] == _steps_of(_sample(rows, name, [few]))
+        exact, got = _steps_of(_sample(rows, name, [many])), profiled[many].numeric[name]
+        assert len(exact.values) > drift.KNOTS and got.total == 6_000
+        worst = max(abs(a - b) for a, b in zip(got.at(exact.values), exact.cumulative, strict=True))
+        assert worst <= 6_000 / drift.KNOTS
+    period = next(f.name for f in FAM.features if f.dtype == "string")
+    assert profiled[many].categorical[period] == drift.value_counts(_sample(rows, period, [many]))
+    name = numeric[0]
+    _, ks, _ = drift.compare_numeric([profiled[many].numeric[name]], profiled[few].numeric[name], 10, 1e-6)
+    scipy_ks = stats.ks_2samp(_sample(rows, name, [many]), _sample(rows, name, [few])).statistic
+    assert abs(ks - scipy_ks) <= 2 / drift.KNOTS

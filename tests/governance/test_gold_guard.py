@@ -180,3 +180,48 @@ def test_a_failed_quality_check_writes_nothing_and_says_which(
     assert report.score < 1.0
     quality = _last(lake, outcome=None).metrics["quality"]
     assert quality["failed"][f"{TABLE.name}:range:events_30d"] == failed["range:events_30d"].failed
+
+
+def test_drift_reads_the_references_stored_profiles_and_rebuilds_a_missing_one(cfg: Any, spark: Any) -> None:
+    """A run profiles the dates it writes; a later run's reference comes from those profiles, not from
+    the reference's rows (a planted profile changes the result); a profile that is missing is computed
+    from the table once and stored; a run with drift off forgets the profiles of the dates it rewrote."""
+    lake = Path(cfg.lake.root)
+    run_job(
+        stages.GOLD, job.run, spark, cfg, START, START, run_id="g1", ledger=Ledger(str(lake)), families=[FAM]
+    )
+    first = drift.read_profile(cfg, TABLE.name, START.isoformat())
+    assert first is not None and first.numeric
+    rows = spark.read.parquet(TABLE.path(cfg)).where(F.col(catalog.FEATURE_DATE) == START)
+    name = next(f.name for f in FAM.features if f.dtype == "int64")
+    values = sorted(r[0] for r in rows.select(name).collect() if r[0] is not None)
+    assert first.numeric[name].total == len(values) and first.numeric[name].values[-1] == max(values)
+
+    def _end_drift(run_id: str) -> drift.FeatureDrift:
+        run_job(
+            stages.GOLD,
+            job.run,
+            spark,
+            cfg,
+            END,
+            END,
+            run_id=run_id,
+            ledger=Ledger(str(lake)),
+            families=[FAM],
+        )
+        result = drift.read(cfg, TABLE.name, END.isoformat())
+        assert result.judged and result.run_id == run_id
+        return next(f for f in result.features if f.feature == name)
+
+    honest = _end_drift("g2")
+    planted = dataclasses.replace(first, numeric={name: drift.Steps([1e9], [len(values)])})
+    drift.write_profile(cfg, planted)
+    assert _end_drift("g3").psi != honest.psi  # the reference came from the stored profile
+    lakefs.delete_file(lakefs.join(drift.profile_dir(cfg, TABLE.name), f"{START.isoformat()}.json"))
+    assert _end_drift("g4").psi == pytest.approx(honest.psi, rel=1e-12)
+    assert drift.read_profile(cfg, TABLE.name, START.isoformat()) == dataclasses.replace(first, run_id="g4")
+    off = cfg.model_copy(update={"drift": cfg.drift.model_copy(update={"enabled": False})})
+    run_job(
+        stages.GOLD, job.run, spark, off, START, START, run_id="g5", ledger=Ledger(str(lake)), families=[FAM]
+    )
+    assert drift.read_profile(cfg, TABLE.name, START.isoformat()) is None
