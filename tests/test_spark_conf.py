@@ -58,6 +58,7 @@ def _java_options(level: str | None) -> str:
 def test_driver_gets_the_packaged_log4j_file_and_keeps_utc() -> None:
     options = _java_options("INFO").split()
     assert "-Duser.timezone=UTC" in options
+    assert "-XX:-DontCompileHugeMethods" in options  # wide generated methods are JIT-compiled too
     files = [o.removeprefix("-Dlog4j2.configurationFile=") for o in options if "configurationFile" in o]
     assert files == [LOG4J2_FILE.as_uri()]
     assert LOG4J2_FILE.is_file() and LOG4J2_FILE.parent == Path(medallion.__file__).parent / "engines"
@@ -92,6 +93,13 @@ def test_the_level_comes_from_the_environment_unless_given(monkeypatch: pytest.M
     assert "-Dmedallion.spark.level=INFO" in _java_options(None).split()
     monkeypatch.delenv(LOG_LEVEL_ENV)
     assert "-Dmedallion.spark.level=WARN" in _java_options(None).split()
+
+
+def test_the_sessions_jvm_compiles_huge_methods(spark: Any) -> None:
+    """A wide stage's generated method is over HotSpot's 8,000-byte limit: the JVM must compile it anyway."""
+    jvm = spark.sparkContext._jvm
+    arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "-XX:-DontCompileHugeMethods" in arguments
 
 
 def test_every_logger_the_log4j_file_names_is_a_class_spark_has(spark: Any) -> None:

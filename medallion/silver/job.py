@@ -43,6 +43,7 @@ from medallion.silver.transforms import (
     flatten_event,
     mark_duplicates,
     rates_in_force,
+    repeated_ids,
     with_amounts,
     with_usd_amount,
 )
@@ -67,9 +68,11 @@ def silver_schema() -> Any:
 def candidates(
     bronze: DataFrame, lookups: Mapping[str, DataFrame], ruleset: RuleSet, start: dt.date, end: dt.date
 ) -> DataFrame:
-    """Every Bronze row of the dates as a Silver row, with ``_duplicate`` and the rule columns."""
+    """Every Bronze row of the dates as a Silver row, with ``_duplicate`` and the rule columns. Finds the
+    repeated event ids first (`repeated_ids`, two Spark jobs on narrow rows), so the rows are not sorted
+    to mark duplicates."""
     flat = bronze.transform(flatten_event)
-    df = flat.transform(mark_duplicates).transform(with_amounts)
+    df = flat.transform(mark_duplicates(repeated_copies(flat))).transform(with_amounts)
     for join in JOINS:
         df = df.transform(joined(join, lookups[join.table.name]))
     df = df.transform(with_usd_amount(rates_in_force(lookups[RATES.name], start, end)))
@@ -77,6 +80,23 @@ def candidates(
     typed = [F.col(c.name).cast(spark_type(c.type)).alias(c.name) for c in OUTPUT_COLUMNS]
     df = df.select(*typed, DUPLICATE, BRONZE_FILE)
     return df.transform(engine.annotate(ruleset, lookups))
+
+
+HELD_ROWS = 100_000
+"""`repeated_copies`: at most this many repeated ids are brought to the driver and broadcast (a few MB)."""
+
+
+def repeated_copies(flat: DataFrame, limit: int = HELD_ROWS) -> DataFrame | None:
+    """`repeated_ids` of ``flat``, computed now: None when no event id repeats (the usual case: nothing
+    to join); the ids held on the driver and broadcast when there are at most ``limit``; beyond that the
+    frame itself, which Spark joins the way it judges best (a Bronze replayed whole, say)."""
+    found = repeated_ids(flat)
+    rows = found.limit(limit + 1).collect()
+    if not rows:
+        return None
+    if len(rows) > limit:
+        return found
+    return F.broadcast(flat.sparkSession.createDataFrame(rows, found.schema))
 
 
 def run(

@@ -12,7 +12,12 @@ from medallion.core.catalog import EVENT_DATE, SILVER
 from medallion.core.lake import require_columns
 
 BRONZE_FILE = "_bronze_file"  # the Bronze file a row came from (for the DLQ), not a Silver column
+BRONZE_ROW = "_bronze_row"  # the row's index in that file: with the file, one Bronze row
 DUPLICATE = "_duplicate"
+FIRST_COPY = "_first_copy"  # `repeated_ids`: where the first copy of a repeated event id is
+COPY = ("source_topic", "source_partition", "source_offset", BRONZE_FILE, BRONZE_ROW)
+"""A copy's place, in the order that says which copy is first: Kafka's coordinates, then the Bronze file
+and row (the same Kafka record written twice is still one copy only)."""
 
 _TYPES = {c.name: c.type for c in SILVER.columns}
 
@@ -60,14 +65,45 @@ def flatten_event(df: DataFrame) -> DataFrame:
         F.col("_offset").alias("source_offset"),
         F.col("_ingested_at").alias("ingested_at"),
         F.input_file_name().alias(BRONZE_FILE),
+        F.col("_metadata.row_index").alias(BRONZE_ROW),
     )
 
 
-def mark_duplicates(df: DataFrame) -> DataFrame:
+def repeated_ids(df: DataFrame) -> DataFrame:
+    """``(event_id, _first_copy)`` for every event id that ``df`` holds more than once, with where its
+    first copy is (`COPY`: the lowest Kafka topic/partition/offset, then Bronze file and row).
+
+    Two aggregations on narrow rows, no sort: the rows per 64-bit hash of the id (a few bytes per event
+    to shuffle), then, for the rows whose hash repeats only (usually none or a few), the exact id and
+    its first copy. Duplicates are rare, so the result is small: `mark_duplicates` joins it back.
+    """
+    key = F.xxhash64("event_id").alias("_id_hash")
+    hashes = df.select(key).groupBy("_id_hash").count().where(F.col("count") > 1).select("_id_hash")
+    suspects = df.join(F.broadcast(hashes), key == hashes["_id_hash"], "left_semi")
+    return (
+        suspects.groupBy("event_id")
+        .agg(F.count(F.lit(1)).alias("_copies"), F.min(F.struct(*COPY)).alias(FIRST_COPY))
+        .where(F.col("_copies") > 1)
+        .select("event_id", FIRST_COPY)
+    )
+
+
+def mark_duplicates(repeated: DataFrame | None) -> Callable[[DataFrame], DataFrame]:
     """``_duplicate``: true for every copy of an ``event_id`` but the first written to Kafka (lowest
-    topic/partition/offset), so one aggregation can count duplicates beside everything else."""
-    first = Window.partitionBy("event_id").orderBy("source_topic", "source_partition", "source_offset")
-    return df.withColumn(DUPLICATE, F.row_number().over(first) > 1)
+    topic/partition/offset; `COPY`), so one aggregation can count duplicates beside everything else.
+    ``repeated`` is `repeated_ids` of the same rows (None: no id repeats). A null event id is an id like
+    any other here: every null-id row but the first is a duplicate."""
+
+    def _(df: DataFrame) -> DataFrame:
+        if repeated is None:
+            return df.withColumn(DUPLICATE, F.lit(False))
+        r = repeated.select(F.col("event_id").alias("_rid"), FIRST_COPY)
+        joined = df.join(r, df["event_id"].eqNullSafe(r["_rid"]), "left")
+        first = F.col(FIRST_COPY)
+        dup = first.isNotNull() & (F.struct(*COPY) != first)
+        return joined.withColumn(DUPLICATE, dup).drop("_rid", FIRST_COPY)
+
+    return _
 
 
 def with_amounts(df: DataFrame) -> DataFrame:

@@ -282,3 +282,43 @@ def test_values_silver_cannot_hold_go_to_its_dlq_and_never_fail_the_date(
     assert (
         record is not None and record.counts["input"] == 5 == record.counts["output"] + record.counts["dlq"]
     )
+
+
+def test_duplicates_keep_the_first_copy_written_to_kafka(spark: Any, make_config: Any) -> None:
+    """Every copy of an event id but the first written to Kafka (topic, partition, offset; then the Bronze
+    file and row) is a duplicate, whichever batch or file holds it; each is counted on its date."""
+    from medallion.core.rejections import BY_DATE
+
+    cfg = make_config()
+    write_world(cfg)
+    later = DAY + dt.timedelta(days=1)
+    first = event("page_view", partition=0, offset=500)
+    lower_partition = dict(first, _partition=1, _offset=7, **{catalog.BATCH: 1})  # lower offset, later
+    on_a = event("click", partition=2, offset=40)
+    on_b = dict(on_a, _topic="user_events_b", **{catalog.BATCH: 1})  # the same coordinates, topic b
+    replayed = event("search", day=later, offset=900)
+    again = dict(replayed, **{catalog.BATCH: 2})  # the same Kafka record in a second batch's file
+    single = event("page_view", day=later)
+    write_bronze(spark, cfg, [first, on_a, replayed, single])
+    write_bronze(spark, cfg, [lower_partition, on_b])
+    write_bronze(spark, cfg, [again])
+    ledger = Ledger(cfg.lake.root)
+    result = run_job(stages.SILVER, job.run, spark, cfg, [DAY, later], run_id="d1", ledger=ledger)
+
+    rows = table(catalog.SILVER.path(cfg)).to_pylist()
+    kept = sorted((r["event_id"], r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows)
+    assert kept == sorted(
+        [
+            (first["event_id"], "user_events", 0, 500),
+            (on_a["event_id"], "user_events", 2, 40),
+            (replayed["event_id"], "user_events", 0, 900),
+            (single["event_id"], "user_events", 0, single["_offset"]),
+        ]
+    )
+    assert (result.input, result.output, result.dlq, result.dropped) == (7, 4, 0, 3)
+    record = ledger.last("silver")
+    assert record is not None
+    assert record.metrics[BY_DATE] == {
+        DAY.isoformat(): {"input": 4, "output": 2, "dlq": 0, "dropped": 2},
+        later.isoformat(): {"input": 3, "output": 2, "dlq": 0, "dropped": 1},
+    }

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from medallion.core import catalog
+from medallion.silver.job import repeated_copies
 from medallion.silver.lookups import JOINS, joined
 from medallion.silver.transforms import (
     DUPLICATE,
@@ -18,20 +19,64 @@ EVENTS = (
     "event_id string, source_topic string, source_partition int, source_offset long, item_id string, "
     "price decimal(18,4), quantity int, currency string"
 )
+COPIES = (
+    "event_id string, source_topic string, source_partition int, source_offset long, _bronze_file string, "
+    "_bronze_row long"
+)
 
 
 def test_dedupe_keeps_the_first_written_copy_deterministically(spark: Any) -> None:
     rows = [
-        ("e1", "t", 1, 9, "i1", None, None, None),
-        ("e1", "t", 0, 50, "i2", None, None, None),
-        ("e2", "t", 0, 3, "i1", None, None, None),
+        ("e1", "t", 1, 9, "f1", 0),
+        ("e1", "t", 0, 50, "f1", 1),  # a higher offset, but on a lower partition: first
+        ("e2", "t", 0, 3, "f1", 2),
+        ("e3", "t_b", 0, 5, "f1", 3),
+        ("e3", "t_a", 0, 5, "f2", 0),  # the same coordinates on two topics: t_a's is first
+        ("e4", "t", 2, 7, "f2", 4),
+        ("e4", "t", 2, 7, "f1", 9),  # the same Kafka record in two Bronze files: the first file's
+        ("e4", "t", 2, 7, "f1", 8),  # ... and in one file twice: its first row
+        ("e4", "t", 2, 8, "f0", 0),
+        (None, "t", 0, 1, "f1", 5),  # rows without an id: one of them is the event, the others copies
+        (None, "t", 0, 0, "f1", 6),
     ]
-    out = spark.createDataFrame(rows, EVENTS).transform(mark_duplicates)
-    assert sorted((r.event_id, r.source_partition, r.source_offset, r[DUPLICATE]) for r in out.collect()) == [
-        ("e1", 0, 50, False),
-        ("e1", 1, 9, True),
-        ("e2", 0, 3, False),
+    df = spark.createDataFrame(rows, COPIES)
+    expected = [
+        ("e1", 0, 50, "f1", 1, False),
+        ("e1", 1, 9, "f1", 0, True),
+        ("e2", 0, 3, "f1", 2, False),
+        ("e3", 0, 5, "f1", 3, True),
+        ("e3", 0, 5, "f2", 0, False),
+        ("e4", 2, 7, "f1", 8, False),
+        ("e4", 2, 7, "f1", 9, True),
+        ("e4", 2, 7, "f2", 4, True),
+        ("e4", 2, 8, "f0", 0, True),
+        (None, 0, 0, "f1", 6, False),
+        (None, 0, 1, "f1", 5, True),
     ]
+
+    def marked(repeated: Any) -> list[tuple[Any, ...]]:
+        out = df.transform(mark_duplicates(repeated)).collect()
+        assert len(out) == len(rows)
+        return sorted(
+            (
+                (r.event_id, r.source_partition, r.source_offset, r._bronze_file, r._bronze_row, r[DUPLICATE])
+                for r in out
+            ),
+            key=lambda t: (t[0] is None, t),
+        )
+
+    # held on the driver and broadcast (the usual case: few repeated ids), or joined as Spark plans it
+    def broadcast(frame: Any) -> bool:
+        return str(frame._jdf.queryExecution().analyzed().toString()).startswith(
+            "ResolvedHint (strategy=broadcast)"
+        )
+
+    held = repeated_copies(df)
+    assert held is not None and broadcast(held) and marked(held) == expected
+    many = repeated_copies(df, limit=2)  # more than the limit: not held
+    assert many is not None and not broadcast(many)
+    assert many.count() == 4 and marked(many) == expected
+    assert repeated_copies(df.where("event_id = 'e2'")) is None  # no id repeats: nothing to join
 
 
 def test_amounts_in_usd_at_the_rate_in_force_and_item_attributes(spark: Any) -> None:
