@@ -53,11 +53,6 @@ def reference_dates(settings: DriftConfig, day: dt.date) -> list[dt.date]:
     return [day - dt.timedelta(days=i) for i in range(settings.reference_days, 0, -1)]
 
 
-def dates_read(settings: DriftConfig, dates: Sequence[dt.date]) -> list[dt.date]:
-    """Every feature date the drift of ``dates`` reads."""
-    return sorted({d for day in dates for d in [day, *reference_dates(settings, day)]})
-
-
 def complete(day: dt.date, complete_through: dt.datetime | None) -> bool:
     """A feature date is complete when its end (the next midnight, UTC) is not after ``complete_through``
     (the newest event time Silver is known to hold, or now when that is earlier)."""
@@ -111,7 +106,7 @@ def compute(
 ) -> list[TableDrift]:
     """Drift of ``fam``'s features for each of ``dates`` that can be judged (`judgeable`; the others get
     a result that says why not, with no numbers and no alert); ``rows`` holds the table's rows (at least
-    the feature dates `dates_read` names), profiled here."""
+    each of ``dates`` and its reference dates), profiled here."""
     if not dates or _kinds(fam) == ([], []):
         return []
     judged, not_judged = judgeable(settings, dates, complete_through, available)

@@ -15,8 +15,8 @@ What it never deletes:
   TTL, and drift compares a date with the reference days before it), and a configured drift baseline.
 
 Beside the data it bounds the ledger (day folders of each stage by run start; the ingest's per-batch
-records by their own, shorter age), the rule and drift results, and the ingest's data-loss log. Spark
-bounds the streaming checkpoint itself (``spark.sql.streaming.minBatchesToRetain`` offsets and
+records by their own, shorter age), the rule and drift results, the drift profiles, and the ingest's
+data-loss log. Spark bounds the streaming checkpoint itself (``spark.sql.streaming.minBatchesToRetain`` offsets and
 commits, and as many state store versions), which `status` shows.
 """
 
