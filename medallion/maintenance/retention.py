@@ -16,8 +16,9 @@ What it never deletes:
 
 Beside the data it bounds the ledger (day folders of each stage by run start; the ingest's per-batch
 records by their own, shorter age), the rule and drift results, the drift profiles, and the ingest's
-data-loss log. Spark bounds the streaming checkpoint itself (``spark.sql.streaming.minBatchesToRetain`` offsets and
-commits, and as many state store versions), which `status` shows.
+data-loss log. Spark bounds the streaming checkpoint itself
+(``spark.sql.streaming.minBatchesToRetain`` offsets and commits, and as many state store versions),
+which `status` shows.
 """
 
 from __future__ import annotations
