@@ -1,7 +1,7 @@
 """Per-batch accounting: what a micro-batch wrote, what Spark says it read, and its one ledger record.
 
-``input = bronze + dlq + duplicates`` is checked for every batch: Bronze and DLQ counts come from the
-batch itself, input rows and dropped duplicates from Spark's progress report.
+``input = bronze + dlq + duplicates`` is checked for every batch: Bronze, DLQ and duplicate counts come
+from the batch itself, input rows from Spark's progress report.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class BatchMetrics:
     phases: dict[str, float] = field(default_factory=dict)  # seconds: read (+decode, dedup), bronze, dlq
     input: int = 0  # from Spark's progress report: records read from Kafka in this batch
     duplicates: int = 0
+    ids_held: int = 0  # event ids the dedup index holds after this batch
     lag: int | None = None
     skipped: list[dict[str, Any]] = field(default_factory=list)  # offsets deleted before they were read
     erased: int = 0  # records of people in the erasure register: dropped, written nowhere
@@ -63,7 +64,7 @@ class BatchLedger:
     First inside foreachBatch, right after both outputs are written and before Spark commits the batch
     (outcome ``written``: Bronze and DLQ counts, input not known yet), so a kill at any later moment
     cannot lose the record of data that is in the lake. Then, once Spark's progress report gives the
-    input and duplicates, completed (``succeeded`` or ``unreconciled``). A batch replayed after a crash
+    input, completed (``succeeded`` or ``unreconciled``). A batch replayed after a crash
     writes under the same name (the checkpoint's id and the batch id), so each batch has one record:
     the last attempt's. A record left ``written`` means the process died after the batch was written.
     """
@@ -95,7 +96,6 @@ class BatchLedger:
             if metrics is None:
                 continue
             metrics.input = int(report.get("numInputRows", 0))
-            metrics.duplicates = duplicates_dropped(report)
             metrics.lag = lag(report)
             metrics.skipped = skipped_ranges(INGEST_DATA_LOSS.path(self.cfg), report)
             self._record(metrics)
@@ -118,6 +118,7 @@ class BatchLedger:
             "rows_per_s": round(m.rows_per_s, 1),
             "seconds_by_phase": m.phases,
             "lag": m.lag,
+            "dedup_ids_held": m.ids_held,
             BRONZE_DATES: m.dates,
         }
         if m.skipped:
@@ -162,14 +163,6 @@ BRONZE_DATES = "bronze_dates"
 def batch_key(topic: str, checkpoint: str, batch_id: int) -> str:
     """The ledger key of one ingest batch's record."""
     return f"{topic}-{checkpoint}-b{batch_id:08d}"
-
-
-def duplicates_dropped(report: dict[str, Any]) -> int:
-    """Rows the dedup operator dropped in one batch, from its progress report."""
-    return sum(
-        int(op.get("customMetrics", {}).get("numDroppedDuplicateRows", 0))
-        for op in report.get("stateOperators", [])
-    )
 
 
 def lag(report: dict[str, Any]) -> int | None:

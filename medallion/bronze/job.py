@@ -2,7 +2,8 @@
 
 The pieces, each in its own module:
 
-- the plan (`bronze/stream.py`): the Kafka source with Bronze's decoder, then duplicates dropped;
+- the plan (`bronze/stream.py`): the Kafka source with Bronze's decoder;
+- the duplicates (`bronze/dedup.py`): an index of the ids seen within the window, in the checkpoint;
 - the writes (`bronze/writes.py`): each micro-batch's valid rows into Bronze and rejected records into
   the DLQ, both exactly-once by batch id;
 - the accounting (`bronze/accounting.py`): one ledger record per batch, ``input = bronze + dlq +
@@ -27,11 +28,12 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
 from medallion.bronze.accounting import BatchLedger, BatchMetrics, IngestResult
+from medallion.bronze.dedup import DedupIndex, adopt_spark_state, window_ms
 from medallion.bronze.ownership import claim_bronze
 from medallion.bronze.stream import checked_stream
 from medallion.bronze.writes import write_batch
 from medallion.core import lakefs
-from medallion.core.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT
+from medallion.core.catalog import BRONZE, BRONZE_DLQ, ERASURE_REGISTER, INGEST_CHECKPOINT, INGEST_DEDUP
 from medallion.core.config import Config
 from medallion.core.errors import MedallionError, TerminalError, TransientError
 from medallion.core.ledger import Ledger
@@ -64,6 +66,9 @@ def run(
     claimed = threading.Event()
     stop = stop_event or threading.Event()
     restore = _stop_on_signals(stop) if threading.current_thread() is threading.main_thread() else {}
+    window = window_ms(cfg.ingest.dedup_watermark)
+    adopt_spark_state(spark, INGEST_CHECKPOINT.path(cfg), INGEST_DEDUP.path(cfg), window)
+    dedup = DedupIndex(INGEST_DEDUP.path(cfg), window)
 
     def one_query() -> bool:
         """Run the query once: True when it ended (drained or stopped), False when the erasure register
@@ -79,7 +84,7 @@ def run(
             if not claimed.is_set():  # once per run: the owner cannot change while this query runs
                 claim_bronze(cfg, batches.checkpoint_id)
                 claimed.set()
-            batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg))
+            batches.written(write_batch(batch, batch_id, run_id=run_id, cfg=cfg, dedup=dedup))
 
         writer = (
             checked_stream(spark, cfg, pii_key, erased)

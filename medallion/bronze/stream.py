@@ -1,4 +1,4 @@
-"""The ingest's streaming plan up to ``foreachBatch``: read the topic with Bronze's decoder, drop duplicates.
+"""The ingest's streaming plan up to ``foreachBatch``: read the topic with Bronze's decoder, stamp the batch time.
 
 Two sources, one plan (``ingest.source``):
 
@@ -9,7 +9,8 @@ Two sources, one plan (``ingest.source``):
   the records in the JVM; the same decoder then runs over them with ``mapInArrow``, each batch shaped
   first exactly as the Python source yields it.
 
-Either way the duplicates' state lives in the checkpoint and `bronze.writes` does the exactly-once writes.
+Either way `bronze.dedup` drops duplicates inside ``foreachBatch`` and `bronze.writes` does the
+exactly-once writes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
+from medallion.bronze.dedup import BATCH_TIME, batch_time
 from medallion.bronze.records import BronzeDecoder, rules_for
-from medallion.bronze.transforms import drop_duplicate_events
 from medallion.core.catalog import INGEST_DATA_LOSS
 from medallion.core.config import Config
 from medallion.core.errors import ConfigError
@@ -69,10 +70,9 @@ def checked_stream(
     spark: SparkSession, cfg: Config, pii_key: bytes, erased: frozenset[str] = frozenset()
 ) -> DataFrame:
     """The streaming plan up to foreachBatch: read and decode (parse, validate, scrub, drop the records
-    of ``erased`` people), drop duplicates."""
-    return decoded_stream(spark, cfg, pii_key, erased).transform(
-        drop_duplicate_events(cfg.ingest.dedup_watermark)
-    )
+    of ``erased`` people), and the micro-batch's time (`bronze.dedup.batch_time`), which the dedup
+    needs and only the streaming plan knows."""
+    return decoded_stream(spark, cfg, pii_key, erased).withColumn(BATCH_TIME, batch_time())
 
 
 def decoded_stream(

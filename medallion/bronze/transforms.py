@@ -1,7 +1,7 @@
 """Bronze transforms on decoded records (``medallion.bronze.records.DECODED_SCHEMA``), all pure
 ``DataFrame -> DataFrame``. The per-record work (parse, rules, normalization, PII) happens before, in
-`BronzeDecoder`; what is left here needs Spark: state across batches (duplicates), and the shapes of the
-two outputs. The job (``bronze/job.py`` and its pieces) does the streaming I/O.
+`BronzeDecoder`; what is left here needs Spark: the shapes of the two outputs (duplicates across
+batches: `bronze.dedup`). The job (``bronze/job.py`` and its pieces) does the streaming I/O.
 """
 
 from __future__ import annotations
@@ -58,28 +58,6 @@ def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]
                 HR: F.hour("event_time"),
                 BATCH: F.lit(batch_id).cast("long"),
             }
-        )
-
-    return _
-
-
-def drop_duplicate_events(watermark: str) -> Callable[[DataFrame], DataFrame]:
-    """Drop a decoded record whose ``_dedup_key`` was already seen within ``watermark`` (streaming only).
-
-    The key is ``id:<event_id>`` for a valid event and the Kafka coordinates for a rejected record, so a
-    rejected record is never taken for a duplicate. The watermark runs on the micro-batch's own time
-    (``current_timestamp()`` is fixed per batch and recorded in the checkpoint, so a replay decides the
-    same): nothing is ever "late" for it, however old the event time, which matters when a backlog of
-    historical events is ingested.
-    """
-
-    def _(df: DataFrame) -> DataFrame:
-        require_columns(df, ("_dedup_key",), "bronze")
-        return (
-            df.withColumn("_seen_at", F.current_timestamp())
-            .withWatermark("_seen_at", watermark)
-            .dropDuplicatesWithinWatermark(["_dedup_key"])
-            .drop("_dedup_key", "_seen_at")
         )
 
     return _

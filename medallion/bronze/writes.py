@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
 from medallion.bronze.accounting import BatchMetrics, now_iso
+from medallion.bronze.dedup import DedupIndex
 from medallion.bronze.records import PII_BITS
 from medallion.bronze.transforms import event_dt, rejected_events, valid_events, with_lineage
 from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ
@@ -25,11 +26,17 @@ from medallion.core.dlq import as_dlq_records, write_dlq
 from medallion.maintenance.register import ERASED_CLASS
 
 
-def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) -> BatchMetrics:
-    """Write one decoded micro-batch to Bronze and the DLQ. Idempotent per batch id."""
+def write_batch(
+    batch: DataFrame, batch_id: int, *, run_id: str, cfg: Config, dedup: DedupIndex
+) -> BatchMetrics:
+    """Write one decoded micro-batch to Bronze and the DLQ, less the duplicates ``dedup`` finds; then hold
+    the batch's new ids in ``dedup``. Idempotent per batch id."""
     start, started_at = time.perf_counter(), now_iso()
-    checked = checked.persist()
+    batch = batch.persist()
     try:
+        decision = dedup.decide(batch, batch_id)  # the first job: Kafka and decoding run in it
+        phases = {"read": round(time.perf_counter() - start, 3)}
+        checked = decision.apply(batch)
         counts = (
             checked.groupBy("error_class")
             .agg(
@@ -42,7 +49,7 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
             )
             .collect()
         )
-        phases = {"read": round(time.perf_counter() - start, 3)}  # Kafka, decoding and dedup run in this job
+        phases["counts"] = round(time.perf_counter() - start - phases["read"], 3)
         reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
         erased = reasons.pop(ERASED_CLASS, 0)  # records of erased people: counted, written nowhere
         n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
@@ -67,12 +74,17 @@ def write_batch(checked: DataFrame, batch_id: int, *, run_id: str, cfg: Config) 
                 for name, write in writes.items()
             }
             phases |= {name: future.result() for name, future in futures.items()}
+        held = time.perf_counter()
+        dedup.commit(decision)
+        phases["dedup"] = round(decision.seconds + time.perf_counter() - held, 3)
     finally:
-        checked.unpersist()
+        batch.unpersist()
     return BatchMetrics(
         batch_id=batch_id,
         bronze=n_valid,
         dlq=sum(reasons.values()),
+        duplicates=decision.duplicates,
+        ids_held=dedup.held,
         dlq_by_reason=reasons,
         erased=erased,
         pii_scrubbed=pii,

@@ -79,7 +79,7 @@ class Dataset:
     location: tuple[str, ...]  # path parts below the lake root; "{topic}" is the configured topic
     writer: str  # the stage that writes it
     description: str
-    format: str = "parquet"  # parquet | json | checkpoint | sqlite | files
+    format: str = "parquet"  # parquet | json | checkpoint | sqlite | files | npy
     partitions: tuple[str, ...] = ()
     date_column: str | None = None  # the partition column holding a date (None: not date-partitioned)
     key: tuple[str, ...] = ()  # columns that identify a row
@@ -181,8 +181,19 @@ INGEST_CHECKPOINT = Dataset(
     layer="ops",
     location=("_checkpoints", "bronze", "{topic}"),
     writer="ingest",
-    description="Spark's streaming checkpoint of the ingest: offsets per batch, commits, dedup state.",
+    description="Spark's streaming checkpoint of the ingest: offsets per batch, commits.",
     format="checkpoint",
+)
+
+INGEST_DEDUP = Dataset(
+    name="checkpoint.ingest_dedup",
+    layer="ops",
+    location=(*INGEST_CHECKPOINT.location, "dedup"),
+    writer="ingest",
+    description="The event ids each micro-batch was first to see within the dedup window (two 64-bit "
+    "hashes each, one .npy file per batch, `medallion.bronze.dedup`), inside the checkpoint it belongs to; "
+    "a batch's file is deleted once the window has passed it.",
+    format="npy",
 )
 
 # --- dead letters ----------------------------------------------------------------------------------
@@ -492,6 +503,7 @@ CATALOG = Catalog(
         FEATURE_PROFILES,
         LEDGER,
         INGEST_CHECKPOINT,
+        INGEST_DEDUP,
         INGEST_DATA_LOSS,
         BRONZE_OWNER,
         STATE,

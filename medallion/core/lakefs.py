@@ -90,9 +90,13 @@ def delete_file(path: str) -> bool:
 
 
 def read_text(path: str) -> str:
+    return read_bytes(path).decode()
+
+
+def read_bytes(path: str) -> bytes:
     filesystem, inner = _split(path)
     with filesystem.open_input_stream(inner) as src:
-        return bytes(src.read()).decode()
+        return bytes(src.read())
 
 
 def exists(path: str) -> bool:

@@ -19,7 +19,6 @@ def _report(batch: int, start: dict[str, Any] | None, end: dict[str, Any], rows:
         "sources": [
             {"startOffset": json.dumps(start), "endOffset": json.dumps(end), "latestOffset": json.dumps(end)}
         ],
-        "stateOperators": [{"customMetrics": {"numDroppedDuplicateRows": 1}}],
     }
 
 
@@ -38,6 +37,7 @@ def test_a_range_the_source_skipped_lands_in_the_ledger_record_of_the_batch_that
                 batch_id,
                 bronze=49,
                 dlq=0,
+                duplicates=1,
                 dlq_by_reason={},
                 pii_scrubbed={},
                 seconds=1.0,

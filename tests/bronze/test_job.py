@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from medallion.bronze import job
@@ -60,15 +61,34 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     assert len(runs) == len(result.batches)
     assert all(r.counts["input"] == r.counts["output"] + r.counts["dlq"] + r.counts["dropped"] for r in runs)
 
-    # The dedup state lives in RocksDB (changelog files), not in the default provider's in-heap maps.
-    state = Path(job.checkpoint_path(cfg)) / "state"
-    assert list(state.rglob("*.changelog"))
-    assert not list(state.rglob("*.delta"))
+    # The ids each batch saw first are held in one file per batch under the checkpoint, none in Spark's
+    # state store: together they are every valid event id, once.
+    held = [np.load(f) for f in sorted(Path(catalog.INGEST_DEDUP.path(cfg)).glob("b*.npy"))]
+    assert len(held) == len(result.batches)
+    assert sum(h.shape[1] for h in held) == len(bronze)
+    assert not (Path(job.checkpoint_path(cfg)) / "state").exists()
 
     # A restart from the checkpoint finds nothing new and writes nothing.
     again = job.run(spark, cfg, pii_key=KEY, run_id="r2", ledger=ledger, once=True)
     assert again.total("input") == 0
     assert len(parquet(catalog.BRONZE.path(cfg)).to_pandas()) == len(bronze)
+
+    # The same events sent again, to a new process's index read back from its files: all duplicates.
+    produce_events(
+        cfg,
+        count=4000,
+        seed=5,
+        start_date=today - dt.timedelta(days=2),
+        days=3,
+        bad_ratio=0.05,
+        duplicate_ratio=0.03,
+        late_ratio=0.02,
+    )
+    resent = job.run(spark, cfg, pii_key=KEY, run_id="r3", ledger=ledger, once=True)
+    assert resent.total("input") == produced.delivered
+    assert resent.total("bronze") == 0
+    assert resent.total("duplicates") == result.total("bronze") + result.total("duplicates")
+    assert all(b.reconciled for b in resent.batches)
 
 
 @pytest.mark.integration
@@ -98,35 +118,49 @@ def test_a_second_checkpoint_cannot_overwrite_bronze(spark: Any, kafka_broker: A
 
 
 @pytest.mark.integration
-def test_a_checkpoint_keeps_the_state_store_it_started_with(
+def test_a_checkpoint_begun_with_spark_s_dedup_state_goes_on_from_its_offsets(
     spark: Any, kafka_broker: Any, make_config: Any
 ) -> None:
-    """Dedup state of a checkpoint begun with Spark's default (in-heap) store survives the move to
-    RocksDB: Spark records the provider in the checkpoint, and the restart goes on with it."""
+    """A checkpoint written by the earlier plan (`dropDuplicatesWithinWatermark`, its ids in Spark's state
+    store) restarts under the dedup index: the ids move into the index, Spark's state is deleted (Spark
+    refuses a checkpoint whose state belongs to an operator the plan lost), and the stream goes on from the
+    committed offsets: nothing read twice, and a copy of an event the old plan saw is still a duplicate."""
+    from pyspark.sql import functions as F
+
+    from medallion.bronze.stream import decoded_stream
+
     cfg = make_config(
         **{"kafka.bootstrap_servers": kafka_broker.bootstrap, "kafka.topic": "bronze_state_upgrade"}
     )
-    produced = produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
-    ledger = Ledger(cfg.lake.root)
-    provider = "spark.sql.streaming.stateStore.providerClass"
-    rocksdb = spark.conf.get(provider)
-    spark.conf.set(provider, "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider")
-    try:
-        first = job.run(spark, cfg, pii_key=KEY, run_id="u1", ledger=ledger)
-    finally:
-        spark.conf.set(provider, rocksdb)
-    assert first.total("input") == produced.delivered
+    first = produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
+    old_plan = (
+        decoded_stream(spark, cfg, KEY)
+        .withColumn("_seen_at", F.current_timestamp())
+        .withWatermark("_seen_at", cfg.ingest.dedup_watermark)
+        .dropDuplicatesWithinWatermark(["_dedup_key"])
+    )
+    query = (
+        old_plan.writeStream.foreachBatch(lambda batch, _: batch.count())
+        .option("checkpointLocation", job.checkpoint_path(cfg))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    assert list((Path(job.checkpoint_path(cfg)) / "state").rglob("*.changelog"))
 
-    # The same records again (same seed): every valid event is a duplicate of one in the old state.
-    produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
-    second = job.run(spark, cfg, pii_key=KEY, run_id="u2", ledger=ledger)
-    assert second.total("input") == produced.delivered
-    assert second.total("bronze") == 0
-    assert second.total("duplicates") == first.total("bronze") + first.total("duplicates")
-    assert second.total("dlq") == first.total("dlq") > 0
-    state = Path(job.checkpoint_path(cfg)) / "state"
-    assert list(state.rglob("*.delta"))
-    assert not list(state.rglob("*.changelog"))
+    more = produce_events(cfg, count=200, seed=12, start_date="2026-01-05", days=1, bad_ratio=0.05)
+    again = produce_events(cfg, count=300, seed=11, start_date="2026-01-05", days=1, bad_ratio=0.05)
+    ledger = Ledger(cfg.lake.root)
+    result = job.run(spark, cfg, pii_key=KEY, run_id="u2", ledger=ledger)
+    assert result.total("input") == more.delivered + again.delivered
+    assert again.delivered == first.delivered and again.by_event_type == first.by_event_type
+    assert all(b.reconciled for b in result.batches)
+    assert not (Path(job.checkpoint_path(cfg)) / "state").exists()
+    assert parquet(catalog.BRONZE.path(cfg)).num_rows == result.total("bronze")
+    # Only the new events land; the old plan's events sent again (same seed) are duplicates of those it saw.
+    assert result.total("bronze") == sum(more.by_event_type.values()) > 0
+    assert result.total("dlq") == sum(more.by_bad_class.values()) + sum(again.by_bad_class.values())
+    assert result.total("duplicates") == more.duplicates + again.delivered - sum(again.by_bad_class.values())
 
 
 @pytest.mark.integration
