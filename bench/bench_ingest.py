@@ -332,6 +332,21 @@ def run_ingest(cfg: Config) -> tuple[Watch, float, float, Any]:
 # --- reference queries: where the job's time goes ----------------------------------------------------
 
 
+def dedup_only(index: Any) -> Any:
+    """``foreachBatch``: what the job does before it writes: cache, drop duplicates, count."""
+
+    def process(batch: Any, batch_id: int) -> None:
+        batch = batch.persist()
+        try:
+            decision = index.decide(batch, batch_id)
+            decision.apply(batch).count()
+            index.commit(decision)
+        finally:
+            batch.unpersist()
+
+    return process
+
+
 def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     """Four availableNow queries in the job's session over the same topic with the same cap, each from
     the topic's start with its own checkpoint: steady-state records and seconds of
@@ -341,12 +356,14 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
       i.e. what the engine itself costs;
     - ``decode``: the job's source with Bronze's decoder (parsing, the contract rules, PII scrubbing)
       into ``noop``: the per-record Python work, nothing written;
-    - ``decode + dedup``: the job's own streaming plan (`checked_stream`: source, decoder, dedup) into
-      ``noop``: the per-record work with the duplicates' state, no write at all.
+    - ``decode + dedup``: the job's own streaming plan (`checked_stream`) and, in ``foreachBatch``, the
+      batch cached, its duplicates found by the job's dedup index (`medallion.bronze.dedup`) and dropped,
+      the rest counted: the per-record work with the duplicates, no write at all.
 
     Read in that order they are a waterfall: each adds one piece of the job; what the job takes beyond
     the last is its caching, counting and the two partitioned writes.
     """
+    from medallion.bronze.dedup import DedupIndex, window_ms
     from medallion.bronze.stream import checked_stream, decoded_stream, source_options
     from medallion.engines.kafka.source import register
     from medallion.engines.spark import get_spark
@@ -365,7 +382,9 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
             lambda df, _: df.write.mode("append").parquet(copy_to)
         ),
         "decode": decoded_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.format("noop"),
-        "decode + dedup": checked_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.format("noop"),
+        "decode + dedup": checked_stream(spark, cfg, BENCH_PII_KEY.encode()).writeStream.foreachBatch(
+            dedup_only(DedupIndex(str(work / "dedup"), window_ms(cfg.ingest.dedup_watermark)))
+        ),
     }
     rates = {}
     for n, (name, writer) in enumerate(plans.items()):

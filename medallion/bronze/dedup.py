@@ -37,12 +37,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from loguru import logger
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from medallion.core import lakefs
+from medallion.core.config import duration_s
 
 SLICES = 8  # the window is held as this many closed slices (one sorted run each) plus the open one
 OPEN_RUNS = 6  # the open slice's per-batch runs are merged into one beyond this many
@@ -71,8 +73,6 @@ def batch_time() -> Column:
 
 def window_ms(text: str) -> int:
     """``1 hour``, ``30 minutes``, ``1 day 12 hours`` (`medallion.core.config.duration_s`) in ms."""
-    from medallion.core.config import duration_s
-
     return int(duration_s(text) * 1000)
 
 
@@ -138,6 +138,7 @@ class Decision:
     dropped: pa.Table  # the coordinates (`COORDINATES`) of the copies to drop
     new_hi: np.ndarray
     new_lo: np.ndarray
+    kept: pa.Table  # the rows `decide` brought that are not dropped
     seconds: float = 0.0  # the driver's share: reading the index when needed, expiry, lookups
 
     @property
@@ -166,19 +167,30 @@ class DedupIndex:
         """Ids in memory (some of them past the window until their run expires whole)."""
         return sum(len(r) for r in self.runs)
 
-    def decide(self, batch: DataFrame, batch_id: int) -> Decision:
-        """Which copies of ``batch`` (decoded rows with `BATCH_TIME`) to drop: a Spark job brings the valid
-        events' hashes and coordinates to the driver (`decide_table` does the rest)."""
+    def decide(self, batch: DataFrame, batch_id: int, *also: Column | str) -> Decision:
+        """Which copies of ``batch`` (decoded rows with `BATCH_TIME`) to drop. One Spark job brings the
+        valid events' hashes and coordinates to the driver (`decide_table` does the rest), and every row's
+        ``error_class`` and ``also`` columns: ``Decision.kept`` then has what a batch's counts need, with
+        no second job."""
         hi, lo = id_hash()
-        valid = batch.where(F.col("error_class").isNull()).select(
-            hi.alias("hi"), lo.alias("lo"), *COORDINATES, BATCH_TIME
-        )
-        return self.decide_table(valid.toArrow(), batch_id)
+        valid = F.col("error_class").isNull()
+        table = batch.select(
+            F.when(valid, hi).alias("hi"),
+            F.when(valid, lo).alias("lo"),
+            *COORDINATES,
+            BATCH_TIME,
+            "error_class",
+            *also,
+        ).toArrow()
+        is_valid = pc.is_null(table.column("error_class"))
+        decision = self.decide_table(table.filter(is_valid), batch_id)
+        decision.kept = pa.concat_tables([decision.kept, table.filter(pc.invert(is_valid))])
+        return decision
 
     def decide_table(self, table: pa.Table, batch_id: int) -> Decision:
         """`decide` on the batch's valid events as columns ``hi``, ``lo``, `COORDINATES` and `BATCH_TIME`."""
         if not table.num_rows:
-            return Decision(batch_id, 0, table.select(list(COORDINATES)), _EMPTY, _EMPTY)
+            return Decision(batch_id, 0, table.select(list(COORDINATES)), _EMPTY, _EMPTY, table)
         start = time.perf_counter()
         batch_ms = int(table.column(BATCH_TIME)[0].as_py())
         self._prepare(batch_id, batch_ms)
@@ -199,7 +211,8 @@ class DedupIndex:
         drop = np.ones(len(hi), dtype=bool)
         drop[keep] = False
         dropped = table.select(list(COORDINATES)).filter(pa.array(drop))
-        return Decision(batch_id, batch_ms, dropped, hi[keep], lo[keep], time.perf_counter() - start)
+        kept = table.filter(pa.array(~drop))
+        return Decision(batch_id, batch_ms, dropped, hi[keep], lo[keep], kept, time.perf_counter() - start)
 
     def _held(self, seen_s: np.ndarray | int, batch_ms: int) -> np.ndarray:
         """Whether ids first seen at ``seen_s`` (-1: never) still count as seen by a batch at ``batch_ms``:
@@ -241,6 +254,8 @@ class DedupIndex:
         for name in names:
             match = _FILE.match(name)
             if not match:
+                if name.startswith(".") and name.endswith(".tmp"):  # a write a kill interrupted
+                    lakefs.delete_file(lakefs.join(self.folder, name))
                 continue
             batch, newest_s = int(match[1]), int(match[2])
             if batch >= batch_id or not self._held(newest_s, batch_ms):

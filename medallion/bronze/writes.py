@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
@@ -34,29 +37,12 @@ def write_batch(
     start, started_at = time.perf_counter(), now_iso()
     batch = batch.persist()
     try:
-        decision = dedup.decide(batch, batch_id)  # the first job: Kafka and decoding run in it
+        # The first job: Kafka and decoding run in it, and it brings what the counts need.
+        decision = dedup.decide(batch, batch_id, event_dt().alias("dt"), "_scrubbed")
         phases = {"read": round(time.perf_counter() - start, 3)}
         checked = decision.apply(batch)
-        counts = (
-            checked.groupBy("error_class")
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.collect_set(event_dt()).alias("dates"),
-                *[
-                    F.sum(F.col("_scrubbed").bitwiseAND(bit).cast("boolean").cast("long")).alias(n)
-                    for n, bit in PII_BITS.items()
-                ],
-            )
-            .collect()
-        )
-        phases["counts"] = round(time.perf_counter() - start - phases["read"], 3)
-        reasons = {r["error_class"]: r["n"] for r in counts if r["error_class"] is not None}
+        reasons, n_valid, dates, pii = _counts(decision.kept)
         erased = reasons.pop(ERASED_CLASS, 0)  # records of erased people: counted, written nowhere
-        n_valid = sum(r["n"] for r in counts if r["error_class"] is None)
-        # The Bronze dates this batch writes: `silver --incremental` rebuilds them once the batch is
-        # committed, without listing Bronze's folders.
-        dates = sorted(d for r in counts if r["error_class"] is None for d in r["dates"])
-        pii = {n: sum(int(r[n] or 0) for r in counts) for n in PII_BITS}
         # The two writes run as concurrent Spark jobs: the DLQ's is mostly fixed cost (a job, a
         # commit), which then overlaps the Bronze write instead of following it. Each thread carries
         # this one's Spark local properties (the query's job group: stopping the query cancels them).
@@ -93,6 +79,20 @@ def write_batch(
         started_at=started_at,
         phases=phases,
     )
+
+
+def _counts(rows: pa.Table) -> tuple[dict[str, int], int, list[str], dict[str, int]]:
+    """A batch's rows not dropped as duplicates (`Decision.kept`: ``error_class``, ``dt``, ``_scrubbed``)
+    counted: rejected records by class, valid rows, the Bronze dates they write (``silver --incremental``
+    rebuilds them once the batch is committed, without listing Bronze's folders), PII values scrubbed."""
+    classes = rows.column("error_class")
+    rejected = classes.filter(pc.is_valid(classes)).value_counts().to_pylist()
+    reasons = {r["values"]: r["counts"] for r in rejected}
+    valid = rows.filter(pc.is_null(classes))
+    dates = sorted(d for d in pc.unique(valid.column("dt")).to_pylist() if d is not None)
+    scrubbed = pc.fill_null(rows.column("_scrubbed"), 0).to_numpy()
+    pii = {n: int(np.count_nonzero(scrubbed & bit)) for n, bit in PII_BITS.items()}
+    return reasons, valid.num_rows, dates, pii
 
 
 def write_bronze(checked: DataFrame, batch_id: int, *, run_id: str, path: str) -> None:

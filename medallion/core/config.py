@@ -77,8 +77,8 @@ class SparkConfig(Section):
     shuffle_partitions: int | None = Field(
         None,
         ge=1,
-        description="`spark.sql.shuffle.partitions` (AQE coalesces); also the partitions of ingest's dedup "
-        "state, fixed when its checkpoint is created. Null: a local master's cores, else Spark's default.",
+        description="`spark.sql.shuffle.partitions` (AQE coalesces). Null: a local master's cores, else "
+        "Spark's default.",
     )
     driver_memory: str = Field("2g", description="`spark.driver.memory` for local mode.")
     conf: dict[str, str] = Field(default_factory=dict, description="Any further Spark settings, verbatim.")

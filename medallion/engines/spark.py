@@ -40,10 +40,10 @@ BASE_CONF = {
     # A cached DataFrame here lives for one micro-batch or one job: compressing its columns costs CPU the
     # cache never pays back (measured on ingest, with 2 shuffle partitions: 0.129 → 0.145 of the baseline).
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
-    # Streaming state (the ingest's dedup keeps every event id seen within its watermark) in RocksDB, off
-    # the heap and bounded, not in the default provider's in-heap maps, which grow with the ids: on the
-    # ingest benchmark its JVM grew by about 220 MB per 200k-event batch. Each commit writes a changelog,
-    # not a snapshot. A checkpoint keeps the provider it was started with (Spark records it there).
+    # Streaming state, should a query keep any, in RocksDB: off the heap and bounded, a changelog per
+    # commit. The ingest keeps none since its dedup became an index of its own (`bronze.dedup`); before,
+    # its ids lived here (the default in-heap provider grew its JVM by about 220 MB per 200k-event batch),
+    # and `bronze.dedup.adopt_spark_state` reads such a checkpoint's ids once, with the provider it records.
     "spark.sql.streaming.stateStore.providerClass": (
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
     ),

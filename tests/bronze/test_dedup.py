@@ -117,12 +117,14 @@ def test_files_past_the_window_are_deleted_and_a_later_attempt_s_are_never_read(
             index.decide_table(batch_table([(batch_id, 0, batch_id)], t0 + batch_id * 1000), batch_id)
         )
     assert len(list(folder.glob("*.npy"))) == 3
-    # An attempt of batch 3 left its file; a new process runs batch 3 a window later.
+    # An attempt of batch 3 left its file, and a kill a half-written one; a new process runs batch 3 a
+    # window later.
     index.commit(index.decide_table(batch_table([(9, 0, 9)], t0 + 3000), 3))
+    (folder / ".b000000000004-s0001796000004.npy.0123abcd.tmp").write_bytes(b"\x93NUMPY")
     later = DedupIndex(str(folder), WINDOW_MS)
     decision = later.decide_table(batch_table([(0, 0, 10), (9, 0, 11)], t0 + 1500 + WINDOW_MS), 3)
     assert dropped(decision) == set()  # id 0 is past the window; id 9 was never committed
-    assert sorted(p.name[:13] for p in folder.glob("*.npy")) == ["b000000000002"]  # only batch 2 is held
+    assert sorted(p.name[:13] for p in folder.iterdir()) == ["b000000000002"]  # only batch 2 is held
     later.commit(decision)
     assert later.held == 1 + 2  # batch 2's id, and the two this batch saw first
 
@@ -157,3 +159,38 @@ def test_spark_side_drops_later_copies_and_never_a_rejected_record(spark: Any, t
     second = index.decide(again, 1)
     assert dropped(second) == {(1, 110), (0, 120), (0, 121), (0, 122)}
     assert {r["error_class"] for r in second.apply(again).collect()} == {"payload:malformed"}
+
+
+def test_a_batch_s_counts_leave_out_the_dropped_copies(tmp_path: Path) -> None:
+    """What the ledger records for a batch comes from the rows `decide` brought, less its dropped copies:
+    rejected records by class (erased people's apart), valid rows and their dates, PII values scrubbed."""
+    from medallion.bronze.records import PII_BITS
+    from medallion.bronze.writes import _counts
+    from medallion.maintenance.register import ERASED_CLASS
+
+    email, phone = PII_BITS["emails"], PII_BITS["phones"]
+    counted = ["error_class", "dt", "_scrubbed"]
+    valid = batch_table([(1, 0, 1), (1, 0, 2), (2, 0, 3)], 1_796_000_000_000)
+    for name, values in zip(
+        counted,
+        [
+            pa.nulls(3, pa.string()),
+            pa.array(["2026-12-01", "2026-12-02", "2026-12-03"]),
+            pa.array([email | phone, email, None], pa.int32()),
+        ],
+        strict=True,
+    ):
+        valid = valid.append_column(name, values)
+    decision = DedupIndex(str(tmp_path / "dedup"), WINDOW_MS).decide_table(valid, 0)
+    assert dropped(decision) == {(0, 2)}  # the second copy of id 1, dated 2026-12-02
+    rejected = pa.table(
+        {
+            "error_class": ["type:price", "type:price", ERASED_CLASS, "payload:malformed"],
+            "dt": pa.nulls(4, pa.string()),
+            "_scrubbed": pa.array([phone, 0, email, None], pa.int32()),
+        }
+    )
+    reasons, n_valid, dates, pii = _counts(pa.concat_tables([decision.kept.select(counted), rejected]))
+    assert reasons == {"type:price": 2, ERASED_CLASS: 1, "payload:malformed": 1}
+    assert (n_valid, dates) == (2, ["2026-12-01", "2026-12-03"])
+    assert (pii["emails"], pii["phones"], pii["ips"]) == (2, 2, 0)
