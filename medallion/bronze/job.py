@@ -17,6 +17,7 @@ which stops it between micro-batches. The query starts from a snapshot of the er
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 import time
@@ -69,6 +70,7 @@ def run(
     window = window_ms(cfg.ingest.dedup_watermark)
     adopt_spark_state(spark, INGEST_CHECKPOINT.path(cfg), INGEST_DEDUP.path(cfg), window)
     dedup = DedupIndex(INGEST_DEDUP.path(cfg), window)
+    logged = contextvars.copy_context()  # the stage's log context (run id, stage), for Spark's thread
 
     def one_query() -> bool:
         """Run the query once: True when it ended (drained or stopped), False when the erasure register
@@ -76,6 +78,10 @@ def run(
         version, erased = register.snapshot(register_path)
 
         def process(batch: DataFrame, batch_id: int) -> None:
+            # Spark calls this from its own thread: in the stage's context, so its lines carry the run id.
+            logged.run(process_in_context, batch, batch_id)
+
+        def process_in_context(batch: DataFrame, batch_id: int) -> None:
             if stop.is_set():  # a batch that began after SIGTERM: nothing written, the next run replays it
                 logger.info("batch {b} not started: stopping (Spark reports it as an error)", b=batch_id)
                 raise RuntimeError(STOPPED)

@@ -23,7 +23,7 @@ from medallion.bronze.accounting import BatchMetrics, now_iso
 from medallion.bronze.dedup import DedupIndex
 from medallion.bronze.records import PII_BITS
 from medallion.bronze.transforms import event_dt, rejected_events, valid_events, with_lineage
-from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ
+from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ, DT
 from medallion.core.config import Config
 from medallion.core.dlq import as_dlq_records, write_dlq
 from medallion.maintenance.register import ERASED_CLASS
@@ -38,7 +38,7 @@ def write_batch(
     batch = batch.persist()
     try:
         # The first job: Kafka and decoding run in it, and it brings what the counts need.
-        decision = dedup.decide(batch, batch_id, event_dt().alias("dt"), "_scrubbed")
+        decision = dedup.decide(batch, batch_id, event_dt().alias(DT), "_scrubbed")
         phases = {"read": round(time.perf_counter() - start, 3)}
         checked = decision.apply(batch)
         reasons, n_valid, dates, pii = _counts(decision.kept)
@@ -89,7 +89,7 @@ def _counts(rows: pa.Table) -> tuple[dict[str, int], int, list[str], dict[str, i
     rejected = classes.filter(pc.is_valid(classes)).value_counts().to_pylist()
     reasons = {r["values"]: r["counts"] for r in rejected}
     valid = rows.filter(pc.is_null(classes))
-    dates = sorted(d for d in pc.unique(valid.column("dt")).to_pylist() if d is not None)
+    dates = sorted(d for d in pc.unique(valid.column(DT)).to_pylist() if d is not None)
     scrubbed = pc.fill_null(rows.column("_scrubbed"), 0).to_numpy()
     pii = {n: int(np.count_nonzero(scrubbed & bit)) for n, bit in PII_BITS.items()}
     return reasons, valid.num_rows, dates, pii
