@@ -31,16 +31,16 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
         }
     )
     today = dt.datetime.now(dt.UTC).date()
-    produced = produce_events(
-        cfg,
-        count=4000,
-        seed=5,
-        start_date=today - dt.timedelta(days=2),
-        days=3,
-        bad_ratio=0.05,
-        duplicate_ratio=0.03,
-        late_ratio=0.02,
-    )
+    events = {
+        "count": 4000,
+        "seed": 5,
+        "start_date": today - dt.timedelta(days=2),
+        "days": 3,
+        "bad_ratio": 0.05,
+        "duplicate_ratio": 0.03,
+        "late_ratio": 0.02,
+    }
+    produced = produce_events(cfg, **events)
     ledger = Ledger(cfg.lake.root)
     result = job.run(spark, cfg, pii_key=KEY, run_id="r1", ledger=ledger, once=True)
 
@@ -73,17 +73,8 @@ def test_every_record_is_accounted_for_and_duplicates_are_dropped(
     assert again.total("input") == 0
     assert len(parquet(catalog.BRONZE.path(cfg)).to_pandas()) == len(bronze)
 
-    # The same events sent again, to a new process's index read back from its files: all duplicates.
-    produce_events(
-        cfg,
-        count=4000,
-        seed=5,
-        start_date=today - dt.timedelta(days=2),
-        days=3,
-        bad_ratio=0.05,
-        duplicate_ratio=0.03,
-        late_ratio=0.02,
-    )
+    # The same events sent again, to a new run's index read back from its files: all duplicates.
+    produce_events(cfg, **events)
     resent = job.run(spark, cfg, pii_key=KEY, run_id="r3", ledger=ledger, once=True)
     assert resent.total("input") == produced.delivered
     assert resent.total("bronze") == 0
