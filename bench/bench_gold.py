@@ -6,8 +6,10 @@ event_date / event_type, the way Silver lays it out; users, sessions, items and 
 seeded NumPy generator), then, in one run:
 
 1. ``gold.job.run`` for ``user_features`` over the 30 feature dates (one read, one Spark job per family,
-   Parquet written with dynamic partition overwrite), wall time, and the time of each governance piece
-   (the ledger's ``governance_seconds``: registry, schema check, active entities, quality rules, drift);
+   Parquet written with dynamic partition overwrite), wall time, the time of each phase (the ledger's
+   ``seconds_by_phase``: reading Silver into the cache, building the rows, writing them) and of each
+   governance piece (``governance_seconds``: registry, schema check, active entities, quality rules,
+   drift);
 2. the same 37 features in one DuckDB query over the same files, written as Parquet partitioned by
    feature_date, wall time; the two outputs are compared (rows, and the sums of every numeric column);
 3. ``gold.job.run`` for every family together (embeddings: one Word2Vec model for the last date).
@@ -237,6 +239,9 @@ def main() -> None:
     gold_s = time.perf_counter() - t
     print(f"Gold user_features: {gold.output:,} rows for {DAYS} feature dates in {gold_s:.1f} s")
     record = ledger.last("gold")
+    phases = (record.metrics.get("seconds_by_phase") if record else None) or {}
+    for phase, seconds in phases.items():
+        print(f"  {phase}: {seconds:.1f} s ({seconds / gold_s:.0%} of the run)")
     pieces = (record.metrics.get("governance_seconds") if record else None) or {}
     governance_s = sum(pieces.values())
     for piece, seconds in sorted(pieces.items(), key=lambda kv: -kv[1]):

@@ -84,6 +84,18 @@ class RunRecord:
             self.counts[name] = self.counts.get(name, 0) + int(value)
 
 
+@contextmanager
+def timed(metrics: dict[str, Any], metric: str, piece: str) -> Iterator[None]:
+    """Add the block's wall time to ``metrics[metric][piece]`` (seconds), also when it raises: a failed
+    run's record says where its time went."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        pieces = metrics.setdefault(metric, {})
+        pieces[piece] = round(pieces.get(piece, 0.0) + time.perf_counter() - t0, 3)
+
+
 def record_location(record: RunRecord, key: str | None = None) -> str:
     """Where ``record`` goes below its stage's folder: ``<day>/<hour>/<started><sep><run id or key>.json``."""
     if key is not None and (not key or "/" in key):

@@ -51,6 +51,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from medallion.core import catalog, lakefs
 
 if TYPE_CHECKING:
@@ -166,15 +168,11 @@ class Steps:
     def total(self) -> int:
         return self.cumulative[-1] if self.cumulative else 0
 
-    def at(self, grid: Sequence[float]) -> list[int]:
+    def at(self, grid: Sequence[float] | np.ndarray) -> np.ndarray:
         """The number of values ≤ each of ``grid`` (sorted ascending)."""
-        out, i, held = [], 0, 0
-        for v in grid:
-            while i < len(self.values) and self.values[i] <= v:
-                held = self.cumulative[i]
-                i += 1
-            out.append(held)
-        return out
+        cumulative = np.asarray(self.cumulative, dtype=np.int64)
+        below = np.searchsorted(np.asarray(self.values, dtype=np.float64), grid, side="right")
+        return np.where(below > 0, cumulative[np.maximum(below - 1, 0)], 0) if len(cumulative) else below * 0
 
 
 @dataclass
@@ -200,23 +198,31 @@ class Profile:
         return cls(**data)
 
 
-def per_value(grid: Sequence[float], cumulative: Sequence[int]) -> list[int]:
-    """Counts per value of ``grid`` from the cumulative counts at each."""
-    return [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
-
-
 def compare_numeric(
     reference: Sequence[Steps], current: Steps, bins: int, epsilon: float
 ) -> tuple[float, float, int]:
     """(PSI, KS, bins used) of ``current`` against the sum of the ``reference`` dates' steps, by the
-    definitions above: on the union of every step's values, where both cumulative functions jump."""
-    grid = sorted({v for s in [*reference, current] for v in s.values})
-    ref_cumulative = [sum(c) for c in zip(*(s.at(grid) for s in reference), strict=True)]
-    ref = per_value(grid, ref_cumulative)
-    cur = per_value(grid, current.at(grid))
-    cuts = quantile_cuts(grid, ref, bins)
-    value = psi(bin_counts(cuts, grid, ref), bin_counts(cuts, grid, cur), epsilon)
-    return value, ks_statistic(grid, ref, cur), len(cuts) + 1
+    definitions above: on the union of every step's values, where both cumulative functions jump. The
+    same integer counts and the same divisions as `quantile_cuts`, `bin_counts` and `ks_statistic`, in
+    NumPy (those, in Python, took a second a run for one family's 30 dates)."""
+    grid = np.unique(np.concatenate([np.asarray(s.values, dtype=np.float64) for s in [*reference, current]]))
+    ref_cumulative = np.stack([s.at(grid) for s in reference]).sum(axis=0)
+    cur_cumulative = current.at(grid)
+    ref, cur = np.diff(ref_cumulative, prepend=0), np.diff(cur_cumulative, prepend=0)
+    total_r, total_c = int(ref_cumulative[-1]), int(cur_cumulative[-1])
+    if total_r <= 0 or total_c <= 0:
+        raise ValueError("KS needs values on both sides")
+    # cut_k: the smallest value whose reference count reaches k/bins of the total (integers at the edges)
+    first = np.searchsorted(ref_cumulative * bins, np.arange(1, bins) * total_r, side="left")
+    cuts = np.unique(grid[first])
+    where = np.searchsorted(cuts, grid, side="left")
+    value = psi(
+        np.bincount(where, ref, len(cuts) + 1).astype(np.int64).tolist(),
+        np.bincount(where, cur, len(cuts) + 1).astype(np.int64).tolist(),
+        epsilon,
+    )
+    ks = float(np.max(np.abs(ref_cumulative / total_r - cur_cumulative / total_c)))
+    return value, ks, len(cuts) + 1
 
 
 def profile_dir(cfg: Config, table: str) -> str:

@@ -15,9 +15,8 @@ are kept up to date as it goes, so a failed run's record says why.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from medallion.core import catalog, lakefs, stages
 from medallion.core.config import Config
 from medallion.core.errors import TerminalError
 from medallion.core.lake import read_dates, spark_type
+from medallion.core.ledger import timed
 from medallion.features import FeatureFamily
 from medallion.governance import drift, drift_spark, registry
 from medallion.quality import engine, results
@@ -36,6 +36,7 @@ from medallion.quality.rules import rules_for
 from medallion.quality.validate import table_schema
 
 STAGE = stages.GOLD.name
+GOVERNANCE_SECONDS = "governance_seconds"  # the ledger metric: seconds of each guard
 
 
 class FeatureQualityFailed(TerminalError):
@@ -51,16 +52,9 @@ class FeatureGuard:
     reports: list[QualityReport] = field(default_factory=list)
     # the newest event time Silver is known to hold (or now): feature dates ending later are incomplete
     complete_through: dt.datetime | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # the time of each guard, for the ledger
 
-    @contextmanager
-    def _timed(self, piece: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[piece] = round(self.seconds.get(piece, 0.0) + time.perf_counter() - t0, 3)
-            self.metrics["governance_seconds"] = dict(self.seconds)
+    def _timed(self, piece: str) -> AbstractContextManager[None]:
+        return timed(self.metrics, GOVERNANCE_SECONDS, piece)
 
     @classmethod
     def start(
@@ -72,12 +66,11 @@ class FeatureGuard:
         metrics: dict[str, Any],
         allow_breaking: bool = False,
     ) -> FeatureGuard:
-        t0 = time.perf_counter()
-        planned = registry.plan(
-            cfg, [registry.declared(f) for f in families], allow_breaking=allow_breaking, run_id=run_id
-        )
+        with timed(metrics, GOVERNANCE_SECONDS, "registry"):
+            planned = registry.plan(
+                cfg, [registry.declared(f) for f in families], allow_breaking=allow_breaking, run_id=run_id
+            )
         guard = cls(cfg, run_id, metrics, {p.family: p for p in planned})
-        guard.seconds["registry"] = round(time.perf_counter() - t0, 3)
         breaking = [p.family for p in planned if p.change.breaking]
         if breaking:
             logger.warning(

@@ -1,7 +1,10 @@
 """What only Spark can judge in a rule file, checked in the dialect the rules run in, before any data is
-read: regular expressions compiled by the JVM, ``in_set`` values cast to their column's type."""
+read: regular expressions compiled by the JVM, ``in_set`` values cast to their column's type. And how the
+engine writes names and values into the SQL it generates (`ident`, `text`, `number`)."""
 
 from __future__ import annotations
+
+import re
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -11,6 +14,27 @@ from pyspark.sql import types as T
 
 from medallion.core.errors import ConfigError
 from medallion.quality.rules import Rule, RuleSet
+
+_PLAIN = re.compile(r"[\w .,:;/+=@#-]*")
+
+
+def ident(name: str) -> str:
+    """A column name as a SQL identifier, whatever its characters."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def text(value: str) -> str:
+    """A string as a SQL expression of exactly that string. Plain text is quoted as it is; any other (a
+    pattern's backslashes, quotes, newlines) is written as its UTF-8 bytes, which no parser setting
+    (``spark.sql.parser.escapedStringLiterals``) reads differently."""
+    if _PLAIN.fullmatch(value):
+        return f"'{value}'"
+    return f"CAST(X'{value.encode().hex()}' AS STRING)"
+
+
+def number(value: float) -> str:
+    """A double as a SQL expression of exactly that double (its shortest text, read back by the JVM)."""
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
 def check_patterns(spark: SparkSession, ruleset: RuleSet) -> None:

@@ -267,3 +267,32 @@ def test_rule_files_are_checked_in_sparks_dialect_so_what_loads_runs(spark: Any)
     )
     with pytest.raises(ConfigError, match="value 'maybe' is not a boolean, the type of column 'active'"):
         engine.check_sql(spark, maybe, schema)
+
+
+NASTY = ["it's", 'say "hi"', "back\\slash", "\\'", "line\nbreak", "tab\there", "100%_off", "日本語 é", "", "${x}", "--"]
+
+
+def test_names_and_values_reach_the_generated_sql_exactly(spark: Any) -> None:
+    """The engine writes rules as SQL text: any string (an `in_set` value, a pattern) and any bound comes
+    back from Spark as exactly what the rule file said."""
+    from medallion.quality import dialect
+
+    texts = spark.range(1).selectExpr(*[f"{dialect.text(s)} AS s{i}" for i, s in enumerate(NASTY)]).first()
+    assert [texts[f"s{i}"] for i in range(len(NASTY))] == NASTY
+    numbers = [0.1, -0.0, 1e300, 5e-324, 2.0**53 + 2, float("inf"), float("-inf")]
+    row = spark.range(1).selectExpr(*[f"{dialect.number(x)} AS n{i}" for i, x in enumerate(numbers)]).first()
+    assert [row[f"n{i}"] for i in range(len(numbers))] == numbers
+    assert str(row["n1"]) == "-0.0"
+
+    ruleset = rules(
+        {"name": "listed", "type": "in_set", "column": "currency", "values": NASTY[:4], "action": "drop"},
+        {"name": "plain", "type": "regex", "column": "currency", "pattern": r"^[^\\\n']*$", "action": "warn"},
+    )
+    rows = [(f"e{i}", "purchase", "u1", 1.0, 1, s, "i1", T0) for i, s in enumerate(NASTY)]
+    df = spark.createDataFrame(rows, SCHEMA).transform(engine.annotate(ruleset, {}))
+    failed = {r.currency: r[engine.FAILED] for r in df.collect()}
+    # the in_set holds the first four; a string with a backslash, a line break or a quote fails the pattern
+    assert failed == {
+        s: ([] if i < 4 else ["listed"]) + (["plain"] if any(c in s for c in "\\\n'") else [])
+        for i, s in enumerate(NASTY)
+    }
