@@ -149,7 +149,8 @@ def _write_family(
     metrics: dict[str, Any],
 ) -> int:
     table = gold_table(fam.name)
-    features = BUILDERS[fam.name](inputs).persist()
+    with timed(metrics, PHASE_SECONDS, "build"):
+        features = BUILDERS[fam.name](inputs).persist()
     try:
         with timed(metrics, PHASE_SECONDS, "build"):
             # built once, here: the checks, the write and the drift profiles read the cached rows (and the

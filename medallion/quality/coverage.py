@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from medallion.core import catalog
@@ -17,16 +17,28 @@ from medallion.features import FeatureFamily
 
 def active_entities(silver: DataFrame, dates: DataFrame, fam: FeatureFamily) -> DataFrame:
     """Per feature date (``dates``: one ``feature_date`` column), the entities with a Silver event in the
-    family's window ending with it: ``feature_date, active``."""
+    family's window ending with it: ``feature_date, active`` (a date with none has no row).
+
+    Each entity's active days, in order: a day d counts the entity for the feature dates from d up to the
+    day before its next active day, and at most ``window_days`` of them (d's last window). So every
+    (entity, feature date) pair is counted once, by the entity's latest active day in the window, and a
+    plain count replaces a distinct count over every pair of day and feature date (a family with a
+    30-day window: 30 × the rows, shuffled to be counted once)."""
     key = fam.entity.join_key
-    daily = silver.where(F.col(key).isNotNull()).select(key, catalog.EVENT_DATE).distinct()
-    window = (F.col(catalog.EVENT_DATE) <= F.col(catalog.FEATURE_DATE)) & (
-        F.col(catalog.EVENT_DATE) > F.date_sub(F.col(catalog.FEATURE_DATE), fam.window_days)
+    day, until = F.col(catalog.EVENT_DATE), F.col("_until")
+    later = F.lead(day).over(Window.partitionBy(key).orderBy(day))
+    last = F.date_add(day, fam.window_days)  # the first feature date whose window no longer holds `day`
+    owned = (
+        silver.where(F.col(key).isNotNull())
+        .select(key, catalog.EVENT_DATE)
+        .distinct()
+        .select(day, F.least(F.coalesce(later, last), last).alias("_until"))
     )
+    feature = F.col(catalog.FEATURE_DATE)
     return (
-        dates.join(daily, window, "left")
+        owned.join(F.broadcast(dates), (feature >= day) & (feature < until))
         .groupBy(catalog.FEATURE_DATE)
-        .agg(F.count_distinct(F.col(key)).alias("active"))
+        .agg(F.count(F.lit(1)).alias("active"))
     )
 
 

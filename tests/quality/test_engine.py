@@ -269,7 +269,19 @@ def test_rule_files_are_checked_in_sparks_dialect_so_what_loads_runs(spark: Any)
         engine.check_sql(spark, maybe, schema)
 
 
-NASTY = ["it's", 'say "hi"', "back\\slash", "\\'", "line\nbreak", "tab\there", "100%_off", "日本語 é", "", "${x}", "--"]
+NASTY = [
+    "it's",
+    'say "hi"',
+    "back\\slash",
+    "\\'",
+    "line\nbreak",
+    "tab\there",
+    "100%_off",
+    "日本語 é",
+    "",
+    "${x}",
+    "--",
+]
 
 
 def test_names_and_values_reach_the_generated_sql_exactly(spark: Any) -> None:

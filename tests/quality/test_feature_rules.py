@@ -75,3 +75,39 @@ def test_validate_gold_checks_what_the_lake_holds(spark: Any, make_config: Any) 
     assert by["unique_key"].failed == 0  # the duplicate is on the other date
     assert by["range:weekend_share_30d"].failed == 0 and report.rows == 40
     assert "row_count" not in by  # no Silver in the lake: no active entities to compare with
+
+
+def test_active_entities_are_the_distinct_entities_of_each_window(spark: Any) -> None:
+    """`active_entities` counts each (entity, feature date) once, by the entity's latest active day in the
+    window; checked against the definition on random activity: gaps shorter and longer than the window,
+    days repeated, events before the first feature date, null entities, dates with no one active."""
+    import dataclasses
+    import random
+
+    from medallion.gold.transforms import calendar
+    from medallion.quality.coverage import active_counts
+
+    rng = random.Random(7)
+    first = dt.date(2026, 3, 1)
+    events = [
+        (rng.choice([None, *(f"u{i}" for i in range(30))]), first + dt.timedelta(days=rng.randrange(0, 60)))
+        for _ in range(400)
+    ]
+    events = [
+        e for e in events if not (first + dt.timedelta(days=40) <= e[1] < first + dt.timedelta(days=44))
+    ]
+    silver = spark.createDataFrame(events, f"user_id string, {catalog.EVENT_DATE} date")
+    feature_dates = [first + dt.timedelta(days=d) for d in range(10, 62, 3)]
+    for window in (1, 3, 7, 30):
+        fam = dataclasses.replace(FAM, window_days=window)
+        got = active_counts(silver, calendar(spark, feature_dates), fam)
+        expected = {
+            day: n
+            for day in feature_dates
+            if (
+                n := len(
+                    {u for u, d in events if u is not None and day - dt.timedelta(days=window) < d <= day}
+                )
+            )
+        }
+        assert got == expected, window
