@@ -120,8 +120,14 @@ def _passes(rule: Rule, index: int, schema: T.StructType) -> str:
     if rule.type == "referential":
         return f"{cols[0]} IS NULL OR {ident(_ref_column(index))} IS NOT NULL"
     if rule.type == "expression":
-        return f"coalesce(({rule.expression or 'true'}), false)"
+        return f"coalesce({_user_sql(rule.expression or 'true')}, false)"
     raise ValueError(f"{rule.type} is not a row rule")
+
+
+def _user_sql(sql: str) -> str:
+    """A rule file's SQL inside the generated SQL, on lines of its own: a ``--`` comment ending it stays
+    a comment of its own line."""
+    return f"(\n{sql}\n)"
 
 
 def _cast(value: str, kind: T.DataType) -> str:
@@ -182,7 +188,7 @@ def annotate(ruleset: RuleSet, lookups: Mapping[str, DataFrame]) -> Callable[[Da
 def _applies(rule: Rule) -> str:
     """SQL that is true where ``rule`` judges the row: its ``where`` holds, and (but for `not_null` and
     `expression`) one of its columns is set."""
-    applies = [f"({rule.where})" if rule.where else "true"]
+    applies = [_user_sql(rule.where) if rule.where else "true"]
     if rule.type not in ("not_null", "expression"):
         applies.append(" OR ".join(f"{ident(c)} IS NOT NULL" for c in rule.columns) or "true")
     return f"coalesce({_all(applies)}, false)"

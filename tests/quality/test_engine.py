@@ -298,6 +298,14 @@ def test_names_and_values_reach_the_generated_sql_exactly(spark: Any) -> None:
 
     ruleset = rules(
         {"name": "listed", "type": "in_set", "column": "currency", "values": NASTY[:4], "action": "drop"},
+        # SQL of the rule file ending in a comment: it ends with its line, not with the generated SQL
+        {
+            "name": "commented",
+            "type": "expression",
+            "expression": "length(currency) < 100 -- any text",
+            "where": "true -- every row",
+            "action": "warn",
+        },
         {"name": "plain", "type": "regex", "column": "currency", "pattern": r"^[^\\\n']*$", "action": "warn"},
     )
     rows = [(f"e{i}", "purchase", "u1", 1.0, 1, s, "i1", T0) for i, s in enumerate(NASTY)]
