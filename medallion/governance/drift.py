@@ -170,9 +170,10 @@ class Steps:
 
     def at(self, grid: Sequence[float] | np.ndarray) -> np.ndarray:
         """The number of values ≤ each of ``grid`` (sorted ascending)."""
-        cumulative = np.asarray(self.cumulative, dtype=np.int64)
+        # prepended 0: the count below the first value, so `below` (values ≤ each point) indexes it directly
+        cumulative = np.concatenate([[0], np.asarray(self.cumulative, dtype=np.int64)])
         below = np.searchsorted(np.asarray(self.values, dtype=np.float64), grid, side="right")
-        return np.where(below > 0, cumulative[np.maximum(below - 1, 0)], 0) if len(cumulative) else below * 0
+        return cumulative[below]
 
 
 @dataclass
