@@ -167,7 +167,7 @@ def _write_family(
         removed = remove_partitions(table.path(cfg), FEATURE_DATE, stale)
         if removed:
             logger.info("gold {t}: removed {n} feature date(s) with no rows", t=fam.name, n=len(removed))
-        guard.after_write(fam, features, sorted(d for d in written if d in per_date))
+        guard.after_write(fam, features, {d: per_date[d] for d in written if d in per_date})
     finally:
         features.unpersist()
     return sum(per_date.values())

@@ -1,26 +1,27 @@
 """Drift of one Gold table over a range of feature dates, from per-date profiles (see `drift` for the
 definitions and the profiles).
 
-1. `profiles`: the table's rows are grouped by feature date, and each date's are summarized in a Python
-   worker (``applyInArrow``): per numeric feature, its sorted finite values give a `drift.Steps` (every
-   distinct value and its count, or `drift.KNOTS` exact order statistics); per categorical feature, the
-   count of each category. What is collected is at most KNOTS numbers per date and numeric feature,
-   whatever the table's size. (Spark's ``percentile_approx`` at 512 ranks took 11 s on the 30 dates of
-   `bench_gold.py`, these take about 1 s, and are exact.)
+1. `profiles`: the table's rows of some feature dates are brought to the driver as Arrow (only the
+   profiled features, a few dates at a time) and each date's are summarized with NumPy: per numeric
+   feature, its sorted finite values give a `drift.Steps` (every distinct value and its count, or
+   `drift.KNOTS` exact order statistics); per categorical feature, the count of each category. (Spark's
+   ``percentile_approx`` at 512 ranks took 11 s on the 30 dates of `bench_gold.py`; grouping by date into
+   Python workers took 4.3 s in a new process, mostly starting the workers and shuffling the rows; these
+   take 2 s, and are exact.)
 2. `judge`: each judged date's profile against the sum of its reference dates' profiles, in plain Python
    on those steps and counts (`drift.compare_numeric`, `drift.categorical_psi`).
 
 The Gold job profiles the dates it writes while their rows are still cached, stores the profiles, and
 reads its references' stored profiles (a missing one is computed from the table once, and stored):
-a run's drift costs one pass over the rows it wrote, however long the reference. One date's rows are
-summarized in one worker, so its memory is the date's rows × numeric features × 8 bytes.
+a run's drift costs one pass over the rows it wrote, however long the reference. The driver holds at
+most `PROFILE_VALUES` values at a time (dates are taken together up to that), or one date's rows when a
+single date holds more: its rows × profiled features × 8 bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -120,13 +121,21 @@ def _kinds(fam: FeatureFamily) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-PROFILE_SCHEMA = "d date, feature string, values array<double>, cumulative array<long>, labels array<string>"
+PROFILE_VALUES = 20_000_000
+"""`profiles` brings at most this many values (rows × profiled features, about 160 MB as doubles) to the
+driver at once, unless one date alone holds more."""
 
 
 def profiles(
-    rows: DataFrame, fam: FeatureFamily, dates: Collection[dt.date], *, run_id: str = ""
+    rows: DataFrame,
+    fam: FeatureFamily,
+    dates: Collection[dt.date],
+    *,
+    run_id: str = "",
+    counts: Mapping[dt.date, int] | None = None,
 ) -> dict[dt.date, Profile]:
-    """The profile of every one of ``dates`` that has rows in ``rows`` (see the module's docstring)."""
+    """The profile of every one of ``dates`` that has rows in ``rows`` (see the module's docstring);
+    ``counts``: the rows of each date, when the caller knows them (otherwise one aggregation counts them)."""
     numeric, categorical = _kinds(fam)
     if not dates or not (numeric or categorical):
         return {}
@@ -136,59 +145,48 @@ def profiles(
         *[F.col(n).cast("double").alias(n) for n in numeric],
         *[F.col(n).cast("string").alias(n) for n in categorical],
     )
-    summarized = picked.groupBy(FEATURE_DATE).applyInArrow(
-        _summarize(numeric, categorical, KNOTS), PROFILE_SCHEMA
-    )
+    if counts is None:
+        counts = {r[0]: int(r[1]) for r in picked.groupBy(FEATURE_DATE).count().collect()}
     out: dict[dt.date, Profile] = {}
-    for row in summarized.collect():
-        profile = out.setdefault(row["d"], Profile(table, row["d"].isoformat(), run_id=run_id))
-        if row["labels"] is not None:
-            profile.categorical[row["feature"]] = dict(zip(row["labels"], row["cumulative"], strict=True))
-        else:
-            profile.numeric[row["feature"]] = Steps(list(row["values"]), list(row["cumulative"]))
+    for chunk in _chunks(sorted(d for d in dates if counts.get(d)), counts, len(numeric) + len(categorical)):
+        data = picked.where(F.col(FEATURE_DATE).isin(chunk)).toArrow()
+        day_of = data.column(FEATURE_DATE)
+        for day in chunk:
+            profile = Profile(table, day.isoformat(), run_id=run_id)
+            _summarize(
+                data.filter(pc.equal(day_of, pa.scalar(day, pa.date32()))), numeric, categorical, profile
+            )
+            if profile.numeric or profile.categorical:
+                out[day] = profile
     return out
 
 
-def _summarize(
-    numeric: list[str], categorical: list[str], knots: int
-) -> Callable[[tuple[Any, ...], pa.Table], pa.Table]:
-    """The per-date summary `profiles` runs on each feature date's rows, in a Python worker."""
-
-    def summarize(key: tuple[Any, ...], rows: pa.Table) -> pa.Table:
-        day = key[0].as_py()
-        out: dict[str, list[Any]] = {"d": [], "feature": [], "values": [], "cumulative": [], "labels": []}
-
-        def add(feature: str, values: Any, cumulative: Any, labels: Any) -> None:
-            out["d"].append(day)
-            out["feature"].append(feature)
-            out["values"].append(values)
-            out["cumulative"].append(cumulative)
-            out["labels"].append(labels)
-
-        for name in numeric:
-            x = rows.column(name).to_numpy(zero_copy_only=False).astype("float64")
-            values, cumulative = steps(x[np.isfinite(x)], knots)
-            if len(values):
-                add(name, values, cumulative, None)
-        for name in categorical:
-            counted = pc.value_counts(rows.column(name).drop_null())
-            if len(counted):
-                labels = counted.field("values").to_pylist()
-                add(name, None, counted.field("counts").to_pylist(), labels)
-        return pa.table(out, schema=_ARROW_SCHEMA)
-
-    return summarize
+def _chunks(dates: list[dt.date], counts: Mapping[dt.date, int], width: int) -> list[list[dt.date]]:
+    """``dates`` in consecutive groups of at most `PROFILE_VALUES` values (a date holding more: alone)."""
+    groups: list[list[dt.date]] = []
+    held = 0
+    for day in dates:
+        size = counts[day] * max(width, 1)
+        if not groups or held + size > PROFILE_VALUES:
+            groups.append([])
+            held = 0
+        groups[-1].append(day)
+        held += size
+    return groups
 
 
-_ARROW_SCHEMA = pa.schema(
-    [
-        ("d", pa.date32()),
-        ("feature", pa.string()),
-        ("values", pa.list_(pa.float64())),
-        ("cumulative", pa.list_(pa.int64())),
-        ("labels", pa.list_(pa.string())),
-    ]
-)
+def _summarize(rows: pa.Table, numeric: list[str], categorical: list[str], profile: Profile) -> None:
+    """Fill ``profile`` from one date's rows."""
+    for name in numeric:
+        x = rows.column(name).to_numpy(zero_copy_only=False).astype("float64")
+        values, cumulative = steps(x[np.isfinite(x)], KNOTS)
+        if values:
+            profile.numeric[name] = Steps(values, cumulative)
+    for name in categorical:
+        counted = pc.value_counts(rows.column(name).drop_null())
+        if len(counted):
+            labels = counted.field("values").to_pylist()
+            profile.categorical[name] = dict(zip(labels, counted.field("counts").to_pylist(), strict=True))
 
 
 def steps(x: np.ndarray, knots: int) -> tuple[list[float], list[int]]:

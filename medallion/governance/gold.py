@@ -15,7 +15,7 @@ are kept up to date as it goes, so a failed run's record says why.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,14 +122,16 @@ class FeatureGuard:
         return {r[catalog.FEATURE_DATE]: int(r[engine.ROWS]) for r in rows if r[engine.ROWS]}
 
     def _drift(
-        self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
+        self, fam: FeatureFamily, features: DataFrame, counts: Mapping[dt.date, int]
     ) -> list[drift.TableDrift]:
-        """Profile the ``written`` dates from their cached rows and store the profiles; judge each against
-        its reference's stored profiles (one missing is computed from the table once, and stored)."""
+        """Profile the dates written (``counts``: their rows) from their cached rows and store the
+        profiles; judge each against its reference's stored profiles (one missing is computed from the
+        table once, and stored)."""
         table = catalog.gold_table(fam.name)
         settings = self.cfg.drift
         path = table.path(self.cfg)
-        profiled = drift_spark.profiles(features, fam, written, run_id=self.run_id)
+        written = sorted(counts)
+        profiled = drift_spark.profiles(features, fam, written, run_id=self.run_id, counts=counts)
         for profile in profiled.values():
             drift.write_profile(self.cfg, profile)
         available = {dt.date.fromisoformat(d) for d in lakefs.list_partitions(path, catalog.FEATURE_DATE)}
@@ -170,10 +172,11 @@ class FeatureGuard:
             )
 
     def after_write(
-        self, fam: FeatureFamily, features: DataFrame, written: list[dt.date]
+        self, fam: FeatureFamily, features: DataFrame, written: Mapping[dt.date, int]
     ) -> list[drift.TableDrift]:
-        """Record ``fam``'s new schema version; compute and store the drift of the ``written`` dates
-        (``features``: the rows just written, still persisted; reference dates outside them are read)."""
+        """Record ``fam``'s new schema version; compute and store the drift of the dates written
+        (``written``: their rows; ``features``: the rows just written, still persisted; reference dates
+        outside them are read)."""
         with self._timed("registry"):
             stored = registry.record(self.cfg, self.pending[fam.name]) if fam.name in self.pending else None
         if stored is not None:

@@ -226,3 +226,21 @@ def test_profiles_are_exact_up_to_the_knots_and_within_a_step_above(spark: Any) 
     _, ks, _ = drift.compare_numeric([profiled[many].numeric[name]], profiled[few].numeric[name], 10, 1e-6)
     scipy_ks = stats.ks_2samp(_sample(rows, name, [many]), _sample(rows, name, [few])).statistic
     assert abs(ks - scipy_ks) <= 2 / drift.KNOTS
+
+
+def test_profiles_are_the_same_however_many_dates_the_driver_takes_at_once(
+    spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dates brought to the driver together (`PROFILE_VALUES`) change no profile: one date at a time,
+    three, or all eight give the same steps and counts, with the rows counted or given."""
+    rows = _rows(5, shift=True)
+    frame = _frame(spark, rows).repartition(3)
+    days = sorted({r[catalog.FEATURE_DATE] for r in rows})
+    width = len(FAM.features)
+    whole = drift_spark.profiles(frame, FAM, days)
+    assert sorted(whole) == days
+    for values, chunks in ((1, 8), (3 * 300 * width, 3)):  # each date alone; three dates at a time
+        monkeypatch.setattr(drift_spark, "PROFILE_VALUES", values)
+        assert len(drift_spark._chunks(days, dict.fromkeys(days, 300), width)) == chunks
+        assert drift_spark.profiles(frame, FAM, days) == whole
+        assert drift_spark.profiles(frame, FAM, days, counts=dict.fromkeys(days, 300)) == whole
