@@ -14,8 +14,8 @@ definitions and the profiles).
 The Gold job profiles the dates it writes while their rows are still cached, stores the profiles, and
 reads its references' stored profiles (a missing one is computed from the table once, and stored):
 a run's drift costs one pass over the rows it wrote, however long the reference. The driver holds at
-most `PROFILE_VALUES` values at a time (dates are taken together up to that), or one date's rows when a
-single date holds more: its rows × profiled features × 8 bytes.
+most `PROFILE_VALUES` values at a time (dates together up to that; a bigger date a few features at a
+time).
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ def _kinds(fam: FeatureFamily) -> tuple[list[str], list[str]]:
 
 PROFILE_VALUES = 20_000_000
 """`profiles` brings at most this many values (rows × profiled features, about 160 MB as doubles) to the
-driver at once, unless one date alone holds more."""
+driver at once: dates are taken together up to it; a date holding more is taken a few features at a time
+(one feature at a time beyond it: its rows × 8 bytes, under ``spark.driver.maxResultSize``, 1 GB by
+default, up to about 100 million rows a date)."""
 
 
 def profiles(
@@ -147,36 +149,45 @@ def profiles(
     )
     if counts is None:
         counts = {r[0]: int(r[1]) for r in picked.groupBy(FEATURE_DATE).count().collect()}
-    out: dict[dt.date, Profile] = {}
-    for chunk in _chunks(sorted(d for d in dates if counts.get(d)), counts, len(numeric) + len(categorical)):
-        data = picked.where(F.col(FEATURE_DATE).isin(chunk)).toArrow()
+    out = {d: Profile(table, d.isoformat(), run_id=run_id) for d in sorted(dates) if counts.get(d)}
+    for days, features in _blocks(list(out), counts, [*numeric, *categorical]):
+        data = picked.where(F.col(FEATURE_DATE).isin(days)).select(FEATURE_DATE, *features).toArrow()
         day_of = data.column(FEATURE_DATE)
-        for day in chunk:
-            profile = Profile(table, day.isoformat(), run_id=run_id)
+        for day in days:
+            one = data.filter(pc.equal(day_of, pa.scalar(day, pa.date32())))
             _summarize(
-                data.filter(pc.equal(day_of, pa.scalar(day, pa.date32()))), numeric, categorical, profile
+                one,
+                [f for f in features if f in numeric],
+                [f for f in features if f in categorical],
+                out[day],
             )
-            if profile.numeric or profile.categorical:
-                out[day] = profile
-    return out
+    return {d: p for d, p in out.items() if p.numeric or p.categorical}
 
 
-def _chunks(dates: list[dt.date], counts: Mapping[dt.date, int], width: int) -> list[list[dt.date]]:
-    """``dates`` in consecutive groups of at most `PROFILE_VALUES` values (a date holding more: alone)."""
-    groups: list[list[dt.date]] = []
-    held = 0
+def _blocks(
+    dates: list[dt.date], counts: Mapping[dt.date, int], features: list[str]
+) -> list[tuple[list[dt.date], list[str]]]:
+    """What `profiles` collects at once: consecutive ``dates`` with every feature, up to `PROFILE_VALUES`
+    values; a date holding more alone, its features in groups that stay under it (or one by one)."""
+    blocks: list[tuple[list[dt.date], list[str]]] = []
+    held = PROFILE_VALUES  # start a block at the first date
     for day in dates:
-        size = counts[day] * max(width, 1)
-        if not groups or held + size > PROFILE_VALUES:
-            groups.append([])
+        size = counts[day] * len(features)
+        if size > PROFILE_VALUES:
+            per = max(1, PROFILE_VALUES // counts[day])
+            blocks += [([day], features[i : i + per]) for i in range(0, len(features), per)]
+            held = PROFILE_VALUES
+            continue
+        if held + size > PROFILE_VALUES:
+            blocks.append(([], features))
             held = 0
-        groups[-1].append(day)
+        blocks[-1][0].append(day)
         held += size
-    return groups
+    return blocks
 
 
 def _summarize(rows: pa.Table, numeric: list[str], categorical: list[str], profile: Profile) -> None:
-    """Fill ``profile`` from one date's rows."""
+    """Add ``numeric`` and ``categorical`` features of one date's ``rows`` to ``profile``."""
     for name in numeric:
         x = rows.column(name).to_numpy(zero_copy_only=False).astype("float64")
         values, cumulative = steps(x[np.isfinite(x)], KNOTS)

@@ -228,19 +228,30 @@ def test_profiles_are_exact_up_to_the_knots_and_within_a_step_above(spark: Any) 
     assert abs(ks - scipy_ks) <= 2 / drift.KNOTS
 
 
-def test_profiles_are_the_same_however_many_dates_the_driver_takes_at_once(
+def test_profiles_are_the_same_however_much_the_driver_takes_at_once(
     spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dates brought to the driver together (`PROFILE_VALUES`) change no profile: one date at a time,
-    three, or all eight give the same steps and counts, with the rows counted or given."""
+    """What is brought to the driver at once (`PROFILE_VALUES`) changes no profile: all eight dates
+    together, three at a time, each date alone with every feature, or a few or one feature at a time, give
+    the same steps and counts, with the rows counted or given."""
     rows = _rows(5, shift=True)
     frame = _frame(spark, rows).repartition(3)
     days = sorted({r[catalog.FEATURE_DATE] for r in rows})
-    width = len(FAM.features)
+    names = [f.name for f in FAM.features]
+    width = len(names)
     whole = drift_spark.profiles(frame, FAM, days)
     assert sorted(whole) == days
-    for values, chunks in ((1, 8), (3 * 300 * width, 3)):  # each date alone; three dates at a time
+    for values, blocks in (
+        (3 * 300 * width, 3),  # three dates at a time
+        (300 * width, 8),  # each date alone, every feature
+        (300 * 3, 8 * -(-width // 3)),  # each date three features at a time
+        (1, 8 * width),  # each feature of each date alone
+    ):
         monkeypatch.setattr(drift_spark, "PROFILE_VALUES", values)
-        assert len(drift_spark._chunks(days, dict.fromkeys(days, 300), width)) == chunks
+        planned = drift_spark._blocks(days, dict.fromkeys(days, 300), names)
+        assert len(planned) == blocks
+        assert sorted((d, f) for ds, fs in planned for d in ds for f in fs) == [
+            (d, f) for d in days for f in sorted(names)
+        ]
         assert drift_spark.profiles(frame, FAM, days) == whole
         assert drift_spark.profiles(frame, FAM, days, counts=dict.fromkeys(days, 300)) == whole
