@@ -124,8 +124,8 @@ def _kinds(fam: FeatureFamily) -> tuple[list[str], list[str]]:
 PROFILE_VALUES = 20_000_000
 """`profiles` brings at most this many values (rows × profiled features, about 160 MB as doubles) to the
 driver at once: dates are taken together up to it; a date holding more is taken a few features at a time
-(one feature at a time beyond it: its rows × 8 bytes, under ``spark.driver.maxResultSize``, 1 GB by
-default, up to about 100 million rows a date)."""
+(one feature at a time beyond it: 12 bytes a row with the date, so ``spark.driver.maxResultSize``, 1 GB
+by default, allows about 80 million rows a date)."""
 
 
 def profiles(
