@@ -9,10 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from loguru import logger
 
 from medallion.core.errors import ConfigError
+from medallion.engines import services
 from medallion.engines.embedded import (
     PID_FILE,
     broker_binary,
@@ -112,3 +115,30 @@ def test_helpers() -> None:
         sock.bind(("127.0.0.1", port))  # free means bindable
     assert not is_kafka_reachable(f"127.0.0.1:{port}", 1)
     assert os.access(broker_binary(), os.X_OK)
+
+
+def test_a_broker_this_lake_did_not_start_is_used_with_a_warning(tmp_path: Path, make_config: Any) -> None:
+    """`ensure_kafka` uses a broker already answering at the embedded address, and warns when this lake's
+    state does not name it (another directory's run left its broker, and its events, up); with this
+    lake's own broker it says nothing, and it never starts a second one."""
+    other = tmp_path / "elsewhere" / "_state"
+    handle = start_broker("127.0.0.1", find_free_port(), other)
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")
+    try:
+        cfg = make_config(**{"kafka.bootstrap_servers": handle.bootstrap, "kafka.embedded": True})
+        services.ensure_kafka(cfg)
+        assert len(warnings) == 1 and "this lake did not start it" in warnings[0]
+        assert handle.bootstrap in warnings[0] and "medallion down" in warnings[0]
+        assert broker_status(services.state_dir(cfg)) is None  # nothing started here
+
+        warnings.clear()
+        own = make_config(
+            **{"lake.root": str(tmp_path / "elsewhere"), "kafka.bootstrap_servers": handle.bootstrap}
+        )
+        assert services.state_dir(own) == other
+        services.ensure_kafka(own)
+        assert warnings == []
+    finally:
+        logger.remove(sink)
+        stop_broker(other)

@@ -38,14 +38,34 @@ def state_dir(cfg: Config) -> Path:
 def ensure_kafka(cfg: Config) -> None:
     """Make sure a Kafka-protocol broker answers: start the embedded one if allowed, else retry, then fail."""
 
-    if embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=2.0):
-        return
     address = embedded_address(cfg)
+    if embedded.is_kafka_reachable(cfg.kafka.bootstrap_servers, timeout_s=2.0):
+        if address is not None and cfg.lake.is_local:
+            _warn_if_not_ours(cfg)
+        return
     if address is not None:
         logger.info("no broker at {a}: starting the embedded one", a=cfg.kafka.bootstrap_servers)
         embedded.start_broker(address[0], address[1], state_dir(cfg))
         return
     _wait_for_kafka(cfg)
+
+
+def _warn_if_not_ours(cfg: Config) -> None:
+    """Say so when the broker at the embedded address is not the one this lake started: another
+    directory's `medallion run` left its broker up, say, and its topic holds that run's events too."""
+    ours = embedded.broker_status(state_dir(cfg))
+    if ours is not None and ours.alive and ours.address == cfg.kafka.bootstrap_servers.strip():
+        return
+    logger.warning(
+        "a Kafka broker already answers at {a}, and this lake did not start it (no live broker in {s}): "
+        "medallion uses it as it is, with whatever its topic {t} holds (an embedded broker another "
+        "directory's run left up keeps that run's events, which this lake will ingest too). Stop it where "
+        "it was started (medallion down there) for a broker of this lake's own, or set kafka.embedded: "
+        "false to use your own broker without this warning.",
+        a=cfg.kafka.bootstrap_servers,
+        s=state_dir(cfg),
+        t=cfg.kafka.topic,
+    )
 
 
 def _wait_for_kafka(cfg: Config) -> None:
