@@ -232,8 +232,9 @@ def test_profiles_are_the_same_however_much_the_driver_takes_at_once(
     spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What is brought to the driver at once (`PROFILE_VALUES`) changes no profile: all eight dates
-    together, three at a time, each date alone with every feature, or a few or one feature at a time, give
-    the same steps and counts, with the rows counted or given."""
+    together, three at a time, or each date in two halves of its features give the same steps and counts, with
+    the rows counted or given; every split (down to one feature of one date) collects each date's feature
+    exactly once."""
     rows = _rows(5, shift=True)
     frame = _frame(spark, rows).repartition(3)
     days = sorted({r[catalog.FEATURE_DATE] for r in rows})
@@ -241,11 +242,12 @@ def test_profiles_are_the_same_however_much_the_driver_takes_at_once(
     width = len(names)
     whole = drift_spark.profiles(frame, FAM, days)
     assert sorted(whole) == days
-    for values, blocks in (
-        (3 * 300 * width, 3),  # three dates at a time
-        (300 * width, 8),  # each date alone, every feature
-        (300 * 3, 8 * -(-width // 3)),  # each date three features at a time
-        (1, 8 * width),  # each feature of each date alone
+    half = -(-width // 2)
+    for values, blocks, profiled in (
+        (3 * 300 * width, 3, True),  # three dates at a time (the rows counted)
+        (300 * width, 8, False),  # each date alone, every feature
+        (300 * half, 16, True),  # each date in two halves of its features (the rows given)
+        (1, 8 * width, False),  # each feature of each date alone
     ):
         monkeypatch.setattr(drift_spark, "PROFILE_VALUES", values)
         planned = drift_spark._blocks(days, dict.fromkeys(days, 300), names)
@@ -253,5 +255,6 @@ def test_profiles_are_the_same_however_much_the_driver_takes_at_once(
         assert sorted((d, f) for ds, fs in planned for d in ds for f in fs) == [
             (d, f) for d in days for f in sorted(names)
         ]
-        assert drift_spark.profiles(frame, FAM, days) == whole
-        assert drift_spark.profiles(frame, FAM, days, counts=dict.fromkeys(days, 300)) == whole
+        if profiled:  # a Spark job a block: two of the splits are profiled, the others only planned
+            counts = dict.fromkeys(days, 300) if blocks == 16 else None
+            assert drift_spark.profiles(frame, FAM, days, counts=counts) == whole
