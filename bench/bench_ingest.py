@@ -333,16 +333,11 @@ def run_ingest(cfg: Config) -> tuple[Watch, float, float, Any]:
 
 
 def dedup_only(index: Any) -> Any:
-    """``foreachBatch``: what the job does before it writes: cache, drop duplicates, count."""
+    """``foreachBatch``: what the job does before it writes: the batch to the driver, duplicates dropped."""
+    from medallion.bronze.dedup import with_id_hash
 
     def process(batch: Any, batch_id: int) -> None:
-        batch = batch.persist()
-        try:
-            decision = index.decide(batch, batch_id)
-            decision.apply(batch).count()
-            index.commit(decision)
-        finally:
-            batch.unpersist()
+        index.commit(index.decide(with_id_hash(batch).toArrow(), batch_id))
 
     return process
 
@@ -357,11 +352,11 @@ def run_references(cfg: Config, work: Path) -> dict[str, tuple[int, float]]:
     - ``decode``: the job's source with Bronze's decoder (parsing, the contract rules, PII scrubbing)
       into ``noop``: the per-record Python work, nothing written;
     - ``decode + dedup``: the job's own streaming plan (`checked_stream`) and, in ``foreachBatch``, the
-      batch cached, its duplicates found by the job's dedup index (`medallion.bronze.dedup`) and dropped,
-      the rest counted: the per-record work with the duplicates, no write at all.
+      batch brought to the driver as the job brings it, its duplicates found by the job's dedup index
+      (`medallion.bronze.dedup`) and dropped: the per-record work with the duplicates, no write at all.
 
     Read in that order they are a waterfall: each adds one piece of the job; what the job takes beyond
-    the last is its caching, counting and the two partitioned writes.
+    the last is its counts and the two partitioned writes.
     """
     from medallion.bronze.dedup import DedupIndex, window_ms
     from medallion.bronze.stream import checked_stream, decoded_stream, source_options

@@ -12,10 +12,10 @@ expiring file:
   the checkpoint's offset log, so a replay sees the same). One file per batch under the checkpoint
   (`INGEST_DEDUP`), and in the driver's memory as sorted runs: the open time slice's runs one per batch
   (merged beyond `OPEN_RUNS`), each closed slice (a `SLICES`-th of the window) one run.
-- **A batch.** Its valid events' hashes and Kafka coordinates come to the driver (28 bytes an event).
+- **A batch.** It comes to the driver whole, with its valid events' hashes (`with_id_hash`).
   Within the batch, the copy at the lowest (topic, partition, offset) of each id is the candidate; it
   is a duplicate when a batch before this one saw the id less than a window before this batch's time.
-  Every other copy is dropped. Dropped coordinates are anti-joined out of the batch (broadcast).
+  Every other copy is dropped, on the driver, where the whole batch is (`medallion.bronze.writes`).
 - **Expiry.** A run whose newest id is a window old is dropped whole, its files deleted: the cost is
   the expiring ids'. An id in a run not yet dropped counts only while it is within the window, so what
   a batch keeps never depends on how the runs happen to be merged.
@@ -63,6 +63,18 @@ BATCH_TIME = "_batch_ms"
 COORDINATES = ("_topic", "_partition", "_offset")
 
 _FILE = re.compile(r"^b(\d{12})-s(\d{10})\.npy$")  # the batch, and the newest id's second (`seconds`)
+
+
+def with_id_hash(batch: DataFrame) -> DataFrame:
+    """A decoded batch with its valid events' id hashes (`id_hash`: ``hi``, ``lo``; null for a rejected
+    record), in place of ``_dedup_key``: what `DedupIndex.decide` takes, once brought to the driver."""
+    hi, lo = id_hash()
+    valid = F.col("error_class").isNull()
+    return batch.select(
+        *(c for c in batch.columns if c != "_dedup_key"),
+        F.when(valid, hi).alias("hi"),
+        F.when(valid, lo).alias("lo"),
+    )
 
 
 def batch_time() -> Column:
@@ -138,19 +150,12 @@ class Decision:
     dropped: pa.Table  # the coordinates (`COORDINATES`) of the copies to drop
     new_hi: np.ndarray
     new_lo: np.ndarray
-    kept: pa.Table  # the rows `decide` brought that are not dropped
+    kept: pa.Table  # the batch's rows that are not dropped
     seconds: float = 0.0  # the driver's share: reading the index when needed, expiry, lookups
 
     @property
     def duplicates(self) -> int:
         return self.dropped.num_rows
-
-    def apply(self, batch: DataFrame) -> DataFrame:
-        """``batch`` without the dropped copies."""
-        if not self.duplicates:
-            return batch
-        drop = batch.sparkSession.createDataFrame(self.dropped)
-        return batch.join(F.broadcast(drop), list(COORDINATES), "left_anti")
 
 
 class DedupIndex:
@@ -167,21 +172,9 @@ class DedupIndex:
         """Ids in memory (some of them past the window until their run expires whole)."""
         return sum(len(r) for r in self.runs)
 
-    def decide(self, batch: DataFrame, batch_id: int, *also: Column | str) -> Decision:
-        """Which copies of ``batch`` (decoded rows with `BATCH_TIME`) to drop. One Spark job brings the
-        valid events' hashes and coordinates to the driver (`decide_table` does the rest), and every row's
-        ``error_class`` and ``also`` columns: ``Decision.kept`` then has what a batch's counts need, with
-        no second job."""
-        hi, lo = id_hash()
-        valid = F.col("error_class").isNull()
-        table = batch.select(
-            F.when(valid, hi).alias("hi"),
-            F.when(valid, lo).alias("lo"),
-            *COORDINATES,
-            BATCH_TIME,
-            "error_class",
-            *also,
-        ).toArrow()
+    def decide(self, table: pa.Table, batch_id: int) -> Decision:
+        """Which copies of a batch to drop: ``table`` is the whole batch (`with_id_hash`), rejected records
+        included, which are never dropped; ``Decision.kept`` is the table less the dropped copies."""
         is_valid = pc.is_null(table.column("error_class"))
         decision = self.decide_table(table.filter(is_valid), batch_id)
         decision.kept = pa.concat_tables([decision.kept, table.filter(pc.invert(is_valid))])

@@ -138,6 +138,10 @@ TRANSIENT_SPARK_FAILURES = (
 )
 
 
+# What Spark says when a batch brought to the driver (`bronze.writes`) is over spark.driver.maxResultSize.
+TOO_BIG_FOR_THE_DRIVER = "bigger than spark.driver.maxResultSize"
+
+
 class SparkFault(TransientError):
     """A micro-batch failed for the machine's sake (`TRANSIENT_SPARK_FAILURES`): the query is restarted."""
 
@@ -149,6 +153,13 @@ def query_error(cfg: Config, failure: BaseException) -> MedallionError:
     if found is not None:
         return found
     text = str(failure)
+    if TOO_BIG_FOR_THE_DRIVER in text:
+        return TerminalError(
+            f"ingest of {cfg.kafka.topic}: a micro-batch is larger than the driver takes "
+            f"(spark.driver.maxResultSize): each batch comes to the driver whole. Nothing of it was written; "
+            f"lower ingest.max_offsets_per_trigger (now {cfg.ingest.max_offsets_per_trigger or 'no cap'}) or "
+            f"raise spark.driver.maxResultSize and spark.driver_memory, then run the ingest again. ({failure})"
+        )
     transient = next((m for m in TRANSIENT_SPARK_FAILURES if m in text), None)
     if transient is not None:
         return SparkFault(f"ingest of {cfg.kafka.topic}: Spark failed a micro-batch ({transient})")

@@ -1,63 +1,77 @@
-"""Bronze transforms on decoded records (``medallion.bronze.records.DECODED_SCHEMA``), all pure
-``DataFrame -> DataFrame``. The per-record work (parse, rules, normalization, PII) happens before, in
-`BronzeDecoder`; what is left here needs Spark: the shapes of the two outputs (duplicates across
-batches: `bronze.dedup`). The job (``bronze/job.py`` and its pieces) does the streaming I/O.
+"""Bronze transforms on a micro-batch's decoded records (``medallion.bronze.records.DECODED_SCHEMA``) as one
+Arrow table on the driver, all pure ``Table -> Table``. The per-record work (parse, rules, normalization,
+PII) happens before, in `BronzeDecoder`; what is left here is the shape of the two outputs (duplicates
+across batches: `bronze.dedup`). The job (``bronze/job.py`` and its pieces) does the streaming I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from medallion.bronze.records import BRONZE_FIELDS
-from medallion.core.catalog import BATCH, DT, HR
-from medallion.core.lake import require_columns
+from medallion.core.catalog import BATCH, BRONZE, DT, HR
+from medallion.core.errors import TerminalError
+from medallion.core.lake import arrow_schema
 from medallion.maintenance.register import ERASED_CLASS
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
+BRONZE_SCHEMA = arrow_schema(BRONZE.columns)
+"""A Bronze data file's schema: the table's columns (no partition columns), with Spark's footer metadata."""
+
+_UTC = pa.timestamp("us", tz="UTC")
 
 
-def valid_events(df: DataFrame) -> DataFrame:
-    """The Bronze rows of decoded records, with exactly the Bronze table's columns."""
-    require_columns(df, BRONZE_COLUMNS, "bronze")
-    return df.where(F.col("error_class").isNull()).select(*BRONZE_COLUMNS)
-
-
-def rejected_events(df: DataFrame) -> DataFrame:
-    """Rejected records with the source columns the DLQ record wants (key and payload already redacted).
-    A record of an erased person is no DLQ record: it is counted, and written nowhere."""
-    require_columns(df, ("error_class", "failed_rules", "payload"), "bronze")
-    return df.where(F.col("error_class").isNotNull() & (F.col("error_class") != ERASED_CLASS)).select(
-        F.col("_topic").alias("source_topic"),
-        F.col("_partition").alias("source_partition"),
-        F.col("_offset").alias("source_offset"),
-        "key",
-        "payload",
-        "error_class",
-        "error_message",
-        "failed_rules",
-    )
-
-
-def event_dt() -> Column:
-    """Bronze's ``dt`` partition value: the event's UTC date (the session's zone is UTC)."""
-    return F.date_format("event_time", "yyyy-MM-dd")
-
-
-def with_lineage(run_id: str, batch_id: int) -> Callable[[DataFrame], DataFrame]:
-    """Ingest metadata and the partition columns: ``dt``/``hr`` of the event time, and the batch."""
-
-    def _(df: DataFrame) -> DataFrame:
-        return df.withColumns(
-            {
-                "_ingested_at": F.current_timestamp(),
-                "_run_id": F.lit(run_id),
-                DT: event_dt(),
-                HR: F.hour("event_time"),
-                BATCH: F.lit(batch_id).cast("long"),
-            }
+def require_columns(table: pa.Table, required: tuple[str, ...]) -> None:
+    """Fail with both the missing and the present columns named."""
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise TerminalError(
+            f"bronze input is missing columns {missing}; it has {sorted(table.column_names)}."
         )
 
-    return _
+
+def valid_events(decoded: pa.Table) -> pa.Table:
+    """The Bronze rows of decoded records, with exactly the Bronze table's columns."""
+    require_columns(decoded, (*BRONZE_COLUMNS, "error_class"))
+    return decoded.filter(pc.is_null(decoded.column("error_class"))).select(list(BRONZE_COLUMNS))
+
+
+def rejected_events(decoded: pa.Table) -> pa.Table:
+    """Rejected records with the source columns the DLQ record wants (key and payload already redacted).
+    A record of an erased person is no DLQ record: it is counted, and written nowhere."""
+    require_columns(decoded, ("_topic", "_partition", "_offset", "key", "payload", *_REJECTION))
+    classes = decoded.column("error_class")
+    rejected = decoded.filter(pc.and_(pc.is_valid(classes), pc.not_equal(classes, ERASED_CLASS)))
+    source = {"_topic": "source_topic", "_partition": "source_partition", "_offset": "source_offset"}
+    names = [*source, "key", "payload", *_REJECTION]
+    return rejected.select(names).rename_columns([source.get(n, n) for n in names])
+
+
+_REJECTION = ("error_class", "error_message", "failed_rules")
+
+
+def event_dt(event_time: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Bronze's ``dt`` partition value: the event's UTC date, ``YYYY-MM-DD`` (a date's text is ISO's)."""
+    return event_time.cast(_UTC).cast(pa.date32()).cast(pa.string())
+
+
+def with_lineage(bronze: pa.Table, run_id: str, batch_id: int, ingested_at: dt.datetime) -> pa.Table:
+    """Ingest metadata and the partition columns: ``dt``/``hr`` of the event time (UTC), and the batch; the
+    data columns cast to Bronze's file schema (`BRONZE_SCHEMA`)."""
+    n = bronze.num_rows
+    event_time = bronze.column("event_time").cast(_UTC)
+    lineage = {"_ingested_at": pa.repeat(pa.scalar(ingested_at, _UTC), n), "_run_id": pa.repeat(run_id, n)}
+    data = pa.table(
+        {
+            f.name: bronze.column(f.name) if f.name in bronze.column_names else lineage[f.name]
+            for f in BRONZE_SCHEMA
+        }
+    ).cast(BRONZE_SCHEMA)
+    return (
+        data.append_column(DT, event_dt(event_time))
+        .append_column(HR, pc.hour(event_time).cast(pa.int32()))
+        .append_column(BATCH, pa.repeat(pa.scalar(batch_id, pa.int64()), n))
+    )

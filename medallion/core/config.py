@@ -91,7 +91,11 @@ class IngestConfig(Section):
         "earliest", description="Where a new checkpoint starts: `earliest`, `latest` or offsets JSON."
     )
     max_offsets_per_trigger: int | None = Field(
-        200_000, ge=1, description="Cap on records per micro-batch (bounds memory); null for no cap."
+        200_000,
+        ge=1,
+        description="Cap on records per micro-batch. A batch passes through the ingest's driver as one Arrow "
+        "table (about 1 KB a record at its peak), so this bounds the driver's memory; null for no cap (a "
+        "whole backlog in one batch).",
     )
     trigger_interval: str = Field("10 seconds", description="Micro-batch interval of continuous ingestion.")
     fail_on_data_loss: bool = Field(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from medallion.core import lakefs
 from medallion.core.catalog import BATCH, DT, HR, Column, split_top_level
@@ -65,6 +69,22 @@ def spark_type(text: str) -> T.DataType:
 def spark_schema(columns: tuple[Column, ...]) -> T.StructType:
     """Catalogue columns as a Spark schema (all nullable)."""
     return T.StructType([T.StructField(c.name, spark_type(c.type)) for c in columns])
+
+
+SPARK_ROW_METADATA = "org.apache.spark.sql.parquet.row.metadata"
+"""The footer key where Spark keeps a data file's Spark schema (JSON), and reads its types from."""
+
+
+def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
+    """Catalogue columns as the Arrow schema of a data file Spark would write for them (timestamps in UTC),
+    with the footer metadata Spark writes and reads back: its own schema as JSON (so a reader gets the
+    declared types), and its version (so Spark reads dates and times as written, without a rebase)."""
+    schema = spark_schema(columns)
+    metadata = {
+        "org.apache.spark.version": pyspark.__version__,
+        SPARK_ROW_METADATA: json.dumps(schema.jsonValue(), separators=(",", ":")),
+    }
+    return to_arrow_schema(schema, timezone="UTC").with_metadata(metadata)
 
 
 def require_columns(df: DataFrame, required: tuple[str, ...], stage: str) -> None:

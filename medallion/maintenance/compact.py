@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medallion.core import catalog, lakefs
+from medallion.core import catalog, lake, lakefs
 from medallion.core.catalog import BATCH, BRONZE, BRONZE_DLQ, Dataset
 from medallion.core.config import Config
 from medallion.core.errors import UsageError
@@ -59,7 +59,7 @@ LAYERS: dict[str, tuple[Dataset, ...]] = {
 }
 MB = 1024 * 1024
 ROW_GROUP_BYTES = 32 * MB
-SPARK_ROW_METADATA = b"org.apache.spark.sql.parquet.row.metadata"
+SPARK_ROW_METADATA = lake.SPARK_ROW_METADATA.encode()
 _ARROW_SCHEMA = b"ARROW:schema"  # pyarrow writes its own
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,51 @@ def replace_file(path: str, table: pa.Table) -> None:
         raise
     with contextlib.suppress(OSError):
         filesystem.delete_file(f"{parent}/.{name}.crc")
+
+
+def write_partitions(table: pa.Table, table_path: str, partition_by: Sequence[str], name: str) -> list[str]:
+    """Dynamic partition overwrite from this process, without Spark: ``table``'s rows of each partition
+    (each combination of the ``partition_by`` columns' values) become one data file ``name`` in the
+    partition's folder (`partition_folder`), written whole or not at all (`replace_file`); then every
+    other file the folder held is deleted. Partitions ``table`` has no rows for are left alone. So the
+    same rows written again leave the same files: a replayed micro-batch, whose partitions are its own,
+    replaces what its first attempt wrote. The files take ``table``'s schema less the partition columns,
+    and its metadata (`medallion.core.lake.arrow_schema` gives Spark's, so Spark reads the types it declares). The
+    folders written, relative to ``table_path``."""
+    columns = [c for c in table.column_names if c not in partition_by]
+    groups = table.group_by(list(partition_by), use_threads=False).aggregate([]).to_pylist()
+    written = []
+    for values in groups:
+        rows = table
+        for column in partition_by:
+            value = values[column]
+            cell = rows.column(column)
+            rows = rows.filter(pc.is_null(cell) if value is None else pc.equal(cell, value))
+        folder = "/".join(partition_folder(c, values[c]) for c in partition_by)
+        filesystem, inner = lakefs.filesystem_and_path(lakefs.join(table_path, folder))
+        filesystem.create_dir(inner, recursive=True)
+        replace_file(lakefs.join(table_path, folder, name), rows.select(columns))
+        _, others = lakefs.list_children(lakefs.join(table_path, folder))
+        for other in others:  # an earlier attempt's files, a killed one's temporary file, their checksums
+            if other != name:
+                delete_file(lakefs.join(table_path, folder, other))
+        written.append(folder)
+    return written
+
+
+# What Spark escapes in a partition folder's value (`ExternalCatalogUtils.escapePathName`), and the value
+# it writes for null.
+_ESCAPED = frozenset([*map(chr, range(0x01, 0x20)), *"\"#%'*/:=?\\\x7f{[]^"])
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_folder(column: str, value: Any) -> str:
+    """``column=value`` as Spark names a partition's folder: characters a path cannot hold as they are
+    written ``%XX``, null as `HIVE_NULL`."""
+    if value is None:
+        return f"{column}={HIVE_NULL}"
+    text = str(value)
+    return f"{column}=" + "".join(f"%{ord(ch):02X}" if ch in _ESCAPED else ch for ch in text)
 
 
 def delete_file(path: str) -> None:

@@ -39,7 +39,7 @@ SEED = int(os.environ.get("MEDALLION_CRASH_SEED", "4"))
 EVENTS = int(os.environ.get("MEDALLION_CRASH_EVENTS", "20000"))
 KILLS = int(os.environ.get("MEDALLION_CRASH_KILLS", "4"))
 MAX_OFFSETS = int(os.environ.get("MEDALLION_CRASH_MAX_OFFSETS", "2000"))
-STAGING = ".spark-staging-"  # where a dynamic partition overwrite writes until its job commits
+STAGING = ".spark-staging-"  # where Spark's dynamic partition overwrite (the DLQ's) writes until it commits
 PII_KEY = "crash-test-pii-key-0123456789"
 
 Coord = tuple[str, int, int]
@@ -63,6 +63,17 @@ class Lake:
     def snapshot(self) -> tuple[set[str], set[str], int]:
         return self.staging(self.bronze), self.staging(self.dlq), len(self.batch_ids("commits"))
 
+    def in_flight(self) -> int | None:
+        """The planned batch not committed yet, if any."""
+        planned, committed = self.batch_ids("offsets"), self.batch_ids("commits")
+        return planned[-1] if planned and committed[-1:] != planned[-1:] else None
+
+    def writing_bronze(self) -> bool:
+        """Whether the batch in flight has begun its Bronze write: the driver writes its hour folders
+        (``dt=/hr=/batch=N``) one after another, each file under a temporary name first."""
+        batch = self.in_flight()
+        return batch is not None and any(self.bronze.glob(f"*/*/batch={batch}"))
+
     def moment(self, before: tuple[set[str], set[str], int]) -> str:
         """Where the stream is: the newest planned batch, whether it is committed, and the writes in flight
         that started after ``before`` (staging directories left by earlier kills are not in flight)."""
@@ -70,10 +81,8 @@ class Lake:
         if not planned:
             return "no batch planned yet"
         state = f"batch {planned[-1]} " + ("committed" if committed[-1:] == planned[-1:] else "in flight")
-        writing = [
-            name for name, old, out in (("Bronze", before[0], self.bronze), ("DLQ", before[1], self.dlq))
-            if self.staging(out) - old
-        ]  # fmt: skip
+        writing = ["Bronze"] if self.writing_bronze() else []
+        writing += ["DLQ"] if self.staging(self.dlq) - before[1] else []
         return (
             state
             + (f", writing {' and '.join(writing)}" if writing else "")
@@ -92,11 +101,7 @@ class Kill:
 
 
 KILL_PLAN = [
-    Kill(
-        "in the Bronze write of a first attempt",
-        lambda lake, b: bool(lake.staging(lake.bronze) - b[0]),
-        (0, 1),
-    ),
+    Kill("in the Bronze write of a first attempt", lambda lake, b: lake.writing_bronze(), (0, 0.3)),
     Kill(
         "in the DLQ write of a replayed batch", lambda lake, b: bool(lake.staging(lake.dlq) - b[1]), (0, 0.3)
     ),

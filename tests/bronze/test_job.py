@@ -199,3 +199,21 @@ def test_a_micro_batch_lost_to_the_machine_is_replayed_once_by_a_restarted_query
     produce_events(cfg, count=10, seed=10, start_date=today, days=1)
     with pytest.raises(TerminalError, match="a bug in a write"):
         job.run(spark, cfg, pii_key=KEY, run_id="broken", ledger=ledger, once=True)
+
+
+def test_a_batch_too_big_for_the_driver_fails_saying_what_to_lower(make_config: Any) -> None:
+    """Spark's own words when a batch brought to the driver is over ``spark.driver.maxResultSize`` (as
+    Spark 4.3 words them) become an error that names the setting to lower; it is not retried."""
+    from medallion.core.errors import TerminalError
+
+    cfg = make_config(**{"ingest.max_offsets_per_trigger": 500_000})
+    spark_says = RuntimeError(
+        "Caused by: org.apache.spark.SparkException: Job aborted due to stage failure: Total size of "
+        "serialized results of 1 tasks (6.5 MiB) is bigger than spark.driver.maxResultSize (1024.0 KiB)"
+    )
+    error = job.query_error(cfg, spark_says)
+    assert isinstance(error, TerminalError)
+    assert "lower ingest.max_offsets_per_trigger (now 500000)" in str(error)
+    assert isinstance(
+        job.query_error(cfg, RuntimeError("Python worker failed to connect back")), job.SparkFault
+    )

@@ -10,12 +10,18 @@ import pyarrow as pa
 import pytest
 
 from medallion.bronze.records import ARROW_SCHEMA, BronzeDecoder, BronzeRules, check_event
-from medallion.bronze.transforms import BRONZE_COLUMNS, rejected_events, valid_events, with_lineage
+from medallion.bronze.transforms import (
+    BRONZE_COLUMNS,
+    BRONZE_SCHEMA,
+    rejected_events,
+    valid_events,
+    with_lineage,
+)
 from medallion.core.contract import BAD_RECORD_HEADER
+from medallion.maintenance.register import ERASED_CLASS
 from medallion.produce.generator import generate
 from medallion.produce.lookups import build_world
 from tests.fixtures import records as kafka_records
-from tests.fixtures.times import utc
 
 # The Bronze rule (prefix) each producer bad-record class must be rejected for.
 EXPECTED_RULE = {
@@ -251,16 +257,46 @@ def test_decoder_pickles_without_its_hasher_and_never_shows_the_key() -> None:
     assert KEY.decode() not in repr(decoder)
 
 
-def test_spark_transforms_split_decoded_rows_exactly(spark: Any, decoded: pa.RecordBatch) -> None:
-    df = spark.createDataFrame(decoded.to_pandas(), schema=BronzeDecoder.schema)
-    bronze, dlq = valid_events(df), rejected_events(df)
-    assert tuple(bronze.columns) == BRONZE_COLUMNS
+def test_transforms_split_decoded_rows_exactly(decoded: pa.RecordBatch) -> None:
+    table = pa.Table.from_batches([decoded])
+    bronze, dlq = valid_events(table), rejected_events(table)
+    assert tuple(bronze.column_names) == BRONZE_COLUMNS
     n_rejected = sum(1 for c in decoded.column("error_class").to_pylist() if c is not None)
-    assert (bronze.count(), dlq.count()) == (decoded.num_rows - n_rejected, n_rejected)
-    lineage = bronze.transform(with_lineage("run-1", 7)).select("dt", "hr", "batch", "event_time").collect()
-    for row in lineage:  # dt/hr are the UTC event hour; collect() gives host-local naive datetimes
-        at = utc(row.event_time)
-        assert (row.dt, row.hr, row.batch) == (at.strftime("%Y-%m-%d"), at.hour, 7)
+    assert (bronze.num_rows, dlq.num_rows) == (decoded.num_rows - n_rejected, n_rejected) and n_rejected
+    assert dlq.column_names[:3] == ["source_topic", "source_partition", "source_offset"]
+    assert dlq.column("source_offset").to_pylist() == [
+        o
+        for o, c in zip(
+            decoded.column("_offset").to_pylist(), decoded.column("error_class").to_pylist(), strict=True
+        )
+        if c
+    ]
+    at = dt.datetime(2026, 11, 3, 9, 30, tzinfo=dt.UTC)
+    lineage = with_lineage(bronze, "run-1", 7, at)
+    assert lineage.schema.remove_metadata() == pa.schema(
+        [
+            *BRONZE_SCHEMA.remove_metadata(),
+            pa.field("dt", pa.string()),
+            pa.field("hr", pa.int32()),
+            pa.field("batch", pa.int64()),
+        ]
+    )
+    for row in lineage.to_pylist():  # dt/hr are the UTC event hour
+        event_time = row["event_time"].astimezone(dt.UTC)
+        assert (row["dt"], row["hr"], row["batch"]) == (event_time.strftime("%Y-%m-%d"), event_time.hour, 7)
+        assert (row["_run_id"], row["_ingested_at"]) == ("run-1", at)
+
+
+def test_an_erased_person_s_record_is_no_dlq_record(decoded: pa.RecordBatch) -> None:
+    table = pa.Table.from_batches([decoded])
+    classes = table.column("error_class").to_pylist()
+    first_rejected = next(i for i, c in enumerate(classes) if c is not None)
+    erased = table.set_column(
+        table.column_names.index("error_class"),
+        "error_class",
+        pa.array([ERASED_CLASS if i == first_rejected else c for i, c in enumerate(classes)], pa.string()),
+    )
+    assert rejected_events(erased).num_rows == rejected_events(table).num_rows - 1
 
 
 def test_no_clear_pii_in_bronze_or_dlq(generated: Any, decoded: pa.RecordBatch) -> None:
