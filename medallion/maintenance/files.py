@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,8 +155,8 @@ def write_partitions(table: pa.Table, table_path: str, partition_by: Sequence[st
     folders written, relative to ``table_path``."""
     columns = [c for c in table.column_names if c not in partition_by]
     groups = table.group_by(list(partition_by), use_threads=False).aggregate([]).to_pylist()
-    written = []
-    for values in groups:
+
+    def write(values: dict[str, Any]) -> str:
         rows = table
         for column in partition_by:
             value = values[column]
@@ -169,8 +170,15 @@ def write_partitions(table: pa.Table, table_path: str, partition_by: Sequence[st
         for other in others:  # an earlier attempt's files, a killed one's temporary file, their checksums
             if other != name:
                 delete_file(lakefs.join(table_path, folder, other))
-        written.append(folder)
-    return written
+        return folder
+
+    # Partitions are written side by side: pyarrow encodes and writes without the GIL.
+    with ThreadPoolExecutor(max_workers=PARTITION_WRITERS, thread_name_prefix="write-partitions") as pool:
+        return list(pool.map(write, groups))
+
+
+PARTITION_WRITERS = 2
+"""Partitions `write_partitions` writes at once (a backlog's batch spans dozens of hours)."""
 
 
 # What Spark escapes in a partition folder's value (`ExternalCatalogUtils.escapePathName`), and the value
