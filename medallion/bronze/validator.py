@@ -4,8 +4,9 @@
   bytes straight into typed fields, in C: JSON kinds, nullability, ``required`` at every level, string
   enums and ``const`` (``Literal``), ``pattern``, ``minLength``/``maxLength`` and number ranges (``Meta``).
   What msgspec cannot state (that an integer-valued float is a JSON integer, integer ranges and ``const``,
-  ``format``, ``anyOf``, ``not``, the ``allOf`` if/then/else rules) is compiled into one generated Python
-  function run on the decoded struct. Every keyword of every node goes to exactly one of the two, and a
+  ``format``, ``anyOf``, ``not``, the ``allOf`` if/then/else rules), and a pattern with a faster test than
+  its regular expression (`pattern_test`), is compiled into one generated Python function run on the
+  decoded struct. Every keyword of every node goes to exactly one of the two, and a
   keyword the compiler does not know fails the import, so a grown schema can never be silently unenforced.
 - **Rule-by-rule path** (`rule_failures`): a plain walk of the schema over the parsed value that names
   every rule it breaks, ``<class>:<member>`` (``enum:device.type``, ``range:geo.lat``). Slower; Bronze
@@ -65,6 +66,27 @@ def ecma_pattern(pattern: str) -> re.Pattern[str]:
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
+
+
+IDENTIFIER_TEXT = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+"""The contract's pattern for an id or a code: text with no control character, not all whitespace. Four
+members of every event carry it, so the fast path tests it without the regular expression when the
+text is ASCII (`pattern_test`): 0.1 µs instead of 1 µs a member."""
+
+
+def pattern_test(pattern: str) -> Callable[[str], bool] | None:
+    """A test equal to ``ecma_pattern(pattern).search(s) is not None`` for every string, faster than the
+    regular expression; None when there is none for ``pattern``. Their agreement is a property test."""
+    if pattern != IDENTIFIER_TEXT:
+        return None
+    search = ecma_pattern(pattern).search
+
+    def identifier_text(s: str) -> bool:
+        if s.isascii():  # ASCII without controls is exactly the printable range, where only " " is \s
+            return s.isprintable() and s.strip(" ") != ""
+        return search(s) is not None
+
+    return identifier_text
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -310,13 +332,14 @@ class _Builder:
             done |= {"properties", "required"}
         elif kind == "string":
             meta: dict[str, Any] = {}
-            if "pattern" in node:
+            if "pattern" in node and pattern_test(node["pattern"]) is None:  # else a generated check
                 meta["pattern"] = ecma_pattern(node["pattern"]).pattern
+                done.add("pattern")
             if "minLength" in node:
                 meta["min_length"] = node["minLength"]
             if "maxLength" in node:
                 meta["max_length"] = node["maxLength"]
-            done |= {"pattern", "minLength", "maxLength"}
+            done |= {"minLength", "maxLength"}
             values = node["enum"] if "enum" in node else [node["const"]] if "const" in node else None
             if values is not None and all(type(v) is str for v in values) and not meta:
                 annotation = Literal[tuple(values)]
@@ -368,7 +391,12 @@ class _Builder:
                 parts.append(f"{self._name('json_in', _json_in)}({v}, {self._name('in', list(values))})")
         string_rules = []
         if "pattern" in node:
-            string_rules.append(f"{self._name('re', ecma_pattern(node['pattern']).search)}({v}) is not None")
+            faster = pattern_test(node["pattern"])
+            string_rules.append(
+                f"{self._name('re', ecma_pattern(node['pattern']).search)}({v}) is not None"
+                if faster is None
+                else f"{self._name('pt', faster)}({v})"
+            )
         if "minLength" in node:
             string_rules.append(f"len({v}) >= {int(node['minLength'])}")
         if "maxLength" in node:

@@ -275,3 +275,31 @@ def test_blank_ids_are_violations_never_one_dedup_key() -> None:
     rows = DECODER(kafka_batch(values)).to_pylist()
     assert all(r["error_class"] is not None for r in rows), [r["failed_rules"] for r in rows]
     assert {r["_dedup_key"] for r in rows} == {f"at:t:0:{i}" for i in range(len(values))}
+
+
+_EDGES = "".join(map(chr, [*range(0x00, 0x21), *range(0x7E, 0xA1), 0x1680, 0x2000, 0x2028, 0x3000, 0xFEFF]))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=12),
+        st.text(alphabet=st.sampled_from(_EDGES + "a-_ "), max_size=8),
+        st.text(max_size=12),
+    )
+)
+def test_the_identifier_pattern_s_fast_test_is_the_regular_expression(text: str) -> None:
+    """`pattern_test` decides what the contract's id pattern decides, for any text: ASCII controls, the
+    C1 range, Unicode spaces and plain ids."""
+    from medallion.bronze.validator import IDENTIFIER_TEXT, ecma_pattern, pattern_test
+
+    fast = pattern_test(IDENTIFIER_TEXT)
+    assert fast is not None and fast(text) == (ecma_pattern(IDENTIFIER_TEXT).search(text) is not None)
+
+
+def test_the_contract_s_ids_use_the_accelerated_pattern() -> None:
+    """The schema's id members carry exactly `IDENTIFIER_TEXT`, or the fast test would never run."""
+    from medallion.bronze.validator import IDENTIFIER_TEXT
+
+    ids = [EVENT_SCHEMA["properties"][m].get("pattern") for m in ("event_id", "user_id", "session_id")]
+    assert ids == [IDENTIFIER_TEXT] * 3
