@@ -18,8 +18,10 @@ from medallion.core.lake import arrow_schema
 from medallion.maintenance.register import ERASED_CLASS
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
-BRONZE_SCHEMA = arrow_schema(BRONZE.columns)
-"""A Bronze data file's schema: the table's columns (no partition columns), with Spark's footer metadata."""
+BRONZE_SCHEMA = arrow_schema(BRONZE.columns, never_null=("_ingested_at", "_run_id"))
+"""A Bronze data file's schema: the table's columns (no partition columns), with Spark's footer metadata,
+exactly as Spark wrote Bronze before the driver did (the lineage columns required), so that `compact`
+merges an hour holding files of both."""
 
 _UTC = pa.timestamp("us", tz="UTC")
 

@@ -75,11 +75,15 @@ SPARK_ROW_METADATA = "org.apache.spark.sql.parquet.row.metadata"
 """The footer key where Spark keeps a data file's Spark schema (JSON), and reads its types from."""
 
 
-def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
+def arrow_schema(columns: tuple[Column, ...], never_null: tuple[str, ...] = ()) -> pa.Schema:
     """Catalogue columns as the Arrow schema of a data file Spark would write for them (timestamps in UTC),
     with the footer metadata Spark writes and reads back: its own schema as JSON (so a reader gets the
-    declared types), and its version (so Spark reads dates and times as written, without a rebase)."""
+    declared types), and its version (so Spark reads dates and times as written, without a rebase).
+    Columns are nullable but ``never_null`` (Spark writes a column it knows is never null, a literal or
+    the clock, as required)."""
     schema = spark_schema(columns)
+    for name in never_null:
+        schema[name].nullable = False
     metadata = {
         "org.apache.spark.version": pyspark.__version__,
         SPARK_ROW_METADATA: json.dumps(schema.jsonValue(), separators=(",", ":")),

@@ -312,3 +312,57 @@ def test_no_clear_pii_in_bronze_or_dlq(generated: Any, decoded: pa.RecordBatch) 
     leaked = [v for v in emails | phones | ips | names if v in text]
     assert not leaked, leaked[:5]
     assert not re.search(r"[\w.+-]+@[\w-]+", text)
+
+
+def test_bronze_files_are_the_files_spark_wrote_before(
+    spark: Any, decoded: pa.RecordBatch, tmp_path: Any
+) -> None:
+    """Bronze written from the driver reads in Spark as the Spark write of the same rows did (`bronze/writes.py`
+    until the driver wrote it), with the same folders and the same file schema and footer: an hour holding
+    files of both still reads as one and `compact` still merges it."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from medallion.bronze.writes import BRONZE_FILE
+    from medallion.core.catalog import BRONZE
+    from medallion.maintenance import files
+
+    at = dt.datetime(2026, 11, 3, 9, 30, tzinfo=dt.UTC)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    files.write_partitions(
+        with_lineage(valid_events(pa.Table.from_batches([decoded])), "run-1", 7, at),
+        str(ours),
+        BRONZE.partitions,
+        BRONZE_FILE,
+    )
+    before = spark.createDataFrame(decoded.to_pandas(), schema=BronzeDecoder.schema)
+    (
+        before.where(F.col("error_class").isNull())
+        .select(*BRONZE_COLUMNS)
+        .withColumns(
+            {
+                "_ingested_at": F.lit(at),  # the clock then, a literal here: both never null
+                "_run_id": F.lit("run-1"),
+                "dt": F.date_format("event_time", "yyyy-MM-dd"),
+                "hr": F.hour("event_time"),
+                "batch": F.lit(7).cast("long"),
+            }
+        )
+        .repartition("dt", "hr")
+        .write.partitionBy(*BRONZE.partitions)
+        .parquet(str(theirs))
+    )
+
+    def folders(root: Any) -> set[str]:
+        return {str(p.parent.relative_to(root)) for p in root.rglob("*.parquet")}
+
+    assert folders(ours) == folders(theirs) and len(folders(ours)) > 1
+    for folder in folders(ours):
+        mine = pq.ParquetFile(ours / folder / BRONZE_FILE).schema_arrow
+        spark_s = pq.ParquetFile(next((theirs / folder).glob("*.parquet"))).schema_arrow
+        assert mine.equals(spark_s, check_metadata=False), (mine, spark_s)
+        key = b"org.apache.spark.sql.parquet.row.metadata"
+        assert mine.metadata[key] == spark_s.metadata[key]
+    a, b = spark.read.parquet(str(ours)), spark.read.parquet(str(theirs))
+    assert a.schema == b.schema
+    assert sorted(a.collect()) == sorted(b.collect())
