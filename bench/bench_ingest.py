@@ -2,6 +2,7 @@
 
     python bench/bench_ingest.py [--case both|live|backlog] [--count 500000] [--max-offsets 100000]
                                  [--partitions 4] [--cores 2] [--compare-decoder GIT_REV]
+                                 [--source python|native]
 
 Two cases, each in its own process with its own embedded broker (``--case both``, the default, runs one
 after the other and prints both ratios at the end):
@@ -431,6 +432,13 @@ def main() -> int:
     parser.add_argument(
         "--compare-decoder", metavar="GIT_REV", help="also time the decoder of this git revision (before)"
     )
+    parser.add_argument(
+        "--source",
+        choices=("python", "native"),
+        default="python",
+        help="ingest.source: native reads with Spark's kafka format, its jars from tests/jvm/lib/spark-kafka "
+        "(bash tests/jvm/resolve.sh)",
+    )
     args = parser.parse_args()
     if args.case == "both":
         return run_both(sys.argv[1:])
@@ -452,6 +460,8 @@ def main() -> int:
                     "spark.master": f"local[{args.cores}]",
                     "spark.conf": dict(kv.split("=", 1) for kv in args.spark_conf),
                     "ingest.max_offsets_per_trigger": args.max_offsets,
+                    "ingest.source": args.source,
+                    "ingest.native_jars": native_jars() if args.source == "native" else [],
                 },
                 environ={},
             )
@@ -502,6 +512,14 @@ def main() -> int:
         finally:
             stop_broker(state)
     return 0
+
+
+def native_jars() -> list[str]:
+    """Spark's kafka format's jars as `tests/jvm/resolve.sh` leaves them; a clear exit when absent."""
+    jars = sorted(str(p) for p in (REPO / "tests" / "jvm" / "lib" / "spark-kafka").glob("*.jar"))
+    if not jars:
+        sys.exit("--source native needs Spark's kafka jars: run `bash tests/jvm/resolve.sh` first")
+    return jars
 
 
 def run_both(argv: list[str]) -> int:
