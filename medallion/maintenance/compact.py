@@ -23,8 +23,8 @@ one folder named after the *largest* batch id among them, ``batch=<max>``, so:
 - exactly-once still holds when the ingest replays. Spark replays only batches it has not committed,
   each with its own id N, greater than every committed id; its write (`files.write_partitions`) replaces
   only ``batch=N`` folders. A merged folder is named after a committed id (≤ the newest commit < N) and
-  holds only committed batches' rows, so a replay can neither overwrite nor duplicate it, and a batch `compact`
-  merged can never be written again. (A batch the ingest adds to an hour while it is swapped is moved
+  holds only committed batches' rows, so a replay can neither overwrite nor duplicate it, and a batch
+  `compact` merged can never be written again. (A batch the ingest adds to an hour while it is swapped is moved
   back into the live folder, see `swap`.)
 - Silver's incremental planning sees the same dates. It takes the dates of the batches committed since
   its mark from each batch's ledger record, which compaction does not change; where it lists folders
