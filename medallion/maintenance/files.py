@@ -151,8 +151,8 @@ def write_partitions(table: pa.Table, table_path: str, partition_by: Sequence[st
     other file the folder held is deleted. Partitions ``table`` has no rows for are left alone. So the
     same rows written again leave the same files: a replayed micro-batch, whose partitions are its own,
     replaces what its first attempt wrote. The files take ``table``'s schema less the partition columns,
-    and its metadata (`medallion.core.lake.arrow_schema` gives Spark's, so Spark reads the types it declares). The
-    folders written, relative to ``table_path``."""
+    and its metadata (`medallion.core.lake.arrow_schema` gives Spark's, so Spark reads the types it
+    declares). The folders written, relative to ``table_path``."""
     columns = [c for c in table.column_names if c not in partition_by]
     groups = table.group_by(list(partition_by), use_threads=False).aggregate([]).to_pylist()
 
@@ -189,7 +189,8 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 def partition_folder(column: str, value: Any) -> str:
     """``column=value`` as Spark names a partition's folder: characters a path cannot hold as they are
-    written ``%XX``, null as `HIVE_NULL`."""
+    written ``%XX``, null as `HIVE_NULL`. The value's text is Python's ``str``, which is Spark's for the
+    strings, integers and dates tables are partitioned by here (not for booleans or floats)."""
     if value is None:
         return f"{column}={HIVE_NULL}"
     text = str(value)
