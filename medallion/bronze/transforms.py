@@ -13,8 +13,7 @@ import pyarrow.compute as pc
 
 from medallion.bronze.records import BRONZE_FIELDS
 from medallion.core.catalog import BATCH, BRONZE, DT, HR
-from medallion.core.errors import TerminalError
-from medallion.core.lake import arrow_schema
+from medallion.core.lake import arrow_schema, require_columns
 from medallion.maintenance.register import ERASED_CLASS
 
 BRONZE_COLUMNS = tuple(f.name for f in BRONZE_FIELDS)
@@ -26,25 +25,16 @@ merges an hour holding files of both."""
 _UTC = pa.timestamp("us", tz="UTC")
 
 
-def require_columns(table: pa.Table, required: tuple[str, ...]) -> None:
-    """Fail with both the missing and the present columns named."""
-    missing = [c for c in required if c not in table.column_names]
-    if missing:
-        raise TerminalError(
-            f"bronze input is missing columns {missing}; it has {sorted(table.column_names)}."
-        )
-
-
 def valid_events(decoded: pa.Table) -> pa.Table:
     """The Bronze rows of decoded records, with exactly the Bronze table's columns."""
-    require_columns(decoded, (*BRONZE_COLUMNS, "error_class"))
+    require_columns(decoded, (*BRONZE_COLUMNS, "error_class"), "bronze")
     return decoded.filter(pc.is_null(decoded.column("error_class"))).select(list(BRONZE_COLUMNS))
 
 
 def rejected_events(decoded: pa.Table) -> pa.Table:
     """Rejected records with the source columns the DLQ record wants (key and payload already redacted).
     A record of an erased person is no DLQ record: it is counted, and written nowhere."""
-    require_columns(decoded, ("_topic", "_partition", "_offset", "key", "payload", *_REJECTION))
+    require_columns(decoded, ("_topic", "_partition", "_offset", "key", "payload", *_REJECTION), "bronze")
     classes = decoded.column("error_class")
     rejected = decoded.filter(pc.and_(pc.is_valid(classes), pc.not_equal(classes, ERASED_CLASS)))
     source = {"_topic": "source_topic", "_partition": "source_partition", "_offset": "source_offset"}

@@ -91,12 +91,14 @@ def arrow_schema(columns: tuple[Column, ...], never_null: tuple[str, ...] = ()) 
     return to_arrow_schema(schema, timezone="UTC").with_metadata(metadata)
 
 
-def require_columns(df: DataFrame, required: tuple[str, ...], stage: str) -> None:
-    """Fail at a stage boundary with both the missing and the present columns named."""
-    missing = [c for c in required if c not in df.columns]
+def require_columns(df: DataFrame | pa.Table, required: tuple[str, ...], stage: str) -> None:
+    """Fail at a stage boundary with both the missing and the present columns named (a Spark DataFrame, or
+    an Arrow table on the driver)."""
+    present = df.column_names if isinstance(df, pa.Table) else df.columns
+    missing = [c for c in required if c not in present]
     if missing:
         raise TerminalError(
-            f"{stage} input is missing columns {missing}; it has {sorted(df.columns)}. "
+            f"{stage} input is missing columns {missing}; it has {sorted(present)}. "
             f"Check that the input path holds {stage}'s input layer."
         )
 
